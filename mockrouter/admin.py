@@ -1,0 +1,157 @@
+"""The admin API under ``/__mockrouter/``: health, scenarios, reset, the journal, schemas.
+
+When the server listens on anything but loopback, every admin call needs the admin token
+(``--admin-token``), sent as ``X-Mockrouter-Admin-Token`` or ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import yaml
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import __version__
+from .chat import RequestError
+from .errors import ScenarioErrors
+from .journal import public
+from .scenario.loader import load_text
+
+if TYPE_CHECKING:
+    from .app import Handler, MockrouterApp, RequestInfo
+
+MAX_SCENARIO_BODY = 5 * 1024 * 1024
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def check_admin(app: MockrouterApp, info: RequestInfo) -> None:
+    """Refuse the call unless it is allowed (token given, or loopback without a token)."""
+    token = app.config.admin_token
+    if token is None:
+        if app.config.loopback:
+            return
+        raise RequestError(401, "The admin API is disabled on a non-loopback address without --admin-token.")
+    sent = info.headers.get("x-mockrouter-admin-token")
+    if sent is None:
+        auth = info.headers.get("authorization", "")
+        sent = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    if sent is None or not hmac.compare_digest(sent.encode(), token.encode()):
+        raise RequestError(401, "Admin token missing or wrong (send X-Mockrouter-Admin-Token).")
+
+
+async def health(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    return _json(
+        {
+            "status": "ok",
+            "version": __version__,
+            "dialect": app.config.dialect,
+            "scenarios": len(app.engine.global_set),
+            "journal": {"entries": len(app.state.journal), "dropped": app.state.journal.dropped},
+        }
+    )
+
+
+async def list_scenarios(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    key = request.query_params.get("key")
+    return _json({"data": [s.summary() for s in app.engine.all(key)]})
+
+
+async def add_scenarios(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    """Add scenarios from a YAML or JSON body; ``?key=`` scopes them to one API key."""
+    key = request.query_params.get("key") or None
+    raw = await request.body()
+    if len(raw) > MAX_SCENARIO_BODY:
+        raise RequestError(413, f"Scenario body is larger than {MAX_SCENARIO_BODY} bytes.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(400, "Scenario body is not valid UTF-8.") from None
+    try:
+        data = orjson.loads(raw) if info.headers.get("content-type", "").startswith("application/json") else None
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"Malformed JSON: {exc}") from None
+    if data is not None:  # JSON: one scenario object or a list of them, re-read as YAML documents
+        docs = data if isinstance(data, list) else [data]
+        text = "\n---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+    try:
+        scenarios = load_text(text, "<POST /__mockrouter/scenarios>")
+    except ScenarioErrors as exc:
+        return _json(
+            {
+                "error": {
+                    "message": f"{len(exc.errors)} problem(s) in the scenarios",
+                    "errors": [
+                        {"file": e.file, "line": e.line, "field": e.field, "message": e.message} for e in exc.errors
+                    ],
+                }
+            },
+            status=400,
+        )
+    app.engine.add(scenarios, key=key)
+    return _json({"added": [s.name for s in scenarios], "key": key is not None}, status=201)
+
+
+async def reset(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    """Reset cursors, journal and counters (and scoped scenarios) — of one key or all."""
+    key = request.query_params.get("key") or None
+    app.state.reset(key)
+    app.engine.drop_scope(key)
+    return _json({"reset": (key is None and "all") or "key"})
+
+
+def _limit(request: Request) -> int | None:
+    value = request.query_params.get("limit")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise RequestError(400, "limit must be a non-negative integer", "limit")
+    return int(value)
+
+
+async def list_requests(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    q = request.query_params
+    entries = app.state.journal.query(key=q.get("key"), scenario=q.get("scenario"), limit=_limit(request))
+    return _json({"data": [public(e) for e in entries]})
+
+
+async def request_detail(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    entry_id = info.path.rsplit("/", 1)[-1]
+    if entry_id == "unmatched":
+        q = request.query_params
+        entries = app.state.journal.query(key=q.get("key"), unmatched=True, limit=_limit(request))
+        return _json({"data": [public(e) for e in entries]})
+    entry = app.state.journal.get(entry_id)
+    if entry is None:
+        raise RequestError(404, f"No journal entry {entry_id!r}.")
+    return _json(public(entry))
+
+
+async def list_schemas(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    return _json({"data": app.schemas.names()})
+
+
+async def schema_detail(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    name = info.path.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".schema")
+    if name not in app.schemas.documents:
+        raise RequestError(404, f"No schema {name!r}; see GET /__mockrouter/schemas.")
+    return _json(app.schemas.documents[name])
+
+
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/health": {"GET": health},
+    "/scenarios": {"GET": list_scenarios, "POST": add_scenarios},
+    "/reset": {"POST": reset},
+    "/requests": {"GET": list_requests},
+    "/schemas": {"GET": list_schemas},
+}
+#: Routes with one trailing path segment (an id or a name).
+PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
+    ("/requests/", {"GET": request_detail}),
+    ("/schemas/", {"GET": schema_detail}),
+]

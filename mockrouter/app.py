@@ -1,0 +1,251 @@
+"""The ASGI application: owns all state and dispatches requests.
+
+``POST .../chat/completions`` goes straight to the raw-ASGI handler in ``chat.py`` (the hot
+path); every other route is a small handler taking a Starlette ``Request``. Unknown paths and
+wrong methods are answered in the dialect's error format, never with a bare 404/405.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faker import Faker
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .asgi import Headers, Receive, Scope, Send, header_dict, send_response
+from .catalog import SCENARIO_MODEL_PREFIX, Catalog
+from .chat import RequestError, chat_completions
+from .config import Config
+from .dialects import DIALECTS
+from .dialects.base import JSON, Dialect, RateInfo
+from .journal import new_entry
+from .reply import HttpError
+from .scenario.engine import Engine
+from .scenario.loader import load_builtin, load_path
+from .scenario.model import Scenario
+from .schemas import SchemaRegistry
+from .state import Journal, State
+
+API_PREFIXES = ("/api/v1", "/v1")
+ADMIN_PREFIX = "/__mockrouter"
+#: Requests per window the anyrouter dialect reports in X-RateLimit-* (no keys file).
+DEFAULT_RATE_LIMIT = 600
+RATE_WINDOW_S = 60
+
+Handler = Callable[["MockrouterApp", Request, "RequestInfo"], Awaitable[Response]]
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """Per-request facts every handler needs."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    dialect: Dialect
+    key: str | None
+    entry: dict[str, Any]
+
+
+def parse_bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def load_scenarios(config: Config) -> list[Scenario]:
+    """Built-ins first (unless ``--no-builtin``, which keeps only the default ``echo``), then
+    the user's files in the order given. A user scenario replaces a built-in of the same name."""
+    builtin = load_builtin()
+    if not config.builtin:
+        builtin = [s for s in builtin if s.name == "echo"]
+    scenarios = list(builtin)
+    for path in config.scenarios:
+        scenarios.extend(load_path(path))
+    return scenarios
+
+
+class MockrouterApp:
+    """mockrouter as an ASGI app. All mutable state lives on this object."""
+
+    def __init__(self, config: Config | None = None, scenarios: list[Scenario] | None = None) -> None:
+        from . import admin, router_api
+
+        self.config = config or Config()
+        self.catalog = Catalog.load()
+        self.schemas = SchemaRegistry()
+        self.schemas.compile_all()
+        self.request_schema = self.schemas["chat-request"]
+        self.dialects: dict[str, Dialect] = {n: cls.from_config(self.config) for n, cls in DIALECTS.items()}
+        self.default_dialect = self.dialects[self.config.dialect]
+        self.engine = Engine(scenarios if scenarios is not None else load_scenarios(self.config))
+        self.state = State(Journal(self.config.journal_size))
+        self.faker = Faker()
+        self.entropy = random.Random()
+        self.started = time.time()
+        chat_paths = {p + "/chat/completions" for p in API_PREFIXES}
+        self._chat_paths = frozenset(chat_paths)
+        self.routes: dict[str, dict[str, Handler]] = {}
+        for prefix in API_PREFIXES:
+            for path, methods in router_api.ROUTES.items():
+                self.routes[prefix + path] = methods
+        for path, methods in admin.ROUTES.items():
+            self.routes[ADMIN_PREFIX + path] = methods
+        self.pattern_routes = [(ADMIN_PREFIX + p, m) for p, m in admin.PREFIX_ROUTES]
+
+    # -- ASGI ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = header_dict(scope)
+        dialect = self.dialects.get(headers.get("x-mockrouter-dialect", ""), self.default_dialect)
+        admin = path.startswith(ADMIN_PREFIX)
+        key = parse_bearer(headers) if not admin else None
+        query = scope.get("query_string", b"").decode("latin-1")
+        entry = new_entry(
+            "" if admin else self.state.journal.next_id(), method, path, query, headers, key, dialect.name
+        )
+        info = RequestInfo(method, path, headers, dialect, key, entry)
+        if method == "POST" and path in self._chat_paths:
+            await chat_completions(self, scope, receive, send, info)
+            return
+        started = time.perf_counter()
+        try:
+            await self._dispatch(scope, receive, send, info, admin)
+        finally:
+            if not admin:
+                entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                self.state.journal.add(entry)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, admin: bool) -> None:
+        methods = self.routes.get(info.path)
+        if methods is None:
+            for prefix, prefixed in self.pattern_routes:
+                if info.path.startswith(prefix) and len(info.path) > len(prefix):
+                    methods = prefixed
+                    break
+        if methods is None:
+            await self.send_error(send, info, HttpError(404, f"No route for {info.method} {info.path}."))
+            return
+        handler = methods.get(info.method)
+        if handler is None and info.method == "HEAD":
+            handler = methods.get("GET")
+        if handler is None:
+            allow = ", ".join(sorted(methods))
+            await self.send_error(
+                send,
+                info,
+                HttpError(
+                    405,
+                    f"Method {info.method} is not allowed on {info.path}; allowed: {allow}.",
+                    headers={"allow": allow},
+                ),
+            )
+            return
+        request = Request(scope, receive)
+        try:
+            if admin:
+                from .admin import check_admin
+
+                check_admin(self, info)
+            response = await handler(self, request, info)
+        except RequestError as exc:
+            await self.send_error(send, info, exc.error)
+            return
+        if not admin:
+            info.entry["status"] = response.status_code
+        await response(scope, receive, send)
+
+    # -- shared answers --------------------------------------------------------------------
+
+    def authenticate(self, info: RequestInfo) -> str:
+        """The caller's API key, or a 401 in the dialect's words."""
+        if info.key:
+            return info.key
+        missing = "authorization" not in info.headers
+        if info.dialect.name == "openrouter":
+            message = "Missing Authentication header" if missing else "No auth credentials found"
+        else:
+            message = (
+                "Missing API key: send 'Authorization: Bearer <key>'."
+                if missing
+                else ("Malformed Authorization header: expected 'Bearer <key>'.")
+            )
+        raise RequestError(401, message)
+
+    def rate_info(self, info: RequestInfo) -> RateInfo | None:
+        """Count this response in the key's window; report it where the dialect does."""
+        if info.key is None:
+            return None
+        ks = self.state.key(info.key)
+        now = time.time()
+        if now - ks.window_start >= RATE_WINDOW_S:
+            ks.window_start = now
+            ks.window_count = 0
+        ks.window_count += 1
+        return RateInfo(
+            DEFAULT_RATE_LIMIT, max(DEFAULT_RATE_LIMIT - ks.window_count, 0), int(ks.window_start + RATE_WINDOW_S)
+        )
+
+    def error_headers(self, info: RequestInfo, error: HttpError) -> Headers:
+        headers = info.dialect.headers(None, self.rate_info(info), error=True)
+        if error.retry_after is not None:
+            headers.append((b"retry-after", error.retry_after.encode("latin-1")))
+        if error.retry_after_ms is not None:
+            ms = error.retry_after_ms
+            headers.append((b"retry-after-ms", (str(int(ms)) if float(ms).is_integer() else str(ms)).encode()))
+        for name, value in error.headers.items():
+            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        return headers
+
+    async def send_error(self, send: Send, info: RequestInfo, error: HttpError) -> None:
+        headers = self.error_headers(info, error)
+        if error.body is not None:
+            body = error.body.encode()
+            content_type = (error.content_type or "text/plain; charset=utf-8").encode("latin-1")
+        else:
+            body = info.dialect.error(error, key=info.key)
+            content_type = JSON
+        info.entry["status"] = error.status
+        info.entry["error"] = error.message or (error.body[:200] if error.body else None)
+        info.entry["bytes_sent"] = len(body)
+        await send_response(send, error.status, body, content_type, headers)
+
+    def known_model(self, model: str) -> bool:
+        if model.startswith(SCENARIO_MODEL_PREFIX):
+            return model[len(SCENARIO_MODEL_PREFIX) :] in self.engine.global_set.by_name
+        return self.catalog.get(model) is not None
+
+    def scenario_model_ids(self) -> list[str]:
+        return [SCENARIO_MODEL_PREFIX + name for name in self.engine.names()]
+
+
+def create_app(config: Config | None = None) -> MockrouterApp:
+    """Build the ASGI app for ``config`` (loads and checks every scenario now)."""
+    return MockrouterApp(config)

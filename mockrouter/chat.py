@@ -1,0 +1,267 @@
+"""``POST /chat/completions``: the hot path, in raw ASGI.
+
+validate → select (engine) → render (engine) → encode (dialect) → write (stream writer),
+recording everything in one journal entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .asgi import (
+    BodyTooLarge,
+    ClientGone,
+    DeliberateDisconnect,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_response,
+)
+from .dialects.base import JSON, Dialect, Identity
+from .reply import HttpError, Reply
+from .scenario.engine import SelectionError
+from .scenario.matcher import RequestFacts
+from .scenario.render import RenderInput, render
+from .stream import Delivery, Pacing, write_stream
+
+if TYPE_CHECKING:
+    from .app import MockrouterApp, RequestInfo
+
+#: ``created`` of seeded responses: a fixed epoch plus a seeded offset (within one year).
+SEEDED_EPOCH = 1_767_225_600
+
+
+class RequestError(Exception):
+    """A client error found before any scenario ran; answered in the dialect's format."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        self.error = HttpError(status=status, message=message, param=param)
+        super().__init__(message)
+
+
+def _content_type_ok(value: str | None) -> bool:
+    if value is None:
+        return False
+    return value.split(";", 1)[0].strip().lower() == "application/json"
+
+
+async def chat_completions(app: MockrouterApp, scope: Scope, receive: Receive, send: Send, info: RequestInfo) -> None:
+    entry = info.entry
+    dialect = info.dialect
+    started = time.perf_counter()
+    try:
+        try:
+            raw = await _read(app, receive)
+            try:
+                body, parse_error = _parse(raw, info.headers, entry), None
+            except RequestError as exc:  # recorded; answered after the auth check
+                body, parse_error = {}, exc
+            key = app.authenticate(info)
+            if parse_error is not None:
+                raise parse_error
+            _validate(app, dialect, body)
+            await _answer(app, scope, receive, send, info, raw, body, key)
+        except RequestError as exc:
+            await app.send_error(send, info, exc.error)
+        except SelectionError as exc:
+            await app.send_error(send, info, exc.error)
+    except (ClientGone, asyncio.CancelledError):
+        entry["client_disconnected"] = True
+        raise
+    except DeliberateDisconnect:
+        entry["client_disconnected"] = False
+        raise
+    finally:
+        entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        app.state.journal.add(entry)
+
+
+async def _read(app: MockrouterApp, receive: Receive) -> bytes:
+    try:
+        return await read_body(receive, app.config.max_body)
+    except BodyTooLarge:
+        raise RequestError(413, f"Request body is larger than {app.config.max_body} bytes.") from None
+
+
+def _parse(raw: bytes, headers: dict[str, str], entry: dict[str, Any]) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        entry["body"] = raw.decode("utf-8", errors="replace")
+        raise RequestError(400, f"Request body is not valid UTF-8 (byte {exc.start}).") from None
+    entry["body"] = text
+    if not raw.strip():
+        raise RequestError(400, "Request body is empty; expected a JSON object.")
+    if not _content_type_ok(headers.get("content-type")):
+        raise RequestError(400, f"Content-Type must be application/json, not {headers.get('content-type')!r}.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"Malformed JSON in request body: {exc}") from None
+    entry["body"] = body
+    if not isinstance(body, dict):
+        raise RequestError(400, f"Request body must be a JSON object, not {type(body).__name__}.")
+    return body
+
+
+def _validate(app: MockrouterApp, dialect: Dialect, body: dict[str, Any]) -> None:
+    if app.config.validate:
+        violation = app.request_schema.violation(body)
+        if violation is not None:
+            where = violation.path or "body"
+            raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+    if dialect.requires_model and not body.get("model"):
+        raise RequestError(400, "Invalid request: model: 'model' is required", "model")
+    model = body.get("model")
+    if app.config.strict_models and isinstance(model, str) and not app.known_model(model):
+        raise RequestError(400, f"{model} is not a valid model ID", "model")
+
+
+def request_rng(app: MockrouterApp, dialect: Dialect, seq: int, raw: bytes) -> tuple[random.Random, int]:
+    """The per-request random source and ``created`` second (both fixed by ``--seed``)."""
+    seed = app.config.seed
+    if seed is None:
+        return random.Random(app.entropy.getrandbits(64)), int(time.time())
+    digest = hashlib.blake2b(f"{seed}|{dialect.name}|{seq}|".encode() + raw, digest_size=32).digest()
+    rng = random.Random(digest)
+    return rng, SEEDED_EPOCH + rng.randrange(365 * 86400)
+
+
+async def _answer(
+    app: MockrouterApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    info: RequestInfo,
+    raw: bytes,
+    body: dict[str, Any],
+    key: str,
+) -> None:
+    entry = info.entry
+    dialect = info.dialect
+    headers = info.headers
+    facts = RequestFacts.from_body(body, headers)
+    entry["stream"] = facts.stream
+    state_key = headers.get("x-mockrouter-session") or key
+    key_state = app.state.key(state_key)
+    key_state.requests += 1
+    seq = key_state.requests
+    rng, created = request_rng(app, dialect, seq, raw)
+    selection = app.engine.select(facts, key, state_key, headers.get("x-mockrouter-scenario"), app.state, rng)
+    entry["scenario"] = selection.scenario.name
+    entry["step"] = selection.step_index if selection.step_index >= 0 else None
+    entry["selected_by"] = "chaos" if selection.chaos else selection.how
+    if selection.how == "default":
+        entry["unmatched"] = True
+        entry["near_misses"] = selection.near_misses
+    result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+    if isinstance(result, HttpError):
+        if result.provider is None and result.status in (502, 503, 504):
+            result.provider = app.catalog.provider_for(facts.model)
+        if selection.step.timing.latency_ms and app.config.speed:
+            await asyncio.sleep(selection.step.timing.latency_ms * app.config.speed / 1000)
+        await app.send_error(send, info, result)
+        return
+    await _send_reply(app, scope, receive, send, info, result, body, rng, created)
+
+
+async def _send_reply(
+    app: MockrouterApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    info: RequestInfo,
+    reply: Reply,
+    body: dict[str, Any],
+    rng: random.Random,
+    created: int,
+) -> None:
+    entry = info.entry
+    dialect = info.dialect
+    identity: Identity = dialect.identity(rng, created)
+    entry["generation_id"] = identity.id
+    entry["expected"] = reply.expected()
+    entry["status"] = 200
+    headers = dialect.headers(identity, app.rate_info(info))
+    pacing = Pacing(reply.timing, app.config.speed, rng)
+    if pacing.latency:
+        await asyncio.sleep(pacing.latency)
+    if entry["stream"]:
+        delivery = Delivery()
+        try:
+            await write_stream(
+                send,
+                receive,
+                dialect.stream(reply, identity, body),
+                reply,
+                headers,
+                pacing,
+                delivery,
+                speed=app.config.speed,
+            )
+        finally:
+            entry["bytes_sent"] = delivery.bytes_sent
+            entry["chunks_sent"] = delivery.chunks_sent
+            entry["ttft_ms"] = round(delivery.ttft_ms, 3) if delivery.ttft_ms is not None else None
+            entry["client_disconnected"] = delivery.client_disconnected
+            entry["fault"] = delivery.fault
+        return
+    payload = dialect.completion(reply, identity)
+    if reply.fault is not None:
+        entry["fault"] = reply.fault.kind
+        if reply.fault.kind != "error":
+            await _broken_json(app, send, receive, payload, headers, reply, entry)
+            return
+    await send_response(send, 200, payload, JSON, headers)
+    entry["bytes_sent"] = len(payload)
+    entry["ttft_ms"] = entry["duration_ms"]
+
+
+async def _broken_json(
+    app: MockrouterApp,
+    send: Send,
+    receive: Receive,
+    payload: bytes,
+    headers: list[tuple[bytes, bytes]],
+    reply: Reply,
+    entry: dict[str, Any],
+) -> None:
+    """Faults on a non-streaming answer: the JSON body itself goes wrong."""
+    assert reply.fault is not None
+    kind = reply.fault.kind
+    if kind == "stall":
+        if reply.fault.ms is not None:
+            await asyncio.sleep(reply.fault.ms / 1000)
+        else:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            entry["client_disconnected"] = True
+            return
+        await send_response(send, 200, payload, JSON, headers)
+        entry["bytes_sent"] = len(payload)
+        return
+    half = payload[: len(payload) // 2]
+    if kind == "malformed":
+        await send_response(send, 200, half, JSON, headers)
+        entry["bytes_sent"] = len(half)
+        return
+    start = [(b"content-type", JSON), (b"content-length", str(len(payload)).encode()), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": start})
+    if kind == "dribble":
+        for i in range(0, len(payload), 3):
+            await send({"type": "http.response.body", "body": payload[i : i + 3], "more_body": True})
+            entry["bytes_sent"] += len(payload[i : i + 3])
+            if app.config.speed:
+                await asyncio.sleep(0.01 * app.config.speed)
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.body", "body": half, "more_body": True})
+    entry["bytes_sent"] = len(half)
+    raise DeliberateDisconnect  # disconnect and truncate: the body ends short of its length

@@ -1,0 +1,152 @@
+"""``mockrouter check``: lint scenario files and prove their output is schema-valid.
+
+Beyond YAML and the scenario schema (the loader's job), every step that is not a deliberate
+break is rendered against a few sample requests, in every dialect, streamed and not, and
+each body and chunk is validated against the published response schemas.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from faker import Faker
+
+from .catalog import Catalog
+from .config import Config
+from .dialects import DIALECTS
+from .dialects.base import DONE, Dialect, Identity
+from .errors import ScenarioError, ScenarioErrors
+from .reply import HttpError, Reply
+from .scenario.loader import load_path
+from .scenario.matcher import RequestFacts
+from .scenario.model import Scenario, Step
+from .scenario.render import RenderInput, render
+from .schemas import SchemaRegistry
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+SAMPLE_REQUESTS: list[dict[str, Any]] = [
+    {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there, how are you?"}]},
+    {
+        "model": "anthropic/claude-sonnet-4.6",
+        "max_tokens": 64,
+        "tools": [WEATHER_TOOL],
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Tokyo?"}],
+    },
+    {
+        "model": "acme/unknown-model",
+        "stream_options": {"include_usage": True},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "x",
+                "schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+            },
+        },
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Give JSON"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "22C and sunny"},
+        ],
+    },
+]
+
+
+@dataclass(slots=True)
+class Output:
+    """One thing a step produced: what it is, and its JSON."""
+
+    kind: str  # chat-response | chat-chunk | error
+    dialect: str
+    data: Any
+
+
+def _frames(dialect: Dialect, reply: Reply, identity: Identity, body: dict[str, Any]) -> Iterator[Any]:
+    encoder = dialect.stream(reply, identity, body)
+    for event in reply.events:
+        data = encoder.encode(event)
+        if data is None:
+            continue
+        assert data.startswith(b"data: ") and data.endswith(b"\n\n"), data
+        if data != DONE:
+            yield orjson.loads(data[6:])
+    if reply.fault is not None and reply.fault.error is not None:
+        yield orjson.loads(encoder.error_chunk(reply.fault.error)[6:])
+
+
+def step_outputs(step: Step, catalog: Catalog, faker: Faker, config: Config | None = None) -> Iterator[Output]:
+    """Everything ``step`` can send for the sample requests, in every dialect."""
+    config = config or Config()
+    for name, cls in DIALECTS.items():
+        dialect = cls.from_config(config)
+        for seq, body in enumerate(SAMPLE_REQUESTS, start=1):
+            for stream in (False, True):
+                request = {**body, "stream": stream}
+                rng = random.Random(seq)
+                facts = RequestFacts.from_body(request, {})
+                result = render(step, RenderInput(facts, seq, rng, faker), catalog)
+                if isinstance(result, HttpError):
+                    if result.body is None:
+                        yield Output("error", name, orjson.loads(dialect.error(result, key="sk-check")))
+                    break
+                identity = dialect.identity(rng, 1_767_225_600)
+                if stream:
+                    for chunk in _frames(dialect, result, identity, request):
+                        yield Output("chat-chunk", name, chunk)
+                else:
+                    yield Output("chat-response", name, orjson.loads(dialect.completion(result, identity)))
+
+
+def check_scenario(scenario: Scenario, registry: SchemaRegistry, catalog: Catalog, faker: Faker) -> list[ScenarioError]:
+    """Schema violations in anything the scenario's steps can produce (deliberate breaks skipped)."""
+    errors: list[ScenarioError] = []
+    steps = [("steps", i, s) for i, s in enumerate(scenario.steps)]
+    if scenario.chaos:
+        steps += [("chaos.faults", i, s) for i, s in enumerate(scenario.chaos.faults)]
+    for where, i, step in steps:
+        if step.deliberate_break:
+            continue
+        seen: set[str] = set()
+        for out in step_outputs(step, catalog, faker):
+            schema = registry.for_dialect(out.kind, out.dialect)
+            violation = schema.violation(out.data)
+            if violation is not None:
+                message = f"{out.dialect} {out.kind} does not validate: {violation}"
+                if message not in seen:
+                    seen.add(message)
+                    errors.append(ScenarioError(message, file=scenario.file, line=step.line, field=f"{where}[{i}]"))
+    return errors
+
+
+def check_paths(paths: list[Path]) -> tuple[list[Scenario], list[ScenarioError]]:
+    """Load and check every path; return the scenarios that loaded and every problem found."""
+    scenarios: list[Scenario] = []
+    errors: list[ScenarioError] = []
+    for path in paths:
+        try:
+            scenarios.extend(load_path(path))
+        except ScenarioErrors as exc:
+            errors.extend(exc.errors)
+    registry = SchemaRegistry()
+    catalog = Catalog.load()
+    faker = Faker()
+    for scenario in scenarios:
+        errors.extend(check_scenario(scenario, registry, catalog, faker))
+    return scenarios, errors

@@ -1,0 +1,169 @@
+"""The ``mockrouter`` command: ``serve``, ``check``, ``scenarios``.
+
+A thin layer, as uvicorn's ``main.py`` is: parse flags (each also read from a
+``MOCKROUTER_*`` environment variable), build a :class:`Config`, call into the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Config
+from .dialects import DIALECTS
+from .errors import MockrouterError, ScenarioErrors
+
+ENV_PREFIX = "MOCKROUTER_"
+
+
+def _env(name: str, default: object = None) -> object:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _env_bool(name: str) -> bool:
+    return str(_env(name, "")).lower() in ("1", "true", "yes", "on")
+
+
+def _env_list(name: str) -> list[str]:
+    value = str(_env(name, ""))
+    return [p for p in value.split(os.pathsep) if p] if value else []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mockrouter", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mockrouter {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="start the mock router",
+        description="Start the server. Every flag also reads MOCKROUTER_<FLAG> "
+        "(e.g. MOCKROUTER_PORT, MOCKROUTER_SCENARIOS as a path list).",
+    )
+    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(str(_env("PORT", 8080))))
+    serve.add_argument(
+        "--scenarios", action="append", type=Path, default=None, help="scenario file or folder (repeatable)"
+    )
+    serve.add_argument("--dialect", choices=sorted(DIALECTS), default=_env("DIALECT", "anyrouter"))
+    serve.add_argument("--keys", type=Path, default=_env("KEYS"), help="keys file (not implemented yet)")
+    serve.add_argument("--seed", type=int, default=_env("SEED"), help="make ids, created and faker text reproducible")
+    serve.add_argument(
+        "--speed",
+        type=float,
+        default=float(str(_env("SPEED", 1.0))),
+        help="multiplies every scripted delay: 0 skips them, 1 is real time",
+    )
+    serve.add_argument(
+        "--no-builtin",
+        action="store_true",
+        default=_env_bool("NO_BUILTIN"),
+        help="load only the default 'echo' of the built-in scenarios",
+    )
+    serve.add_argument("--admin-token", default=_env("ADMIN_TOKEN"))
+    serve.add_argument("--strict-models", action="store_true", default=_env_bool("STRICT_MODELS"))
+    serve.add_argument("--journal-size", type=int, default=int(str(_env("JOURNAL_SIZE", 10_000))))
+    serve.add_argument("--max-body", type=int, default=int(str(_env("MAX_BODY", 10 * 1024 * 1024))))
+    serve.add_argument(
+        "--usage-chunk",
+        choices=("repeat", "empty"),
+        default=_env("USAGE_CHUNK", "repeat"),
+        help="openrouter: the closing usage chunk repeats the final choice or has choices: []",
+    )
+    serve.add_argument(
+        "--no-validate",
+        action="store_true",
+        default=_env_bool("NO_VALIDATE"),
+        help="do not validate request bodies against the request schema",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        default=_env_bool("ACCESS_LOG"),
+        help="uvicorn's access log (off by default: it halves throughput)",
+    )
+
+    check = sub.add_parser("check", help="lint scenario files and check their output against the schemas")
+    check.add_argument("paths", nargs="+", type=Path)
+
+    scenarios = sub.add_parser("scenarios", help="list scenarios (built-in, or from the given paths)")
+    scenarios.add_argument("paths", nargs="*", type=Path)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    scenario_paths = args.scenarios if args.scenarios is not None else [Path(p) for p in _env_list("SCENARIOS")]
+    if args.keys is not None:
+        print("warning: --keys is not implemented yet; keys are ignored", file=sys.stderr)
+    config = Config(
+        host=args.host,
+        port=args.port,
+        scenarios=scenario_paths,
+        dialect=args.dialect,
+        keys=Path(args.keys) if args.keys else None,
+        seed=int(args.seed) if args.seed is not None else None,
+        speed=args.speed,
+        builtin=not args.no_builtin,
+        admin_token=args.admin_token,
+        strict_models=args.strict_models,
+        journal_size=args.journal_size,
+        max_body=args.max_body,
+        usage_chunk=args.usage_chunk,
+        validate=not args.no_validate,
+        access_log=args.access_log,
+    )
+    serve(config)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import check_paths
+
+    scenarios, errors = check_paths(args.paths)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(scenarios)} scenario(s) checked")
+    return 0
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from .scenario.loader import load_builtin, load_path
+
+    found = []
+    if args.paths:
+        for path in args.paths:
+            found.extend(load_path(path))
+    else:
+        found = load_builtin()
+    for s in found:
+        summary = s.summary()
+        match = summary["match"]
+        how = ", ".join(f"{k}={v}" for k, v in match.items()) if match else f"model mockrouter/{s.name}"
+        print(f"{s.name:<24} {len(s.steps)} step(s)  {how}")
+        if s.description:
+            print(f"{'':<24} {s.description.splitlines()[0]}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"serve": _serve, "check": _check, "scenarios": _scenarios}[args.command](args)
+    except ScenarioErrors as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 1
+    except MockrouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,302 @@
+"""The OpenRouter dialect: ``gen-<seconds>-<20 chars>`` ids, integer error codes with
+``metadata``, ``role``/``content`` repeated in every delta, ``provider`` and
+``native_finish_reason`` on every chunk, and a usage chunk that always closes the stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import TYPE_CHECKING, Any
+
+from ..catalog import Catalog, CatalogModel
+from ..ids import random_id
+from ..reply import (
+    ContentPiece,
+    Event,
+    Finish,
+    HttpError,
+    ReasoningPiece,
+    RefusalPiece,
+    Reply,
+    Role,
+    ToolCallFragment,
+    UsageReport,
+)
+from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, wants_usage
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+UPSTREAM = (502, 503, 504)
+MESSAGES: dict[int, str] = {
+    400: "Invalid request",
+    401: "No auth credentials found",
+    402: "Insufficient credits. Add more using https://openrouter.ai/credits",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request timed out",
+    413: "Payload Too Large",
+    429: "Rate limit exceeded",
+    500: "Internal Server Error",
+}
+SUPPORTED_PARAMETERS = [
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "response_format",
+    "structured_outputs",
+    "tools",
+    "tool_choice",
+]
+
+
+def user_id_for(key: str) -> str:
+    """A stable ``user_id`` for a key, as OpenRouter puts on authenticated errors."""
+    return "user_" + hashlib.sha256(key.encode()).hexdigest()[:27]
+
+
+class OpenRouter(Dialect):
+    name = "openrouter"
+
+    def __init__(self, usage_chunk: str = "repeat") -> None:
+        self.usage_chunk = usage_chunk
+
+    @classmethod
+    def from_config(cls, config: Config) -> OpenRouter:
+        return cls(usage_chunk=config.usage_chunk)
+
+    def identity(self, rng: random.Random, created: int) -> Identity:
+        return Identity(f"gen-{created}-{random_id(rng, 20)}", created)
+
+    def headers(
+        self, identity: Identity | None, rate: RateInfo | None, *, error: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        out = []
+        if identity is not None:
+            out.append((b"x-generation-id", identity.id.encode()))
+        return out
+
+    def error_object(self, error: HttpError) -> dict[str, Any]:
+        code = error.code if isinstance(error.code, int) and not isinstance(error.code, bool) else error.status
+        obj: dict[str, Any] = {"message": error.message or "", "code": code}
+        metadata = dict(error.metadata) if error.metadata else None
+        if error.status in UPSTREAM and not error.message:
+            obj["message"] = "Provider returned error"
+            metadata = {"provider_name": error.provider, "raw": _raw_upstream(error.status), **(metadata or {})}
+        elif not obj["message"]:
+            obj["message"] = MESSAGES.get(error.status, "Request failed")
+        if metadata is not None:
+            obj["metadata"] = metadata
+        return obj
+
+    def error(self, error: HttpError, *, key: str | None = None) -> bytes:
+        body: dict[str, Any] = {"error": self.error_object(error)}
+        if key is not None:
+            body["user_id"] = user_id_for(key)
+        return dumps(body)
+
+    def message(self, reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.content,
+            "refusal": reply.refusal,
+            "reasoning": reply.reasoning,
+        }
+        if reply.reasoning is not None:
+            message["reasoning_details"] = [
+                {"type": "reasoning.text", "text": reply.reasoning, "format": "unknown", "index": 0}
+            ]
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in reply.tool_calls
+            ]
+        return message
+
+    def usage(self, reply: Reply) -> dict[str, Any]:
+        u = reply.usage
+        out = self.usage_counts(u)
+        out["is_byok"] = False
+        out["prompt_tokens_details"] = {
+            "cached_tokens": 0,
+            "cache_write_tokens": 0,
+            "audio_tokens": 0,
+            "video_tokens": 0,
+        }
+        out["cost_details"] = {
+            "upstream_inference_cost": out["cost"],
+            "upstream_inference_prompt_cost": round(u.prompt_cost, 12),
+            "upstream_inference_completions_cost": round(u.completion_cost, 12),
+        }
+        out["completion_tokens_details"] = {
+            "reasoning_tokens": u.reasoning_tokens,
+            "image_tokens": 0,
+            "audio_tokens": 0,
+        }
+        return out
+
+    def completion(self, reply: Reply, identity: Identity) -> bytes:
+        choice: dict[str, Any] = {
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": reply.finish_reason,
+            "native_finish_reason": reply.native_finish_reason or reply.finish_reason,
+            "message": self.message(reply),
+        }
+        if reply.fault is not None and reply.fault.kind == "error" and reply.fault.error is not None:
+            choice["finish_reason"] = choice["native_finish_reason"] = "error"
+            choice["error"] = self.error_object(reply.fault.error)
+        return dumps(
+            {
+                "id": identity.id,
+                "object": "chat.completion",
+                "created": identity.created,
+                "model": reply.model,
+                "provider": reply.provider,
+                "system_fingerprint": None,
+                "choices": [choice],
+                "usage": self.usage(reply),
+            }
+        )
+
+    def stream(self, reply: Reply, identity: Identity, body: dict[str, Any]) -> StreamEncoder:
+        return _OpenRouterStream(self, reply, identity, wants_usage(reply.usage_mode, body, always_by_default=True))
+
+    def model_object(self, m: CatalogModel) -> dict[str, Any]:
+        params = list(SUPPORTED_PARAMETERS)
+        if m.reasoning:
+            params += ["reasoning", "include_reasoning"]
+        modality = "+".join(m.input_modalities) + "->" + "+".join(m.output_modalities)
+        out: dict[str, Any] = {
+            "id": m.id,
+            "canonical_slug": m.id,
+            "hugging_face_id": None,
+            "name": m.name,
+            "created": m.created,
+            "description": m.description,
+            "context_length": m.context_length,
+            "architecture": {
+                "modality": modality,
+                "input_modalities": list(m.input_modalities),
+                "output_modalities": list(m.output_modalities),
+                "tokenizer": m.tokenizer,
+                "instruct_type": None,
+            },
+            "pricing": {"prompt": _per_token(m.prompt_per_m), "completion": _per_token(m.completion_per_m)},
+            "top_provider": {
+                "context_length": m.context_length,
+                "max_completion_tokens": m.max_completion_tokens or None,
+                "is_moderated": m.author == "openai",
+            },
+            "per_request_limits": None,
+            "supported_parameters": params,
+            "default_parameters": None,
+        }
+        return out
+
+    def models(self, catalog: Catalog, scenario_ids: list[str]) -> bytes:
+        data = [self.model_object(m) for m in catalog.models.values()]
+        data += [self.model_object(self.scenario_model(i)) for i in scenario_ids]
+        return dumps({"data": data})
+
+
+def _per_token(per_million: float) -> str:
+    """USD per 1M tokens → OpenRouter's decimal string per token (no exponent)."""
+    text = f"{per_million / 1e6:.12f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _raw_upstream(status: int) -> str:
+    reasons = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+    return dumps({"error": {"message": reasons.get(status, "Upstream error"), "code": status}}).decode()
+
+
+class _OpenRouterStream(StreamEncoder):
+    keepalive = b": OPENROUTER PROCESSING\n\n"
+
+    def __init__(self, dialect: OpenRouter, reply: Reply, identity: Identity, usage: bool) -> None:
+        self.dialect = dialect
+        self.reply = reply
+        self.send_usage = usage
+        head = dumps(
+            {
+                "id": identity.id,
+                "object": "chat.completion.chunk",
+                "created": identity.created,
+                "model": reply.model,
+                "provider": reply.provider,
+            }
+        )
+        self.head = b"data: " + head[:-1]
+        self.open = self.head + b',"choices":[{"index":0,"delta":'
+        self.close = b',"finish_reason":null,"native_finish_reason":null}]}\n\n'
+        self.final_choice = b""
+
+    def encode(self, event: Event) -> bytes | None:
+        if type(event) is ContentPiece:
+            return self.open + b'{"role":"assistant","content":' + dumps(event.text) + b"}" + self.close
+        if type(event) is Role:
+            return self.open + b'{"role":"assistant","content":""}' + self.close
+        if type(event) is ReasoningPiece:
+            text = dumps(event.text)
+            return (
+                self.open
+                + b'{"role":"assistant","content":"","reasoning":'
+                + text
+                + b',"reasoning_details":[{"type":"reasoning.text","text":'
+                + text
+                + b',"format":"unknown","index":0}]}'
+                + self.close
+            )
+        if type(event) is RefusalPiece:
+            return self.open + b'{"role":"assistant","content":"","refusal":' + dumps(event.text) + b"}" + self.close
+        if type(event) is ToolCallFragment:
+            if event.id is not None:
+                delta: dict[str, Any] = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "index": event.index,
+                            "id": event.id,
+                            "type": "function",
+                            "function": {"name": event.name, "arguments": event.arguments},
+                        }
+                    ],
+                }
+            else:
+                delta = {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
+            return self.open + dumps(delta) + self.close
+        if type(event) is Finish:
+            native = self.reply.native_finish_reason or event.reason
+            self.final_choice = (
+                b'{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":'
+                + dumps(event.reason)
+                + b',"native_finish_reason":'
+                + dumps(native)
+                + b"}"
+            )
+            return self.head + b',"choices":[' + self.final_choice + b"]}\n\n"
+        if type(event) is UsageReport:
+            if not self.send_usage:
+                return None
+            choices = self.final_choice if self.dialect.usage_chunk == "repeat" else b""
+            return (
+                self.head + b',"choices":[' + choices + b'],"usage":' + dumps(self.dialect.usage(self.reply)) + b"}\n\n"
+            )
+        return None
+
+    def error_chunk(self, error: HttpError) -> bytes:
+        return (
+            self.head
+            + b',"error":'
+            + dumps(self.dialect.error_object(error))
+            + b',"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error",'
+            + b'"native_finish_reason":"error"}]}\n\n'
+        )

@@ -1,0 +1,57 @@
+"""Journal entries: what a request looked like and what was answered, minus secrets."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+#: Headers whose values never reach the journal.
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-mockrouter-admin-token", "proxy-authorization"})
+REDACTED = "[REDACTED]"
+#: Entry fields kept for the server's own use and never shown.
+PRIVATE = ("_key",)
+
+
+def redact(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def new_entry(
+    entry_id: str, method: str, path: str, query: str, headers: dict[str, str], key: str | None, dialect: str
+) -> dict[str, Any]:
+    ts = time.time()
+    return {
+        "id": entry_id,
+        "time": datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "ts": ts,
+        "method": method,
+        "path": path,
+        "query": query,
+        "headers": redact(headers),
+        "key_hint": key[-4:] if key else None,
+        "dialect": dialect,
+        "body": None,
+        "scenario": None,
+        "step": None,
+        "selected_by": None,
+        "status": None,
+        "stream": False,
+        "fault": None,
+        "error": None,
+        "ttft_ms": None,
+        "duration_ms": None,
+        "bytes_sent": 0,
+        "chunks_sent": 0,
+        "client_disconnected": False,
+        "unmatched": False,
+        "near_misses": None,
+        "generation_id": None,
+        "expected": None,
+        "_key": key,
+    }
+
+
+def public(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as the admin API shows it."""
+    return {k: v for k, v in entry.items() if k not in PRIVATE}

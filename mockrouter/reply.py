@@ -1,0 +1,164 @@
+"""What the scenario engine hands to a dialect: a rendered reply or an HTTP error.
+
+The engine never builds bytes. It renders a scenario step into a :class:`Reply` (the whole
+answer, for a JSON response) whose ``events`` are the same answer cut into abstract stream
+events (for SSE), or into an :class:`HttpError`. A dialect turns either into bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int = 0
+    prompt_cost: float = 0.0
+    completion_cost: float = 0.0
+    #: A scripted ``usage`` mapping from the scenario; its keys win over the computed ones.
+    overrides: dict[str, Any] | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> float:
+        return round(self.prompt_cost + self.completion_cost, 12)
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+# -- stream events -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Role:
+    """The opening event: the assistant starts speaking."""
+
+
+@dataclass(slots=True)
+class ContentPiece:
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningPiece:
+    text: str
+
+
+@dataclass(slots=True)
+class RefusalPiece:
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallFragment:
+    """A piece of one tool call; ``id`` and ``name`` only on the call's first fragment."""
+
+    index: int
+    arguments: str
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: str
+
+
+@dataclass(slots=True)
+class UsageReport:
+    usage: Usage
+
+
+Event = Role | ContentPiece | ReasoningPiece | RefusalPiece | ToolCallFragment | Finish | UsageReport
+
+
+@dataclass(slots=True)
+class Timing:
+    """Scripted delays in milliseconds (before ``--speed`` scaling)."""
+
+    latency_ms: float = 0.0
+    ttft_ms: float = 0.0
+    interval_ms: float = 0.0
+    jitter_ms: float = 0.0
+    tokens_per_s: float | None = None
+
+    @property
+    def is_zero(self) -> bool:
+        return not (self.latency_ms or self.ttft_ms or self.interval_ms or self.jitter_ms or self.tokens_per_s)
+
+
+@dataclass(slots=True)
+class Fault:
+    """A deliberate break in a stream, fired after ``after_chunks`` data events."""
+
+    kind: str
+    after_chunks: int = 0
+    ms: float | None = None
+    #: For ``kind: error``: the error the in-band chunk carries.
+    error: HttpError | None = None
+
+
+@dataclass(slots=True)
+class Reply:
+    """One rendered answer: the whole message plus the same message as stream events."""
+
+    model: str
+    provider: str
+    content: str | None
+    reasoning: str | None
+    refusal: str | None
+    tool_calls: list[ToolCall]
+    finish_reason: str
+    usage: Usage
+    events: list[Event]
+    #: ``auto`` | ``always`` | ``never``: whether a stream ends with a usage chunk.
+    usage_mode: str = "auto"
+    keepalive: int = 0
+    timing: Timing = field(default_factory=Timing)
+    fault: Fault | None = None
+    native_finish_reason: str | None = None
+
+    def expected(self) -> dict[str, Any]:
+        """The message a correct client assembles from this reply (kept in the journal)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.reasoning is not None:
+            message["reasoning"] = self.reasoning
+        if self.refusal is not None:
+            message["refusal"] = self.refusal
+        if self.tool_calls:
+            message["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls]
+        return message
+
+
+@dataclass(slots=True)
+class HttpError:
+    """An error answered with an HTTP status, before any byte of a body was sent.
+
+    ``body``/``content_type`` send a raw body instead of the dialect's envelope (a proxy's
+    HTML 502 page, say). ``retry_after`` is already in wire form: seconds or an HTTP date
+    for ``Retry-After``; ``retry_after_ms`` goes to ``retry-after-ms``.
+    """
+
+    status: int
+    message: str | None = None
+    type: str | None = None
+    code: str | int | None = None
+    param: str | None = None
+    metadata: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    retry_after: str | None = None
+    retry_after_ms: float | None = None
+    body: str | None = None
+    content_type: str | None = None
+    provider: str | None = None

@@ -1,0 +1,416 @@
+"""Load scenario files: YAML (``safe`` only) → schema check → the model of ``model.py``.
+
+Every problem becomes a :class:`~mockrouter.errors.ScenarioError` naming file, line and
+field (as a JSON path such as ``steps[1].error.status``), with a "did you mean" hint for
+unknown keys. All problems of a file are collected, so ``mockrouter check`` shows them at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from ..errors import ScenarioError, ScenarioErrors
+from ..reply import HttpError, Timing
+from ..resources import scenarios_dir, schemas_dir
+from ..tokens import cut
+from .model import (
+    Chaos,
+    FaultSpec,
+    Match,
+    Scenario,
+    Step,
+    StreamSpec,
+    TextSpec,
+    ToolCallSpec,
+)
+from .templates import Template, compile_template
+
+PathKey = tuple[str | int, ...]
+
+#: Bounds that keep a hostile file from costing more than it is worth.
+MAX_DOCUMENTS = 10_000
+MAX_NODES = 1_000_000
+DEFAULT_FAULT_ERROR = (502, "Provider disconnected unexpectedly")
+
+
+@cache
+def _scenario_validator() -> jsonschema.Draft202012Validator:
+    schema = orjson.loads((schemas_dir() / "scenario.schema.json").read_bytes())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def json_path(path: Iterable[str | int]) -> str:
+    """``('steps', 1, 'error')`` → ``steps[1].error``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# -- YAML with positions -----------------------------------------------------------------
+
+
+def _documents(text: str, file: str) -> list[tuple[Any, dict[PathKey, int], int]]:
+    """Parse every YAML document; return (data, line of each path, document line)."""
+    loader = yaml.SafeLoader(text)
+    docs = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            if len(docs) >= MAX_DOCUMENTS:
+                raise ScenarioError(
+                    f"more than {MAX_DOCUMENTS} documents in one file",
+                    file=file,
+                    line=node.start_mark.line + 1,
+                )
+            lines: dict[PathKey, int] = {}
+            _walk(node, (), lines, set(), [0])
+            data = loader.construct_document(node)
+            docs.append((data, lines, node.start_mark.line + 1))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], seen: set[int], count: list[int]) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise ScenarioError(
+            f"document has more than {MAX_NODES} YAML nodes (alias bomb?)", line=node.start_mark.line + 1
+        )
+    lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in seen:  # an alias: its structure was walked where it was anchored
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines, seen, count)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, seen, count)
+
+
+def _line_of(lines: dict[PathKey, int], path: PathKey, default: int) -> int:
+    path = tuple(path)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get((), default)
+
+
+# -- schema errors -------------------------------------------------------------------------
+
+
+def _schema_errors(doc: Any, lines: dict[PathKey, int], doc_line: int, file: str) -> list[ScenarioError]:
+    errors = []
+    for error in _scenario_validator().iter_errors(doc):
+        if error.context:
+            error = best_match(error.context)
+        errors.append(_describe(error, lines, doc_line, file))
+    errors.sort(key=lambda e: (e.line or 0, e.field or ""))
+    return errors
+
+
+def _describe(error: ValidationError, lines: dict[PathKey, int], doc_line: int, file: str) -> ScenarioError:
+    path: PathKey = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        key = unknown[0] if unknown else ""
+        hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        message = f"unknown key {key!r}"
+        message += f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}"
+        full = (*path, key)
+        return ScenarioError(message, file=file, line=_line_of(lines, full, doc_line), field=json_path(full))
+    if error.validator == "required":
+        message = error.message.replace("is a required property", "is required")
+    else:
+        message = error.message
+        if len(message) > 200:
+            message = message[:200] + "..."
+    return ScenarioError(message, file=file, line=_line_of(lines, path, doc_line), field=json_path(path) or None)
+
+
+# -- building the model --------------------------------------------------------------------
+
+
+class _Builder:
+    """Turns one schema-valid document into a :class:`Scenario`, collecting located errors."""
+
+    def __init__(self, lines: dict[PathKey, int], doc_line: int, file: str) -> None:
+        self.lines = lines
+        self.doc_line = doc_line
+        self.file = file
+        self.errors: list[ScenarioError] = []
+
+    def error(self, message: str, path: PathKey) -> None:
+        self.errors.append(
+            ScenarioError(
+                message, file=self.file, line=_line_of(self.lines, path, self.doc_line), field=json_path(path)
+            )
+        )
+
+    def template(self, source: str, path: PathKey) -> Template:
+        try:
+            return compile_template(source)
+        except ScenarioError as exc:
+            self.errors.append(
+                exc.located(file=self.file, line=_line_of(self.lines, path, self.doc_line), field=json_path(path))
+            )
+            return Template(source, [source], False)
+
+    def regex(self, source: str, path: PathKey) -> re.Pattern[str]:
+        try:
+            return re.compile(source)
+        except re.error as exc:
+            self.error(f"invalid regex {source!r}: {exc}", path)
+            return re.compile(re.escape(source))
+
+    def scenario(self, doc: dict[str, Any]) -> Scenario:
+        steps = [self.step(s, ("steps", i)) for i, s in enumerate(doc["steps"])]
+        chaos = None
+        if "chaos" in doc:
+            chaos = Chaos(
+                rate=float(doc["chaos"]["rate"]),
+                faults=[self.step(s, ("chaos", "faults", i)) for i, s in enumerate(doc["chaos"]["faults"])],
+            )
+        return Scenario(
+            name=doc["name"],
+            description=doc.get("description", "").strip(),
+            priority=doc.get("priority", 0),
+            match=self.match(doc["match"]) if "match" in doc else None,
+            steps=steps,
+            then=doc.get("then", "repeat-last"),
+            chaos=chaos,
+            file=self.file,
+            line=self.doc_line,
+        )
+
+    def match(self, spec: dict[str, Any]) -> Match:
+        match = Match()
+        if "model" in spec:
+            globs = spec["model"] if isinstance(spec["model"], list) else [spec["model"]]
+            match.model = [(g, re.compile(fnmatch.translate(g))) for g in globs]
+        if "last_user" in spec:
+            match.last_user = self.regex(spec["last_user"], ("match", "last_user"))
+        match.last_role = spec.get("last_role")
+        match.has_tools = spec.get("has_tools")
+        match.stream = spec.get("stream")
+        for name, pattern in spec.get("header", {}).items():
+            match.header[name.lower()] = self.regex(pattern, ("match", "header", name))
+        for dotted, expected in spec.get("body", {}).items():
+            if isinstance(expected, str):
+                expected = self.regex(expected, ("match", "body", dotted))
+            match.body[dotted] = (tuple(dotted.split(".")), expected)
+        return match
+
+    def text(self, step: dict[str, Any], name: str, path: PathKey, chunk_tokens: int) -> TextSpec | None:
+        if name not in step:
+            return None
+        template = self.template(step[name], (*path, name))
+        pieces = cut(template.static, chunk_tokens) if template.static is not None else None
+        return TextSpec(template, pieces)
+
+    def step(self, spec: dict[str, Any], path: PathKey) -> Step:
+        stream_spec = spec.get("stream", {})
+        stream = StreamSpec(
+            chunk_tokens=stream_spec.get("chunk_tokens", 1),
+            chunks=stream_spec.get("chunks"),
+            keepalive=stream_spec.get("keepalive", 0),
+            usage=stream_spec.get("usage", "auto"),
+        )
+        step = Step(line=_line_of(self.lines, path, self.doc_line), stream=stream)
+        if stream.chunks is not None:
+            joined = "".join(stream.chunks)
+            if "content" not in spec:
+                spec = {**spec, "content": joined}
+            elif spec["content"] != joined:
+                self.error("stream.chunks must concatenate to `content`", (*path, "stream", "chunks"))
+        step.content = self.text(spec, "content", path, stream.chunk_tokens)
+        if step.content is not None and stream.chunks is not None:
+            if step.content.template.static is None:
+                self.error("stream.chunks cannot be combined with a templated `content`", (*path, "stream", "chunks"))
+            step.content.pieces = list(stream.chunks)
+        step.reasoning = self.text(spec, "reasoning", path, stream.chunk_tokens)
+        step.refusal = self.text(spec, "refusal", path, stream.chunk_tokens)
+        for i, call in enumerate(spec.get("tool_calls", [])):
+            cpath = (*path, "tool_calls", i)
+            args = call.get("arguments", {})
+            if isinstance(args, str):
+                arguments = self.template(args, (*cpath, "arguments"))
+            else:
+                encoded = orjson.dumps(args).decode()
+                arguments = Template(encoded, [encoded], False)
+            step.tool_calls.append(
+                ToolCallSpec(name=self.template(call["name"], (*cpath, "name")), arguments=arguments, id=call.get("id"))
+            )
+        step.call_declared_tools = spec.get("call_declared_tools", 0)
+        step.finish_reason = spec.get("finish_reason")
+        step.native_finish_reason = spec.get("native_finish_reason")
+        step.usage = spec.get("usage")
+        step.model = spec.get("model")
+        step.provider = spec.get("provider")
+        if "timing" in spec:
+            step.timing = Timing(**spec["timing"])
+        if "error" in spec:
+            clash = [k for k in ("content", "reasoning", "refusal", "tool_calls", "fault") if k in spec]
+            if clash:
+                self.error(
+                    f"a step with `error` answers with an HTTP error; it cannot also have {', '.join(clash)}",
+                    (*path, "error"),
+                )
+            step.error = http_error(spec["error"])
+        if "fault" in spec:
+            fault = spec["fault"]
+            error = None
+            if fault["kind"] == "error":
+                err = fault.get("error", {})
+                error = HttpError(
+                    status=err.get("status", DEFAULT_FAULT_ERROR[0]),
+                    message=err.get("message", DEFAULT_FAULT_ERROR[1]),
+                    type=err.get("type"),
+                    code=err.get("code"),
+                    metadata=err.get("metadata"),
+                )
+            elif "error" in fault:
+                self.error("fault.error only applies to kind: error", (*path, "fault", "error"))
+            step.fault = FaultSpec(
+                kind=fault["kind"], after_chunks=fault.get("after_chunks", 0), ms=fault.get("ms"), error=error
+            )
+        return step
+
+
+def http_error(spec: dict[str, Any]) -> HttpError:
+    """Build an :class:`HttpError` from a scenario's ``error`` mapping (already schema-valid)."""
+    retry_after: str | None = None
+    retry_after_ms: float | None = None
+    value = spec.get("retry_after")
+    if isinstance(value, dict):
+        retry_after_ms = float(value["ms"])
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, (int, float)):
+        retry_after = str(int(value)) if float(value).is_integer() else str(value)
+    elif isinstance(value, str):
+        retry_after = value
+    return HttpError(
+        status=spec["status"],
+        message=spec.get("message"),
+        type=spec.get("type"),
+        code=spec.get("code"),
+        param=spec.get("param"),
+        metadata=spec.get("metadata"),
+        headers={str(k): str(v) for k, v in spec.get("headers", {}).items()},
+        retry_after=retry_after,
+        retry_after_ms=retry_after_ms,
+        body=spec.get("body"),
+        content_type=spec.get("content_type"),
+    )
+
+
+# -- entry points --------------------------------------------------------------------------
+
+
+def load_text(text: str, file: str = "<string>", *, builtin: bool = False) -> list[Scenario]:
+    """Load every scenario document in ``text``; raise :class:`ScenarioErrors` listing all problems."""
+    errors: list[ScenarioError] = []
+    try:
+        docs = _documents(text, file)
+    except ScenarioError as exc:
+        raise ScenarioErrors([exc.located(file=file, line=None, field=None)]) from None
+    scenarios: list[Scenario] = []
+    names: dict[str, int] = {}
+    for data, lines, doc_line in docs:
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            errors.append(
+                ScenarioError(f"a scenario must be a mapping, not {type(data).__name__}", file=file, line=doc_line)
+            )
+            continue
+        schema_errors = _schema_errors(data, lines, doc_line, file)
+        if schema_errors:
+            errors.extend(schema_errors)
+            continue
+        builder = _Builder(lines, doc_line, file)
+        scenario = builder.scenario(data)
+        errors.extend(builder.errors)
+        if scenario.name in names:
+            errors.append(
+                ScenarioError(
+                    f"duplicate scenario name {scenario.name!r} (first defined at line {names[scenario.name]})",
+                    file=file,
+                    line=lines.get(("name",), doc_line),
+                    field="name",
+                )
+            )
+            continue
+        names[scenario.name] = doc_line
+        scenario.builtin = builtin
+        scenarios.append(scenario)
+    if errors:
+        raise ScenarioErrors(errors)
+    return scenarios
+
+
+def scenario_files(path: Path) -> list[Path]:
+    """A file, or every ``*.yaml``/``*.yml`` below a folder in sorted path order."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if path.is_file():
+        return [path]
+    raise ScenarioErrors([ScenarioError("no such file or folder", file=str(path))])
+
+
+def load_path(path: Path | str, *, builtin: bool = False) -> list[Scenario]:
+    """Load a file or a folder of scenario files; collect the errors of all files."""
+    errors: list[ScenarioError] = []
+    scenarios: list[Scenario] = []
+    for file in scenario_files(Path(path)):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(ScenarioError(f"cannot read: {exc}", file=str(file)))
+            continue
+        try:
+            scenarios.extend(load_text(text, str(file), builtin=builtin))
+        except ScenarioErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ScenarioErrors(errors)
+    return scenarios
+
+
+@cache
+def _builtin() -> tuple[Scenario, ...]:
+    return tuple(load_path(scenarios_dir(), builtin=True))
+
+
+def load_builtin() -> list[Scenario]:
+    """The built-in scenario library (parsed once per process; the objects are immutable in use)."""
+    return list(_builtin())

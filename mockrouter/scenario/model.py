@@ -1,0 +1,157 @@
+"""The scenario model: plain data classes built once by the loader.
+
+Everything a request needs at render time is prepared here: regexes compiled, templates
+parsed, static text pre-tokenised into stream pieces, mapping arguments pre-encoded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..reply import HttpError, Timing
+from .templates import Template
+
+
+@dataclass(slots=True)
+class Match:
+    """The ``match`` block: every condition present must hold."""
+
+    model: list[tuple[str, re.Pattern[str]]] | None = None  # (glob, compiled)
+    last_user: re.Pattern[str] | None = None
+    last_role: str | None = None
+    has_tools: bool | None = None
+    stream: bool | None = None
+    header: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    body: dict[str, tuple[tuple[str, ...], Any]] = field(default_factory=dict)
+
+    @property
+    def exact_models(self) -> list[str] | None:
+        """Model ids this block can only match literally (used to index scenarios)."""
+        if self.model is None:
+            return None
+        if any(any(ch in glob for ch in "*?[") for glob, _ in self.model):
+            return None
+        return [glob for glob, _ in self.model]
+
+
+@dataclass(slots=True)
+class ToolCallSpec:
+    name: Template
+    #: Pre-encoded JSON (from a mapping) or a raw string template.
+    arguments: Template
+    id: str | None = None
+
+
+@dataclass(slots=True)
+class TextSpec:
+    """A text field (content, reasoning, refusal) with its stream pieces when static."""
+
+    template: Template
+    pieces: list[str] | None = None  # pre-cut at load time when the text is static
+
+
+@dataclass(slots=True)
+class StreamSpec:
+    chunk_tokens: int = 1
+    chunks: list[str] | None = None
+    keepalive: int = 0
+    usage: str = "auto"
+
+
+@dataclass(slots=True)
+class FaultSpec:
+    kind: str
+    after_chunks: int = 0
+    ms: float | None = None
+    error: HttpError | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """One scripted response."""
+
+    line: int | None = None
+    content: TextSpec | None = None
+    reasoning: TextSpec | None = None
+    refusal: TextSpec | None = None
+    tool_calls: list[ToolCallSpec] = field(default_factory=list)
+    call_declared_tools: int = 0
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    model: str | None = None
+    provider: str | None = None
+    error: HttpError | None = None
+    stream: StreamSpec = field(default_factory=StreamSpec)
+    timing: Timing = field(default_factory=Timing)
+    fault: FaultSpec | None = None
+
+    @property
+    def deliberate_break(self) -> bool:
+        """A step whose output is broken on purpose (``check`` does not flag it)."""
+        return self.fault is not None or (self.error is not None and self.error.body is not None)
+
+    @property
+    def needs_faker(self) -> bool:
+        texts = [t.template for t in (self.content, self.reasoning, self.refusal) if t]
+        texts += [c.arguments for c in self.tool_calls] + [c.name for c in self.tool_calls]
+        return any(t.needs_faker for t in texts)
+
+
+@dataclass(slots=True)
+class Chaos:
+    rate: float
+    faults: list[Step]
+
+
+@dataclass(slots=True)
+class Scenario:
+    """A named script: when it applies (``match``) and what it answers (``steps``)."""
+
+    name: str
+    steps: list[Step]
+    description: str = ""
+    priority: int = 0
+    match: Match | None = None
+    then: str = "repeat-last"
+    chaos: Chaos | None = None
+    file: str | None = None
+    line: int | None = None
+    #: Load order; ties between equal priorities go to the lower number.
+    order: int = 0
+    builtin: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly description (admin API, ``mockrouter scenarios``)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "priority": self.priority,
+            "match": describe_match(self.match),
+            "steps": len(self.steps),
+            "then": self.then,
+            "file": self.file,
+            "line": self.line,
+            "builtin": self.builtin,
+        }
+
+
+def describe_match(match: Match | None) -> dict[str, Any] | None:
+    if match is None:
+        return None
+    out: dict[str, Any] = {}
+    if match.model is not None:
+        out["model"] = [g for g, _ in match.model]
+    if match.last_user is not None:
+        out["last_user"] = match.last_user.pattern
+    for name in ("last_role", "has_tools", "stream"):
+        value = getattr(match, name)
+        if value is not None:
+            out[name] = value
+    if match.header:
+        out["header"] = {k: v.pattern for k, v in match.header.items()}
+    if match.body:
+        out["body"] = {k: (v.pattern if isinstance(v, re.Pattern) else v) for k, (_, v) in match.body.items()}
+    return out

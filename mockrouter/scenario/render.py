@@ -1,0 +1,202 @@
+"""Render a scenario step for one request: a :class:`Reply` (with its stream events) or an
+:class:`HttpError`. Dialect-free: ids of responses, envelopes and bytes are not made here.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..catalog import Catalog
+from ..ids import random_id
+from ..reply import (
+    ContentPiece,
+    Event,
+    Fault,
+    Finish,
+    HttpError,
+    ReasoningPiece,
+    RefusalPiece,
+    Reply,
+    Role,
+    ToolCall,
+    ToolCallFragment,
+    Usage,
+    UsageReport,
+)
+from ..tokens import count_tokens, cut, group, tokenize
+from .examples import example
+from .matcher import RequestFacts, message_text
+from .model import Step, TextSpec
+from .templates import TemplateContext
+
+#: Tokens of framing counted per message on top of its text (roughly what chat formats add).
+MESSAGE_OVERHEAD_TOKENS = 3
+
+
+@dataclass(slots=True)
+class RenderInput:
+    """Per-request inputs to rendering besides the step itself."""
+
+    facts: RequestFacts
+    seq: int
+    rng: random.Random
+    faker: Any  # faker.Faker; seeded here when the step needs it
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """Prompt tokens of a request: message texts plus a fixed overhead per message and tools."""
+    total = 0
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            total += count_tokens(message_text(message.get("content"))) + MESSAGE_OVERHEAD_TOKENS
+    if body.get("tools"):
+        total += count_tokens(orjson.dumps(body["tools"]).decode())
+    return total
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _json_schema_instance(body: dict[str, Any], rng: random.Random) -> Any:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return example(schema if isinstance(schema, dict) else {"type": "object"}, rng)
+    return {}
+
+
+def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
+    """Turn ``step`` into the answer for this request."""
+    if step.error is not None:
+        return step.error
+    facts = inp.facts
+    body = facts.body
+    rng = inp.rng
+    faker = inp.faker
+    if faker is not None and step.needs_faker:
+        faker.seed_instance(rng.getrandbits(64))
+    ctx = TemplateContext(
+        request=body,
+        last_user=facts.last_user,
+        seq=inp.seq,
+        faker=faker,
+        json_schema_instance=lambda: _json_schema_instance(body, rng),
+    )
+    chunk = step.stream.chunk_tokens
+
+    def text(spec: TextSpec | None) -> tuple[str | None, list[str]]:
+        if spec is None:
+            return None, []
+        if spec.pieces is not None:
+            return spec.template.static, spec.pieces
+        value = spec.template.render(ctx)
+        return value, cut(value, chunk)
+
+    reasoning, reasoning_pieces = text(step.reasoning)
+    content, content_pieces = text(step.content)
+    refusal, refusal_pieces = text(step.refusal)
+    calls = _tool_calls(step, ctx, body, rng)
+
+    finish = step.finish_reason
+    limit = _max_tokens(body)
+    used = sum(count_tokens(p) for p in (reasoning, content, refusal))
+    call_tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+    if limit is not None and used + call_tokens > limit:
+        budget = limit
+        reasoning, reasoning_pieces, budget = _truncate(reasoning, budget, chunk)
+        content, content_pieces, budget = _truncate(content, budget, chunk)
+        refusal, refusal_pieces, budget = _truncate(refusal, budget, chunk)
+        calls = []
+        finish = "length"
+        used = limit - budget
+
+    if finish is None:
+        finish = "tool_calls" if calls else "stop"
+    if content is None and not calls and refusal is None:
+        content = ""
+
+    model = step.model or facts.model
+    provider = step.provider or catalog.provider_for(model)
+    completion = used + sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+    p_price, c_price = catalog.prices(model)
+    prompt = prompt_tokens(body)
+    usage = Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        reasoning_tokens=count_tokens(reasoning),
+        prompt_cost=prompt * p_price,
+        completion_cost=completion * c_price,
+        overrides=step.usage,
+    )
+
+    events: list[Event] = [Role()]
+    events.extend(ReasoningPiece(p) for p in reasoning_pieces)
+    events.extend(ContentPiece(p) for p in content_pieces)
+    events.extend(RefusalPiece(p) for p in refusal_pieces)
+    for index, call in enumerate(calls):
+        events.append(ToolCallFragment(index=index, arguments="", id=call.id, name=call.name))
+        events.extend(ToolCallFragment(index=index, arguments=p) for p in cut(call.arguments, chunk))
+    events.append(Finish(finish))
+    events.append(UsageReport(usage))
+
+    fault = None
+    if step.fault is not None:
+        fault = Fault(
+            kind=step.fault.kind, after_chunks=step.fault.after_chunks, ms=step.fault.ms, error=step.fault.error
+        )
+    return Reply(
+        model=model,
+        provider=provider,
+        content=content,
+        reasoning=reasoning,
+        refusal=refusal,
+        tool_calls=calls,
+        finish_reason=finish,
+        usage=usage,
+        events=events,
+        usage_mode=step.stream.usage,
+        keepalive=step.stream.keepalive,
+        timing=step.timing,
+        fault=fault,
+        native_finish_reason=step.native_finish_reason,
+    )
+
+
+def _truncate(text: str | None, budget: int, chunk: int) -> tuple[str | None, list[str], int]:
+    if text is None:
+        return None, [], budget
+    tokens = tokenize(text)
+    kept = tokens[:budget]
+    return "".join(kept), group(kept, chunk), budget - len(kept)
+
+
+def _tool_calls(step: Step, ctx: TemplateContext, body: dict[str, Any], rng: random.Random) -> list[ToolCall]:
+    declared = [
+        t["function"]
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
+    ]
+    if step.call_declared_tools and declared:
+        calls = []
+        for i in range(step.call_declared_tools):
+            fn = declared[i % len(declared)]
+            params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {"type": "object"}
+            arguments = orjson.dumps(example(params, rng)).decode()
+            calls.append(ToolCall(id="call_" + random_id(rng, 24), name=fn["name"], arguments=arguments))
+        return calls
+    return [
+        ToolCall(
+            id=spec.id or "call_" + random_id(rng, 24), name=spec.name.render(ctx), arguments=spec.arguments.render(ctx)
+        )
+        for spec in step.tool_calls
+    ]

@@ -1,0 +1,138 @@
+"""Run the app under uvicorn: in the foreground (``mockrouter serve``) or in a background
+thread on a free loopback port (tests, the pytest plugin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from .app import MockrouterApp
+from .asgi import DeliberateDisconnect
+from .config import Config
+
+
+class _HideDeliberateDisconnects(logging.Filter):
+    """uvicorn logs any exception an app raises; a scripted disconnect is not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DeliberateDisconnect)
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDeliberateDisconnects) for f in logger.filters):
+        logger.addFilter(_HideDeliberateDisconnects())
+
+
+def _loop_and_http() -> dict[str, str]:
+    out = {"loop": "asyncio", "http": "h11"}
+    try:
+        import uvloop  # noqa: F401
+
+        out["loop"] = "uvloop"
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it on Linux/macOS
+        pass
+    try:
+        import httptools  # noqa: F401
+
+        out["http"] = "httptools"
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def uvicorn_config(app: MockrouterApp, config: Config, **overrides: Any) -> uvicorn.Config:
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "access_log": config.access_log,
+        "log_level": "warning",
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 3,
+        "h11_max_incomplete_event_size": 64 * 1024,
+        **_loop_and_http(),
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+def serve(config: Config, app: MockrouterApp | None = None) -> None:
+    """Run in the foreground until Ctrl-C / SIGTERM."""
+    _install_log_filter()
+    app = app or MockrouterApp(config)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    print(
+        f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios\n"
+        f"  base URL: http://{host}:{config.port}/api/v1\n"
+        f"  admin:    http://{host}:{config.port}/__mockrouter/health",
+        flush=True,
+    )
+    if not config.loopback and config.admin_token is None:
+        print(
+            "warning: listening beyond loopback without --admin-token: the admin API refuses every call",
+            file=sys.stderr,
+            flush=True,
+        )
+    uvicorn.Server(uvicorn_config(app, config)).run()
+
+
+class BackgroundServer:
+    """A real server on a free loopback port, in a thread. Use as a context manager."""
+
+    def __init__(self, config: Config | None = None, app: MockrouterApp | None = None) -> None:
+        self.config = config or Config(port=0)
+        self.app = app or MockrouterApp(self.config)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn_config(self.app, self.config, port=self.port))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._run, name=f"mockrouter:{self.port}", daemon=True)
+        self.error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/api/v1"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # surfaced by start()/stop()
+            self.error = exc
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        _install_log_filter()
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if self.error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"mockrouter server failed to start: {self.error!r}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("mockrouter server did not start in time")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

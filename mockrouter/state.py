@@ -1,0 +1,105 @@
+"""Mutable server state, all of it in one place: the request journal, step cursors and
+per-key request counters. Owned by the app (``app.state``); nothing here is global.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Journal:
+    """The request journal: a bounded store, oldest entries dropped (and counted) first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self.dropped = 0
+
+    def next_id(self) -> str:
+        return f"req_{next(self._ids):08d}"
+
+    def add(self, entry: dict[str, Any]) -> None:
+        if len(self._entries) == self.size:
+            old = self._entries[0]
+            self._by_id.pop(old["id"], None)
+            self.dropped += 1
+        self._entries.append(entry)
+        self._by_id[entry["id"]] = entry
+
+    def get(self, entry_id: str) -> dict[str, Any] | None:
+        return self._by_id.get(entry_id)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def query(
+        self, *, key: str | None = None, scenario: str | None = None, unmatched: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries oldest first; with ``limit``, the newest ``limit`` of them."""
+        found = [
+            e
+            for e in self._entries
+            if (key is None or e["_key"] == key)
+            and (scenario is None or e.get("scenario") == scenario)
+            and (not unmatched or e.get("unmatched"))
+        ]
+        if limit is not None:
+            found = found[-limit:] if limit > 0 else []
+        return found
+
+    def clear(self, key: str | None = None) -> None:
+        if key is None:
+            self._entries.clear()
+            self._by_id.clear()
+            return
+        kept = [e for e in self._entries if e["_key"] != key]
+        self._entries = deque(kept, maxlen=self.size)
+        self._by_id = {e["id"]: e for e in kept}
+
+
+@dataclass
+class KeyState:
+    """What one API key (or ``X-Mockrouter-Session``) has accumulated."""
+
+    requests: int = 0
+    window_start: float = 0.0
+    window_count: int = 0
+
+
+@dataclass
+class State:
+    journal: Journal
+    cursors: dict[tuple[str, str], int] = field(default_factory=dict)
+    keys: dict[str, KeyState] = field(default_factory=dict)
+
+    def key(self, state_key: str) -> KeyState:
+        ks = self.keys.get(state_key)
+        if ks is None:
+            ks = self.keys[state_key] = KeyState()
+        return ks
+
+    def advance(self, scenario: str, state_key: str) -> int:
+        """Return how many requests this (scenario, key) has had before, and count this one."""
+        k = (scenario, state_key)
+        n = self.cursors.get(k, 0)
+        self.cursors[k] = n + 1
+        return n
+
+    def reset(self, state_key: str | None = None) -> None:
+        if state_key is None:
+            self.cursors.clear()
+            self.keys.clear()
+            self.journal.clear()
+            return
+        self.cursors = {k: v for k, v in self.cursors.items() if k[1] != state_key}
+        self.keys.pop(state_key, None)
+        self.journal.clear(state_key)

@@ -1,0 +1,201 @@
+"""The stream writer: sends a reply's SSE events straight to the ASGI ``send``, with the
+scripted timing (scaled by ``--speed``) and faults, and records what was actually sent.
+
+A stream with no delays and no fault is joined into one write (the common CI case, and the
+fastest); everything else goes event by event, watching for the client leaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from .asgi import DeliberateDisconnect, Headers, Receive, Send
+from .dialects.base import DONE, SSE, StreamEncoder
+from .reply import Fault, Reply, Timing
+
+MALFORMED = b'data: {"id": this is not JSON\n\n'
+DRIBBLE_BYTES = 3
+DRIBBLE_INTERVAL_MS = 10.0
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What the writer sent (copied into the journal entry)."""
+
+    bytes_sent: int = 0
+    chunks_sent: int = 0
+    ttft_ms: float | None = None
+    client_disconnected: bool = False
+    disconnected_after_ms: float | None = None
+    fault: str | None = None
+
+
+class Pacing:
+    """Delays of one response in seconds, scaled by ``--speed``, with seeded jitter."""
+
+    __slots__ = ("interval", "jitter", "latency", "rng", "ttft")
+
+    def __init__(self, timing: Timing, speed: float, rng: random.Random) -> None:
+        self.rng = rng
+        self.latency = timing.latency_ms * speed / 1000
+        self.ttft = timing.ttft_ms * speed / 1000
+        interval = timing.interval_ms
+        if timing.tokens_per_s:
+            interval = max(interval, 1000 / timing.tokens_per_s)
+        self.interval = interval * speed / 1000
+        self.jitter = timing.jitter_ms * speed / 1000
+
+    @property
+    def active(self) -> bool:
+        return bool(self.ttft or self.interval or self.jitter)
+
+    def between(self) -> float:
+        if not self.jitter:
+            return self.interval
+        return max(0.0, self.interval + self.rng.uniform(-self.jitter, self.jitter))
+
+
+async def _watch(receive: Receive, gone: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
+
+
+async def write_stream(
+    send: Send,
+    receive: Receive,
+    encoder: StreamEncoder,
+    reply: Reply,
+    headers: Headers,
+    pacing: Pacing,
+    delivery: Delivery,
+    *,
+    speed: float,
+) -> None:
+    """Send the whole SSE response for ``reply``."""
+    started = time.perf_counter()
+    frames = [b for event in reply.events if (b := encoder.encode(event)) is not None]
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", SSE), (b"cache-control", b"no-cache"), *headers],
+    }
+    fault = reply.fault
+    if fault is None and not pacing.active:
+        body = encoder.keepalive * reply.keepalive + b"".join(frames) + DONE
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+        delivery.bytes_sent = len(body)
+        delivery.chunks_sent = len(frames)
+        delivery.ttft_ms = (time.perf_counter() - started) * 1000
+        return
+
+    gone = asyncio.Event()
+    watcher = asyncio.ensure_future(_watch(receive, gone))
+
+    async def emit(data: bytes, *, more: bool = True) -> bool:
+        if gone.is_set():
+            return False
+        await send({"type": "http.response.body", "body": data, "more_body": more})
+        delivery.bytes_sent += len(data)
+        return not gone.is_set()
+
+    async def pause(seconds: float) -> bool:
+        """Sleep, but wake as soon as the client leaves; False when it has."""
+        if seconds <= 0:
+            return not gone.is_set()
+        if seconds == float("inf"):
+            await gone.wait()
+            return False
+        try:
+            await asyncio.wait_for(gone.wait(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    try:
+        await send(start)
+        ok = True
+        keepalives = reply.keepalive
+        if keepalives:
+            gap = pacing.ttft / (keepalives + 1)
+            for _ in range(keepalives):
+                ok = await pause(gap) and await emit(encoder.keepalive)
+                if not ok:
+                    break
+            if ok:
+                ok = await pause(gap)
+        elif pacing.ttft:
+            ok = await pause(pacing.ttft)
+        index = 0
+        while ok and index < len(frames):
+            if fault is not None and delivery.chunks_sent == fault.after_chunks:
+                await _fire(fault, frames[index:], emit, pause, encoder, delivery, speed)
+                return
+            if index and pacing.interval + pacing.jitter:
+                ok = await pause(pacing.between())
+                if not ok:
+                    break
+            ok = await emit(frames[index])
+            if ok:
+                delivery.chunks_sent += 1
+                if delivery.ttft_ms is None:
+                    delivery.ttft_ms = (time.perf_counter() - started) * 1000
+            index += 1
+        if ok and fault is not None and delivery.chunks_sent == fault.after_chunks:
+            await _fire(fault, [], emit, pause, encoder, delivery, speed)
+            return
+        if ok:
+            await emit(DONE, more=False)
+    finally:
+        watcher.cancel()
+        if gone.is_set():
+            delivery.client_disconnected = True
+            delivery.disconnected_after_ms = (time.perf_counter() - started) * 1000
+
+
+async def _fire(
+    fault: Fault, rest: list[bytes], emit, pause, encoder: StreamEncoder, delivery: Delivery, speed: float
+) -> None:
+    """Break the stream as ``fault`` says; ``rest`` are the frames not sent yet."""
+    delivery.fault = fault.kind
+    kind = fault.kind
+    if kind == "error":
+        assert fault.error is not None
+        if await emit(encoder.error_chunk(fault.error), more=False):
+            delivery.chunks_sent += 1
+        return
+    if kind == "truncate":
+        await emit(b"", more=False)
+        return
+    if kind == "disconnect":
+        raise DeliberateDisconnect
+    if kind == "malformed":
+        if not await emit(MALFORMED):
+            return
+        delivery.chunks_sent += 1
+    elif kind == "stall":
+        if fault.ms is None:
+            await pause(float("inf"))
+            return
+        if not await pause(fault.ms / 1000):
+            return
+    elif kind == "dribble":
+        tail = b"".join(rest) + DONE
+        gap = DRIBBLE_INTERVAL_MS * speed / 1000
+        for i in range(0, len(tail), DRIBBLE_BYTES):
+            if not await emit(tail[i : i + DRIBBLE_BYTES]) or not await pause(gap):
+                return
+        delivery.chunks_sent += len(rest)
+        await emit(b"", more=False)
+        return
+    for frame in rest:
+        if not await emit(frame):
+            return
+        delivery.chunks_sent += 1
+    await emit(DONE, more=False)

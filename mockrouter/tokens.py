@@ -1,0 +1,47 @@
+"""The token approximation used for chunking and for usage.
+
+A token is a run of word characters, or a single other non-space character, together with
+the whitespace before it. Whitespace at the very end of a text joins the last token. This is
+deterministic and cheap; it is not any model's tokenizer, and it does not try to be.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into tokens whose concatenation is ``text`` exactly."""
+    if not text:
+        return []
+    pieces = _TOKEN.findall(text)
+    consumed = sum(map(len, pieces))
+    if consumed < len(text):  # trailing whitespace, or a text that is only whitespace
+        tail = text[consumed:]
+        if pieces:
+            pieces[-1] += tail
+        else:
+            pieces = [tail]
+    return pieces
+
+
+def count_tokens(text: str | None) -> int:
+    """How many tokens ``text`` has under the approximation above."""
+    if not text:
+        return 0
+    n = len(_TOKEN.findall(text))
+    return n or 1
+
+
+def group(tokens: list[str], size: int) -> list[str]:
+    """Join every ``size`` consecutive tokens into one piece (a stream chunk)."""
+    if size <= 1:
+        return list(tokens)
+    return ["".join(tokens[i : i + size]) for i in range(0, len(tokens), size)]
+
+
+def cut(text: str, size: int = 1) -> list[str]:
+    """Tokenise and group in one call: the pieces a stream sends for ``text``."""
+    return group(tokenize(text), size)
