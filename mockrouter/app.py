@@ -132,7 +132,7 @@ class MockrouterApp:
             "" if admin else self.state.journal.next_id(), method, path, query, headers, key, dialect.name
         )
         info = RequestInfo(method, path, headers, dialect, key, entry)
-        if method == "POST" and path in self._chat_paths:
+        if path in self._chat_paths and method == "POST":
             await chat_completions(self, scope, receive, send, info)
             return
         started = time.perf_counter()
@@ -144,7 +144,10 @@ class MockrouterApp:
                 self.state.journal.add(entry)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, admin: bool) -> None:
-        methods = self.routes.get(info.path)
+        if info.path in self._chat_paths:
+            methods: dict[str, Handler] | None = {"POST": _handled_by_chat}
+        else:
+            methods = self.routes.get(info.path)
         if methods is None:
             for prefix, prefixed in self.pattern_routes:
                 if info.path.startswith(prefix) and len(info.path) > len(prefix):
@@ -244,6 +247,10 @@ class MockrouterApp:
 
     def scenario_model_ids(self) -> list[str]:
         return [SCENARIO_MODEL_PREFIX + name for name in self.engine.names()]
+
+
+async def _handled_by_chat(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    raise AssertionError("POST chat/completions is dispatched before routing")  # pragma: no cover
 
 
 def create_app(config: Config | None = None) -> MockrouterApp:

@@ -1,0 +1,116 @@
+"""The admin API: health, scenarios, reset, journal, schemas, and its token rule."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mockrouter.config import Config
+
+GOOD = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello admin"}]}
+
+
+def test_health(admin, dialect):
+    body = admin.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["dialect"] == dialect
+    assert body["scenarios"] >= 20
+
+
+def test_scenarios_list_and_add_scoped(admin, http, api_key):
+    names = [s["name"] for s in admin.get("/scenarios").json()["data"]]
+    assert {"echo", "tool-call", "rate-limited"} <= set(names)
+    added = admin.post("/scenarios", params={"key": api_key},
+                       content="name: scoped-one\nmatch: {last_user: admin}\nsteps:\n  - content: scoped!\n")
+    assert added.status_code == 201
+    assert added.json()["added"] == ["scoped-one"]
+    assert http.post("/chat/completions", json=GOOD).json()["choices"][0]["message"]["content"] == "scoped!"
+    # other keys do not see it
+    with httpx.Client(base_url=str(http.base_url), headers={"Authorization": "Bearer sk-other"}) as other:
+        assert other.post("/chat/completions", json=GOOD).json()["choices"][0]["message"]["content"] == "hello admin"
+    scoped = [s["name"] for s in admin.get("/scenarios", params={"key": api_key}).json()["data"]]
+    assert "scoped-one" in scoped and "scoped-one" not in names
+
+
+def test_add_scenarios_as_json(admin, http, api_key):
+    scenario = {"name": "json-added", "match": {"last_user": "admin"}, "steps": [{"content": "from json"}]}
+    response = admin.post("/scenarios", params={"key": api_key}, json=scenario)
+    assert response.status_code == 201, response.text
+    assert http.post("/chat/completions", json=GOOD).json()["choices"][0]["message"]["content"] == "from json"
+
+
+def test_add_broken_scenarios_reports_line_and_field(admin, api_key):
+    text = "name: broken\nsteps:\n  - content: ok\n  - stram: {}\n"
+    response = admin.post("/scenarios", params={"key": api_key}, content=text)
+    assert response.status_code == 400
+    [error] = response.json()["error"]["errors"]
+    assert error["line"] == 4
+    assert error["field"] == "steps[1].stram"
+    assert "did you mean 'stream'" in error["message"]
+
+
+def test_journal_records_and_redacts(admin, http, api_key, journal):
+    http.post("/chat/completions", json=GOOD, headers={"X-Custom": "yes"})
+    [entry] = journal()
+    assert entry["headers"]["authorization"] == "[REDACTED]"
+    assert api_key not in str(entry)
+    assert entry["key_hint"] == api_key[-4:]
+    assert entry["headers"]["x-custom"] == "yes"
+    assert entry["body"] == GOOD
+    assert entry["scenario"] == "echo" and entry["step"] == 0 and entry["status"] == 200
+    assert entry["expected"] == {"role": "assistant", "content": "hello admin"}
+    assert entry["generation_id"]
+    assert entry["time"].endswith("Z") and isinstance(entry["ts"], float)
+    assert admin.get(f"/requests/{entry['id']}").json()["id"] == entry["id"]
+    assert admin.get("/requests/req_nope").status_code == 404
+
+
+def test_journal_filters_and_limit(admin, http, api_key):
+    for i in range(5):
+        http.post("/chat/completions", json={**GOOD, "messages": [{"role": "user", "content": f"m{i}"}]})
+    http.post("/chat/completions", json={**GOOD, "model": "mockrouter/lorem"})
+    data = admin.get("/requests", params={"key": api_key, "limit": 2}).json()["data"]
+    assert [e["body"]["messages"][0]["content"] for e in data if e["scenario"] == "echo"] == ["m4"]
+    assert data[-1]["scenario"] == "lorem"
+    only = admin.get("/requests", params={"key": api_key, "scenario": "echo"}).json()["data"]
+    assert len(only) == 5
+    assert admin.get("/requests", params={"limit": "x"}).status_code == 400
+
+
+def test_reset_one_key(admin, http, api_key, journal):
+    http.post("/chat/completions", json={**GOOD, "model": "mockrouter/rate-limited"})
+    assert journal()[0]["status"] == 429
+    assert admin.post("/reset", params={"key": api_key}).status_code == 200
+    assert journal() == []
+    # the cursor was reset too: the first request is a 429 again
+    assert http.post("/chat/completions", json={**GOOD, "model": "mockrouter/rate-limited"}).status_code == 429
+
+
+def test_schemas_served(admin):
+    names = admin.get("/schemas").json()["data"]
+    assert "scenario" in names and "chat-request" in names
+    schema = admin.get("/schemas/scenario").json()
+    assert schema["title"] == "mockrouter scenario"
+    assert admin.get("/schemas/nope").status_code == 404
+
+
+def test_admin_needs_token_beyond_loopback():
+    from mockrouter.app import MockrouterApp
+    from starlette.testclient import TestClient
+
+    app = MockrouterApp(Config(host="0.0.0.0", speed=0))
+    with TestClient(app) as c:
+        assert c.get("/__mockrouter/health").status_code == 401
+    app = MockrouterApp(Config(host="0.0.0.0", admin_token="s3cret", speed=0))
+    with TestClient(app) as c:
+        assert c.get("/__mockrouter/health").status_code == 401
+        assert c.get("/__mockrouter/health", headers={"X-Mockrouter-Admin-Token": "wrong"}).status_code == 401
+        assert c.get("/__mockrouter/health", headers={"X-Mockrouter-Admin-Token": "s3cret"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/health", "/scenarios", "/requests"])
+def test_admin_with_token_on_loopback(make_server, path):
+    server = make_server(admin_token="tok")
+    with httpx.Client(base_url=server.url + "/__mockrouter") as c:
+        assert c.get(path).status_code == 401
+        assert c.get(path, headers={"Authorization": "Bearer tok"}).status_code == 200
