@@ -127,8 +127,8 @@ def _validate(app: MockrouterApp, dialect: Dialect, body: dict[str, Any]) -> Non
 def request_rng(app: MockrouterApp, dialect: Dialect, seq: int, raw: bytes) -> tuple[random.Random, int]:
     """The per-request random source and ``created`` second (both fixed by ``--seed``)."""
     seed = app.config.seed
-    if seed is None:
-        return random.Random(app.entropy.getrandbits(64)), int(time.time())
+    if seed is None:  # nothing to reproduce: the app's own generator, no per-request seeding
+        return app.entropy, int(time.time())
     digest = hashlib.blake2b(f"{seed}|{dialect.name}|{seq}|".encode() + raw, digest_size=32).digest()
     rng = random.Random(digest)
     return rng, SEEDED_EPOCH + rng.randrange(365 * 86400)

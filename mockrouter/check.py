@@ -80,7 +80,7 @@ class Output:
 
 def _frames(dialect: Dialect, reply: Reply, identity: Identity, body: dict[str, Any]) -> Iterator[Any]:
     encoder = dialect.stream(reply, identity, body)
-    for event in reply.events:
+    for event in reply.events():
         data = encoder.encode(event)
         if data is None:
             continue

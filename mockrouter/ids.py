@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import random
-import string
-
-_ALNUM = string.ascii_letters + string.digits
 
 
 def random_id(rng: random.Random, length: int) -> str:
-    """``length`` ASCII letters and digits."""
-    return "".join(rng.choices(_ALNUM, k=length))
+    """``length`` lower-case hex digits (ASCII letters and digits, as ids need)."""
+    return f"{rng.getrandbits(length * 4):0{length}x}"

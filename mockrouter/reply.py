@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .tokens import cut
+
 
 @dataclass(slots=True)
 class Usage:
@@ -121,13 +123,31 @@ class Reply:
     tool_calls: list[ToolCall]
     finish_reason: str
     usage: Usage
-    events: list[Event]
+    #: The stream cut of each text (pieces concatenate to the text).
+    reasoning_pieces: list[str] = field(default_factory=list)
+    content_pieces: list[str] = field(default_factory=list)
+    refusal_pieces: list[str] = field(default_factory=list)
+    #: Tokens per tool-call argument fragment.
+    chunk_tokens: int = 1
     #: ``auto`` | ``always`` | ``never``: whether a stream ends with a usage chunk.
     usage_mode: str = "auto"
     keepalive: int = 0
     timing: Timing = field(default_factory=Timing)
     fault: Fault | None = None
     native_finish_reason: str | None = None
+
+    def events(self) -> list[Event]:
+        """The reply as abstract stream events (built only for streamed answers)."""
+        events: list[Event] = [Role()]
+        events += [ReasoningPiece(p) for p in self.reasoning_pieces]
+        events += [ContentPiece(p) for p in self.content_pieces]
+        events += [RefusalPiece(p) for p in self.refusal_pieces]
+        for index, call in enumerate(self.tool_calls):
+            events.append(ToolCallFragment(index=index, arguments="", id=call.id, name=call.name))
+            events += [ToolCallFragment(index=index, arguments=p) for p in cut(call.arguments, self.chunk_tokens)]
+        events.append(Finish(self.finish_reason))
+        events.append(UsageReport(self.usage))
+        return events
 
     def expected(self) -> dict[str, Any]:
         """The message a correct client assembles from this reply (kept in the journal)."""

@@ -79,7 +79,7 @@ async def write_stream(
 ) -> None:
     """Send the whole SSE response for ``reply``."""
     started = time.perf_counter()
-    frames = [b for event in reply.events if (b := encoder.encode(event)) is not None]
+    frames = [b for event in reply.events() if (b := encoder.encode(event)) is not None]
     start = {
         "type": "http.response.start",
         "status": 200,

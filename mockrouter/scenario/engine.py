@@ -40,6 +40,7 @@ class ScenarioSet:
         self.by_name: dict[str, Scenario] = {}
         self._by_model: dict[str, list[Scenario]] = {}
         self._general: list[Scenario] = []
+        self._matchable: list[Scenario] = []
 
     def add(self, scenario: Scenario) -> None:
         self.by_name[scenario.name] = scenario
@@ -53,9 +54,9 @@ class ScenarioSet:
     def _reindex(self) -> None:
         self._by_model = {}
         self._general = []
-        for s in sorted(self.by_name.values(), key=_rank):
-            if s.match is None:
-                continue
+        self._matchable = [s for s in sorted(self.by_name.values(), key=_rank) if s.match is not None]
+        for s in self._matchable:
+            assert s.match is not None
             exact = s.match.exact_models
             if exact is None:
                 self._general.append(s)
@@ -72,7 +73,7 @@ class ScenarioSet:
         return sorted(indexed + self._general, key=_rank)
 
     def matchable(self) -> list[Scenario]:
-        return [s for s in sorted(self.by_name.values(), key=_rank) if s.match is not None]
+        return self._matchable
 
     def __len__(self) -> int:
         return len(self.by_name)

@@ -13,19 +13,11 @@ import orjson
 from ..catalog import Catalog
 from ..ids import random_id
 from ..reply import (
-    ContentPiece,
-    Event,
     Fault,
-    Finish,
     HttpError,
-    ReasoningPiece,
-    RefusalPiece,
     Reply,
-    Role,
     ToolCall,
-    ToolCallFragment,
     Usage,
-    UsageReport,
 )
 from ..tokens import count_tokens, cut, group, tokenize
 from .examples import example
@@ -109,14 +101,17 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
 
     finish = step.finish_reason
     limit = _max_tokens(body)
-    used = sum(count_tokens(p) for p in (reasoning, content, refusal))
+    reasoning_tokens = count_tokens(reasoning)
+    used = reasoning_tokens + count_tokens(content) + count_tokens(refusal)
     call_tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
     if limit is not None and used + call_tokens > limit:
         budget = limit
         reasoning, reasoning_pieces, budget = _truncate(reasoning, budget, chunk)
         content, content_pieces, budget = _truncate(content, budget, chunk)
         refusal, refusal_pieces, budget = _truncate(refusal, budget, chunk)
+        reasoning_tokens = count_tokens(reasoning)
         calls = []
+        call_tokens = 0
         finish = "length"
         used = limit - budget
 
@@ -127,48 +122,27 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
 
     model = step.model or facts.model
     provider = step.provider or catalog.provider_for(model)
-    completion = used + sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+    completion = used + call_tokens
     p_price, c_price = catalog.prices(model)
     prompt = prompt_tokens(body)
     usage = Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        reasoning_tokens=count_tokens(reasoning),
+        reasoning_tokens=reasoning_tokens,
         prompt_cost=prompt * p_price,
         completion_cost=completion * c_price,
         overrides=step.usage,
     )
-
-    events: list[Event] = [Role()]
-    events.extend(ReasoningPiece(p) for p in reasoning_pieces)
-    events.extend(ContentPiece(p) for p in content_pieces)
-    events.extend(RefusalPiece(p) for p in refusal_pieces)
-    for index, call in enumerate(calls):
-        events.append(ToolCallFragment(index=index, arguments="", id=call.id, name=call.name))
-        events.extend(ToolCallFragment(index=index, arguments=p) for p in cut(call.arguments, chunk))
-    events.append(Finish(finish))
-    events.append(UsageReport(usage))
-
     fault = None
     if step.fault is not None:
-        fault = Fault(
-            kind=step.fault.kind, after_chunks=step.fault.after_chunks, ms=step.fault.ms, error=step.fault.error
-        )
+        fault = Fault(kind=step.fault.kind, after_chunks=step.fault.after_chunks, ms=step.fault.ms,
+                      error=step.fault.error)
     return Reply(
-        model=model,
-        provider=provider,
-        content=content,
-        reasoning=reasoning,
-        refusal=refusal,
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=usage,
-        events=events,
-        usage_mode=step.stream.usage,
-        keepalive=step.stream.keepalive,
-        timing=step.timing,
-        fault=fault,
-        native_finish_reason=step.native_finish_reason,
+        model=model, provider=provider, content=content, reasoning=reasoning, refusal=refusal,
+        tool_calls=calls, finish_reason=finish, usage=usage, reasoning_pieces=reasoning_pieces,
+        content_pieces=content_pieces, refusal_pieces=refusal_pieces, chunk_tokens=chunk,
+        usage_mode=step.stream.usage, keepalive=step.stream.keepalive, timing=step.timing,
+        fault=fault, native_finish_reason=step.native_finish_reason,
     )
 
 
