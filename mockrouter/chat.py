@@ -211,6 +211,9 @@ async def _send_reply(
             entry["chunks_sent"] = delivery.chunks_sent
             entry["ttft_ms"] = round(delivery.ttft_ms, 3) if delivery.ttft_ms is not None else None
             entry["client_disconnected"] = delivery.client_disconnected
+            entry["disconnected_after_ms"] = (
+                round(delivery.disconnected_after_ms, 3) if delivery.disconnected_after_ms is not None else None
+            )
             entry["fault"] = delivery.fault
         return
     payload = dialect.completion(reply, identity)

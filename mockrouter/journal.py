@@ -42,6 +42,7 @@ def new_entry(
         "bytes_sent": 0,
         "chunks_sent": 0,
         "client_disconnected": False,
+        "disconnected_after_ms": None,
         "unmatched": False,
         "near_misses": None,
         "generation_id": None,

@@ -109,6 +109,8 @@ class Fault:
     ms: float | None = None
     #: For ``kind: error``: the error the in-band chunk carries.
     error: HttpError | None = None
+    #: For ``kind: stall``: keep-alive comments every so many ms while stalled.
+    keepalive_ms: float | None = None
 
 
 @dataclass(slots=True)

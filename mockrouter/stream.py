@@ -10,11 +10,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .asgi import DeliberateDisconnect, Headers, Receive, Send
 from .dialects.base import DONE, SSE, StreamEncoder
 from .reply import Fault, Reply, Timing
+
+#: Send one body piece (``more`` = more to come); False once the client has gone.
+Emit = Callable[..., Awaitable[bool]]
+#: Sleep up to N seconds; False when the client left meanwhile.
+Pause = Callable[[float], Awaitable[bool]]
 
 MALFORMED = b'data: {"id": this is not JSON\n\n'
 DRIBBLE_BYTES = 3
@@ -160,7 +166,7 @@ async def write_stream(
 
 
 async def _fire(
-    fault: Fault, rest: list[bytes], emit, pause, encoder: StreamEncoder, delivery: Delivery, speed: float
+    fault: Fault, rest: list[bytes], emit: Emit, pause: Pause, encoder: StreamEncoder, delivery: Delivery, speed: float
 ) -> None:
     """Break the stream as ``fault`` says; ``rest`` are the frames not sent yet."""
     delivery.fault = fault.kind
@@ -180,10 +186,7 @@ async def _fire(
             return
         delivery.chunks_sent += 1
     elif kind == "stall":
-        if fault.ms is None:
-            await pause(float("inf"))
-            return
-        if not await pause(fault.ms / 1000):
+        if not await _stall(fault, emit, pause, encoder, speed):
             return
     elif kind == "dribble":
         tail = b"".join(rest) + DONE
@@ -199,3 +202,22 @@ async def _fire(
             return
         delivery.chunks_sent += 1
     await emit(DONE, more=False)
+
+
+async def _stall(fault: Fault, emit: Emit, pause: Pause, encoder: StreamEncoder, speed: float) -> bool:
+    """No data for ``fault.ms`` (unscaled; forever without it), keep-alives if asked.
+
+    Returns whether the client is still there when the stall ends."""
+    total = float("inf") if fault.ms is None else fault.ms / 1000
+    gap = fault.keepalive_ms * speed / 1000 if fault.keepalive_ms else 0.0
+    if gap <= 0:
+        return await pause(total)
+    waited = 0.0
+    while waited < total:
+        step = min(gap, total - waited)
+        if not await pause(step):
+            return False
+        waited += step
+        if waited < total and not await emit(encoder.keepalive):
+            return False
+    return True

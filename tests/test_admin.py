@@ -20,8 +20,11 @@ def test_health(admin, dialect):
 def test_scenarios_list_and_add_scoped(admin, http, api_key):
     names = [s["name"] for s in admin.get("/scenarios").json()["data"]]
     assert {"echo", "tool-call", "rate-limited"} <= set(names)
-    added = admin.post("/scenarios", params={"key": api_key},
-                       content="name: scoped-one\nmatch: {last_user: admin}\nsteps:\n  - content: scoped!\n")
+    added = admin.post(
+        "/scenarios",
+        params={"key": api_key},
+        content="name: scoped-one\nmatch: {last_user: admin}\nsteps:\n  - content: scoped!\n",
+    )
     assert added.status_code == 201
     assert added.json()["added"] == ["scoped-one"]
     assert http.post("/chat/completions", json=GOOD).json()["choices"][0]["message"]["content"] == "scoped!"
@@ -95,8 +98,9 @@ def test_schemas_served(admin):
 
 
 def test_admin_needs_token_beyond_loopback():
-    from mockrouter.app import MockrouterApp
     from starlette.testclient import TestClient
+
+    from mockrouter.app import MockrouterApp
 
     app = MockrouterApp(Config(host="0.0.0.0", speed=0))
     with TestClient(app) as c:

@@ -299,8 +299,14 @@ class _Builder:
                 )
             elif "error" in fault:
                 self.error("fault.error only applies to kind: error", (*path, "fault", "error"))
+            if "keepalive_ms" in fault and fault["kind"] != "stall":
+                self.error("fault.keepalive_ms only applies to kind: stall", (*path, "fault", "keepalive_ms"))
             step.fault = FaultSpec(
-                kind=fault["kind"], after_chunks=fault.get("after_chunks", 0), ms=fault.get("ms"), error=error
+                kind=fault["kind"],
+                after_chunks=fault.get("after_chunks", 0),
+                ms=fault.get("ms"),
+                error=error,
+                keepalive_ms=fault.get("keepalive_ms"),
             )
         return step
 

@@ -66,6 +66,7 @@ class FaultSpec:
     after_chunks: int = 0
     ms: float | None = None
     error: HttpError | None = None
+    keepalive_ms: float | None = None
 
 
 @dataclass(slots=True)

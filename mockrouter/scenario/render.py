@@ -135,14 +135,31 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
     )
     fault = None
     if step.fault is not None:
-        fault = Fault(kind=step.fault.kind, after_chunks=step.fault.after_chunks, ms=step.fault.ms,
-                      error=step.fault.error)
+        fault = Fault(
+            kind=step.fault.kind,
+            after_chunks=step.fault.after_chunks,
+            ms=step.fault.ms,
+            error=step.fault.error,
+            keepalive_ms=step.fault.keepalive_ms,
+        )
     return Reply(
-        model=model, provider=provider, content=content, reasoning=reasoning, refusal=refusal,
-        tool_calls=calls, finish_reason=finish, usage=usage, reasoning_pieces=reasoning_pieces,
-        content_pieces=content_pieces, refusal_pieces=refusal_pieces, chunk_tokens=chunk,
-        usage_mode=step.stream.usage, keepalive=step.stream.keepalive, timing=step.timing,
-        fault=fault, native_finish_reason=step.native_finish_reason,
+        model=model,
+        provider=provider,
+        content=content,
+        reasoning=reasoning,
+        refusal=refusal,
+        tool_calls=calls,
+        finish_reason=finish,
+        usage=usage,
+        reasoning_pieces=reasoning_pieces,
+        content_pieces=content_pieces,
+        refusal_pieces=refusal_pieces,
+        chunk_tokens=chunk,
+        usage_mode=step.stream.usage,
+        keepalive=step.stream.keepalive,
+        timing=step.timing,
+        fault=fault,
+        native_finish_reason=step.native_finish_reason,
     )
 
 

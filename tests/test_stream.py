@@ -1,0 +1,269 @@
+"""Streams that misbehave on cue: timing, keep-alives, faults, chaos — seen by real clients."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from mockrouter.schemas import SchemaRegistry
+
+REGISTRY = SchemaRegistry()
+USER = [{"role": "user", "content": "stream please"}]
+
+
+def sse_events(raw: bytes) -> list[bytes]:
+    """The raw events of an SSE body (comments included), split on blank lines."""
+    return [e for e in raw.split(b"\n\n") if e]
+
+
+def data_chunks(raw: bytes) -> list[dict]:
+    return [json.loads(e[6:]) for e in sse_events(raw) if e.startswith(b"data: {")]
+
+
+def content_of(chunks) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.fixture(scope="module")
+def timed_server(make_server):
+    """A server at real speed, for timing."""
+    return make_server(speed=1.0)
+
+
+def fault_scenario(kind: str, after: int = 2, extra: str = "") -> str:
+    return (
+        f"name: f-{kind}\nmatch: {{last_user: stream}}\nsteps:\n"
+        f"  - content: one two three four five six\n    fault: {{kind: {kind}, after_chunks: {after}{extra}}}\n"
+    )
+
+
+def test_error_fault_raises_api_error_after_content(client, add_scenarios, journal, dialect):
+    add_scenarios(fault_scenario("error", 3))
+    seen = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(model="x/y", messages=USER, stream=True):
+            seen.append(chunk)
+    assert content_of(seen) == "one two"  # role chunk + 2 content chunks, then the error
+    assert "Provider disconnected unexpectedly" in str(info.value)
+    [entry] = journal()
+    assert entry["fault"] == "error" and entry["chunks_sent"] == 4 and entry["status"] == 200
+
+
+def test_error_chunk_shape(http, add_scenarios, dialect):
+    add_scenarios(fault_scenario("error", 1, ", error: {status: 503, message: overloaded upstream}"))
+    response = http.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
+    assert not response.text.rstrip().endswith("data: [DONE]")
+    chunks = data_chunks(response.content)
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] == "error"
+    assert last["error"]["message"] == "overloaded upstream"
+    if dialect == "openrouter":
+        assert last["error"]["code"] == 503 and last["choices"][0]["delta"] == {"content": ""}
+    else:
+        assert last["error"]["type"] == "service_unavailable"
+    for chunk in chunks:
+        assert REGISTRY.for_dialect("chat-chunk", dialect).violation(chunk) is None, chunk
+
+
+def test_error_fault_without_stream_is_200_with_choice_error(http, add_scenarios, dialect):
+    add_scenarios(fault_scenario("error", 0))
+    response = http.post("/chat/completions", json={"model": "x/y", "messages": USER})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["choices"][0]["finish_reason"] == "error"
+    assert body["choices"][0]["error"]["message"] == "Provider disconnected unexpectedly"
+    assert REGISTRY.for_dialect("chat-response", dialect).violation(body) is None
+
+
+def test_disconnect_is_not_a_clean_end(client, http, add_scenarios, journal):
+    add_scenarios(fault_scenario("disconnect", 2))
+    with pytest.raises((openai.APIConnectionError, httpx.RemoteProtocolError, httpx.ReadError)):
+        for _ in client.chat.completions.create(model="x/y", messages=USER, stream=True):
+            pass
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
+    entries = journal()
+    assert entries[-1]["fault"] == "disconnect" and entries[-1]["chunks_sent"] == 2
+
+
+def test_malformed_chunk_is_a_decode_error(client, add_scenarios):
+    add_scenarios(fault_scenario("malformed", 2))
+    with pytest.raises(json.JSONDecodeError):
+        for _ in client.chat.completions.create(model="x/y", messages=USER, stream=True):
+            pass
+
+
+def test_truncate_ends_cleanly_without_done(http, add_scenarios, journal):
+    add_scenarios(fault_scenario("truncate", 3))
+    response = http.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
+    assert response.status_code == 200
+    assert b"[DONE]" not in response.content
+    assert len(data_chunks(response.content)) == 3
+    assert journal()[0]["fault"] == "truncate"
+
+
+def test_dribble_still_assembles(client, add_scenarios, http):
+    add_scenarios(fault_scenario("dribble", 1))
+    chunks = list(client.chat.completions.create(model="x/y", messages=USER, stream=True))
+    assert content_of(chunks) == "one two three four five six"
+    with http.stream("POST", "/chat/completions", json={"model": "x/y", "messages": USER, "stream": True}) as r:
+        pieces = list(r.iter_raw())
+    assert b"".join(pieces).endswith(b"data: [DONE]\n\n")
+
+
+def test_stall_until_client_gives_up(timed_server, api_key, add_scenarios_on):
+    add_scenarios_on(timed_server, api_key, fault_scenario("stall", 2))
+    client = openai.OpenAI(
+        base_url=timed_server.base_url, api_key=api_key, max_retries=0, timeout=httpx.Timeout(5, read=0.5)
+    )
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        for _ in client.chat.completions.create(model="x/y", messages=USER, stream=True):
+            pass
+    assert time.monotonic() - started < 3
+    entry = wait_for_entry(timed_server, api_key)
+    assert entry["client_disconnected"] is True and entry["fault"] == "stall" and entry["chunks_sent"] == 2
+
+
+def test_stall_with_ms_then_continues_with_keepalives(timed_server, api_key, add_scenarios_on):
+    add_scenarios_on(timed_server, api_key, fault_scenario("stall", 2, ", ms: 400, keepalive_ms: 100"))
+    with httpx.Client(base_url=timed_server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+        started = time.monotonic()
+        response = c.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
+        elapsed = time.monotonic() - started
+    assert 0.35 < elapsed < 3
+    events = sse_events(response.content)
+    assert events[-1] == b"data: [DONE]"
+    assert sum(1 for e in events if e.startswith(b":")) >= 2
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in data_chunks(response.content) if c["choices"])
+        == "one two three four five six"
+    )
+
+
+def test_keepalives_do_not_disturb_the_sdk(client, add_scenarios, http, dialect):
+    add_scenarios("name: ka\nmatch: {last_user: stream}\nsteps:\n  - content: kept alive\n    stream: {keepalive: 4}\n")
+    assert content_of(client.chat.completions.create(model="x/y", messages=USER, stream=True)) == "kept alive"
+    raw = http.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True}).content
+    comment = b": OPENROUTER PROCESSING" if dialect == "openrouter" else b": keep-alive"
+    assert sse_events(raw)[:4] == [comment] * 4
+
+
+def test_timing_loose_bounds(timed_server, api_key, add_scenarios_on):
+    add_scenarios_on(
+        timed_server,
+        api_key,
+        "name: timed\nmatch: {last_user: stream}\nsteps:\n"
+        "  - content: a b c d e\n    timing: {ttft_ms: 300, interval_ms: 50}\n",
+    )
+    client = openai.OpenAI(base_url=timed_server.base_url, api_key=api_key)
+    started = time.monotonic()
+    arrivals = []
+    for _chunk in client.chat.completions.create(model="x/y", messages=USER, stream=True):
+        arrivals.append(time.monotonic() - started)
+    assert arrivals[0] >= 0.25  # time to first token
+    assert arrivals[-1] - arrivals[0] >= 0.2  # six gaps of ~50 ms between the chunks that follow
+    entry = wait_for_entry(timed_server, api_key)
+    assert entry["ttft_ms"] >= 250 and entry["duration_ms"] >= entry["ttft_ms"]
+
+
+def test_latency_on_non_stream(timed_server, api_key, add_scenarios_on):
+    add_scenarios_on(
+        timed_server,
+        api_key,
+        "name: late\nmatch: {last_user: stream}\nsteps:\n  - content: late\n    timing: {latency_ms: 300}\n",
+    )
+    client = openai.OpenAI(base_url=timed_server.base_url, api_key=api_key)
+    started = time.monotonic()
+    assert client.chat.completions.create(model="x/y", messages=USER).choices[0].message.content == "late"
+    assert time.monotonic() - started >= 0.25
+
+
+def test_speed_zero_skips_delays(http, add_scenarios):
+    add_scenarios(
+        "name: slowish\nmatch: {last_user: stream}\nsteps:\n"
+        "  - content: quick\n    timing: {latency_ms: 5000, ttft_ms: 5000, interval_ms: 1000}\n"
+    )
+    started = time.monotonic()
+    response = http.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
+    assert response.status_code == 200 and time.monotonic() - started < 2
+
+
+def test_client_abandoning_a_stream_is_journaled(timed_server, api_key, add_scenarios_on):
+    add_scenarios_on(
+        timed_server,
+        api_key,
+        "name: long\nmatch: {last_user: stream}\nsteps:\n"
+        "  - content: a b c d e f g h i j k l m n o p\n    timing: {interval_ms: 100}\n",
+    )
+    client = openai.OpenAI(base_url=timed_server.base_url, api_key=api_key)
+    stream = client.chat.completions.create(model="x/y", messages=USER, stream=True)
+    for i, _ in enumerate(stream):
+        if i == 2:
+            break
+    stream.close()
+    entry = wait_for_entry(timed_server, api_key, lambda e: e["client_disconnected"])
+    assert entry["client_disconnected"] is True
+    assert 2 <= entry["chunks_sent"] < 17
+    assert entry["disconnected_after_ms"] is not None
+
+
+def test_chaos_is_seeded_and_replays(make_server, api_key):
+    scenario = (
+        "name: chaotic\nmatch: {last_user: chaos}\nsteps:\n  - content: fine\n"
+        "chaos:\n  rate: 0.5\n  faults:\n    - error: {status: 503}\n    - error: {status: 429}\n"
+    )
+
+    def run(seed: int) -> list[int]:
+        server = make_server(seed=seed)
+        with httpx.Client(base_url=server.url) as admin:
+            assert admin.post("/__mockrouter/scenarios", content=scenario).status_code == 201
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+            body = {"model": "x/y", "messages": [{"role": "user", "content": "chaos"}]}
+            return [c.post("/chat/completions", json=body).status_code for _ in range(40)]
+
+    first = run(11)
+    assert first == run(11)
+    assert set(first) == {200, 429, 503}
+    assert 8 <= first.count(200) <= 32
+
+
+def test_seeded_streams_are_byte_identical(make_server):
+    server = make_server(seed=5, dialect="openrouter")
+    body = {"model": "mockrouter/lorem", "messages": USER, "stream": True}
+    outputs = []
+    for key in ("sk-a", "sk-b"):
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}) as c:
+            outputs.append(c.post("/chat/completions", json=body).content)
+    assert outputs[0] == outputs[1]
+    assert len(data_chunks(outputs[0])) > 10
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def add_scenarios_on():
+    def add(server, key: str, text: str) -> None:
+        with httpx.Client(base_url=server.url) as admin:
+            response = admin.post("/__mockrouter/scenarios", params={"key": key}, content=text)
+            assert response.status_code == 201, response.text
+
+    return add
+
+
+def wait_for_entry(server, key: str, ready=lambda e: True, timeout: float = 3.0) -> dict:
+    """The key's newest journal entry once ``ready`` holds (entries land when a response ends)."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.url) as admin:
+        while True:
+            data = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
+            if data and ready(data[-1]):
+                return data[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no ready journal entry: {data}")
+            time.sleep(0.02)
