@@ -50,6 +50,7 @@ class RequestInfo:
     dialect: Dialect
     key: str | None
     entry: dict[str, Any]
+    client: str = ""
 
 
 def parse_bearer(headers: dict[str, str]) -> str | None:
@@ -131,7 +132,8 @@ class MockrouterApp:
         entry = new_entry(
             "" if admin else self.state.journal.next_id(), method, path, query, headers, key, dialect.name
         )
-        info = RequestInfo(method, path, headers, dialect, key, entry)
+        client = scope.get("client")
+        info = RequestInfo(method, path, headers, dialect, key, entry, client[0] if client else "")
         if path in self._chat_paths and method == "POST":
             await chat_completions(self, scope, receive, send, info)
             return
@@ -183,6 +185,7 @@ class MockrouterApp:
             return
         if not admin:
             info.entry["status"] = response.status_code
+            response.raw_headers.extend(info.dialect.headers(None, self.rate_info(info)))
         await response(scope, receive, send)
 
     # -- shared answers --------------------------------------------------------------------
@@ -202,11 +205,9 @@ class MockrouterApp:
             )
         raise RequestError(401, message)
 
-    def rate_info(self, info: RequestInfo) -> RateInfo | None:
-        """Count this response in the key's window; report it where the dialect does."""
-        if info.key is None:
-            return None
-        ks = self.state.key(info.key)
+    def rate_info(self, info: RequestInfo) -> RateInfo:
+        """Count this response in the caller's window (its key, else its address)."""
+        ks = self.state.key(info.key if info.key is not None else f"ip:{info.client}")
         now = time.time()
         if now - ks.window_start >= RATE_WINDOW_S:
             ks.window_start = now

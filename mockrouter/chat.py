@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import random
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -163,8 +164,8 @@ async def _answer(
         entry["near_misses"] = selection.near_misses
     result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
     if isinstance(result, HttpError):
-        if result.provider is None and result.status in (502, 503, 504):
-            result.provider = app.catalog.provider_for(facts.model)
+        if result.provider is None and result.status in (502, 503, 504):  # a copy: steps are shared
+            result = replace(result, provider=app.catalog.provider_for(facts.model))
         if selection.step.timing.latency_ms and app.config.speed:
             await asyncio.sleep(selection.step.timing.latency_ms * app.config.speed / 1000)
         await app.send_error(send, info, result)

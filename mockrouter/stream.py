@@ -120,7 +120,7 @@ async def write_stream(
             return False
         try:
             await asyncio.wait_for(gone.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 

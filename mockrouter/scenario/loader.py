@@ -21,12 +21,11 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..errors import ScenarioError, ScenarioErrors
-from ..reply import HttpError, Timing
+from ..reply import Fault, HttpError, Timing
 from ..resources import scenarios_dir, schemas_dir
-from ..tokens import cut
+from ..tokens import group, tokenize
 from .model import (
     Chaos,
-    FaultSpec,
     Match,
     Scenario,
     Step,
@@ -79,8 +78,15 @@ def _documents(text: str, file: str) -> list[tuple[Any, dict[PathKey, int], int]
                     file=file,
                     line=node.start_mark.line + 1,
                 )
+            size = _expanded_size(node, {})
+            if size > MAX_NODES:
+                raise ScenarioError(
+                    f"document expands to {size} YAML nodes through aliases (limit {MAX_NODES}): an alias bomb?",
+                    file=file,
+                    line=node.start_mark.line + 1,
+                )
             lines: dict[PathKey, int] = {}
-            _walk(node, (), lines, set(), [0])
+            _walk(node, (), lines, set())
             data = loader.construct_document(node)
             docs.append((data, lines, node.start_mark.line + 1))
     except yaml.MarkedYAMLError as exc:
@@ -89,17 +95,30 @@ def _documents(text: str, file: str) -> list[tuple[Any, dict[PathKey, int], int]
         raise ScenarioError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise ScenarioError("YAML nested too deeply", file=file) from None
     finally:
         loader.dispose()
     return docs
 
 
-def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], seen: set[int], count: list[int]) -> None:
-    count[0] += 1
-    if count[0] > MAX_NODES:
-        raise ScenarioError(
-            f"document has more than {MAX_NODES} YAML nodes (alias bomb?)", line=node.start_mark.line + 1
-        )
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes the document has once every alias is expanded (linear time, memoised)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias counts once; PyYAML's safe constructor builds it by reference
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], seen: set[int]) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if id(node) in seen:  # an alias: its structure was walked where it was anchored
         return
@@ -108,10 +127,10 @@ def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], seen: set[i
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, key), lines, seen, count)
+            _walk(value_node, (*path, key), lines, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, seen, count)
+            _walk(item, (*path, i), lines, seen)
 
 
 def _line_of(lines: dict[PathKey, int], path: PathKey, default: int) -> int:
@@ -233,8 +252,10 @@ class _Builder:
         if name not in step:
             return None
         template = self.template(step[name], (*path, name))
-        pieces = cut(template.static, chunk_tokens) if template.static is not None else None
-        return TextSpec(template, pieces)
+        if template.static is None:
+            return TextSpec(template)
+        tokens = tokenize(template.static)
+        return TextSpec(template, group(tokens, chunk_tokens), len(tokens))
 
     def step(self, spec: dict[str, Any], path: PathKey) -> Step:
         stream_spec = spec.get("stream", {})
@@ -301,14 +322,14 @@ class _Builder:
                 self.error("fault.error only applies to kind: error", (*path, "fault", "error"))
             if "keepalive_ms" in fault and fault["kind"] != "stall":
                 self.error("fault.keepalive_ms only applies to kind: stall", (*path, "fault", "keepalive_ms"))
-            step.fault = FaultSpec(
+            step.fault = Fault(
                 kind=fault["kind"],
                 after_chunks=fault.get("after_chunks", 0),
                 ms=fault.get("ms"),
                 error=error,
                 keepalive_ms=fault.get("keepalive_ms"),
             )
-        return step
+        return step.finish()
 
 
 def http_error(spec: dict[str, Any]) -> HttpError:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..reply import HttpError, Timing
+from ..reply import Fault, HttpError, Timing
 from .templates import Template
 
 
@@ -46,10 +46,11 @@ class ToolCallSpec:
 
 @dataclass(slots=True)
 class TextSpec:
-    """A text field (content, reasoning, refusal) with its stream pieces when static."""
+    """A text field (content, reasoning, refusal); static text is pre-cut at load time."""
 
     template: Template
-    pieces: list[str] | None = None  # pre-cut at load time when the text is static
+    pieces: list[str] | None = None  # stream pieces, when the text is static
+    tokens: int = 0  # token count, when the text is static
 
 
 @dataclass(slots=True)
@@ -58,15 +59,6 @@ class StreamSpec:
     chunks: list[str] | None = None
     keepalive: int = 0
     usage: str = "auto"
-
-
-@dataclass(slots=True)
-class FaultSpec:
-    kind: str
-    after_chunks: int = 0
-    ms: float | None = None
-    error: HttpError | None = None
-    keepalive_ms: float | None = None
 
 
 @dataclass(slots=True)
@@ -87,18 +79,23 @@ class Step:
     error: HttpError | None = None
     stream: StreamSpec = field(default_factory=StreamSpec)
     timing: Timing = field(default_factory=Timing)
-    fault: FaultSpec | None = None
+    fault: Fault | None = None
+    #: Derived at load time (see ``finish``): whether rendering needs templates / a seeded faker.
+    dynamic: bool = False
+    needs_faker: bool = False
+
+    def finish(self) -> Step:
+        """Compute the derived fields once the step is built."""
+        templates = [t.template for t in (self.content, self.reasoning, self.refusal) if t]
+        templates += [c.arguments for c in self.tool_calls] + [c.name for c in self.tool_calls]
+        self.dynamic = any(t.static is None for t in templates) or bool(self.call_declared_tools)
+        self.needs_faker = any(t.needs_faker for t in templates)
+        return self
 
     @property
     def deliberate_break(self) -> bool:
         """A step whose output is broken on purpose (``check`` does not flag it)."""
         return self.fault is not None or (self.error is not None and self.error.body is not None)
-
-    @property
-    def needs_faker(self) -> bool:
-        texts = [t.template for t in (self.content, self.reasoning, self.refusal) if t]
-        texts += [c.arguments for c in self.tool_calls] + [c.name for c in self.tool_calls]
-        return any(t.needs_faker for t in texts)
 
 
 @dataclass(slots=True)

@@ -12,14 +12,8 @@ import orjson
 
 from ..catalog import Catalog
 from ..ids import random_id
-from ..reply import (
-    Fault,
-    HttpError,
-    Reply,
-    ToolCall,
-    Usage,
-)
-from ..tokens import count_tokens, cut, group, tokenize
+from ..reply import HttpError, Reply, ToolCall, Usage
+from ..tokens import count_tokens, group, tokenize
 from .examples import example
 from .matcher import RequestFacts, message_text
 from .model import Step, TextSpec
@@ -40,11 +34,12 @@ class RenderInput:
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
-    """Prompt tokens of a request: message texts plus a fixed overhead per message and tools."""
-    total = 0
-    for message in body.get("messages") or []:
-        if isinstance(message, dict):
-            total += count_tokens(message_text(message.get("content"))) + MESSAGE_OVERHEAD_TOKENS
+    """Prompt tokens of a request: message texts plus a fixed overhead per message and tools.
+
+    Tokens never span a line break, so one pass over the joined texts counts them all."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    total = count_tokens("\n".join([message_text(m.get("content")) for m in messages]))
+    total += MESSAGE_OVERHEAD_TOKENS * len(messages)
     if body.get("tools"):
         total += count_tokens(orjson.dumps(body["tools"]).decode())
     return total
@@ -68,42 +63,44 @@ def _json_schema_instance(body: dict[str, Any], rng: random.Random) -> Any:
 
 
 def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
-    """Turn ``step`` into the answer for this request."""
+    """Turn ``step`` into the answer for this request (static parts were prepared at load)."""
     if step.error is not None:
         return step.error
     facts = inp.facts
     body = facts.body
     rng = inp.rng
-    faker = inp.faker
-    if faker is not None and step.needs_faker:
-        faker.seed_instance(rng.getrandbits(64))
-    ctx = TemplateContext(
-        request=body,
-        last_user=facts.last_user,
-        seq=inp.seq,
-        faker=faker,
-        json_schema_instance=lambda: _json_schema_instance(body, rng),
-    )
     chunk = step.stream.chunk_tokens
+    ctx = None
+    if step.dynamic:
+        if step.needs_faker and inp.faker is not None:
+            inp.faker.seed_instance(rng.getrandbits(64))
+        ctx = TemplateContext(
+            request=body,
+            last_user=facts.last_user,
+            seq=inp.seq,
+            faker=inp.faker,
+            json_schema_instance=lambda: _json_schema_instance(body, rng),
+        )
 
-    def text(spec: TextSpec | None) -> tuple[str | None, list[str]]:
+    def text(spec: TextSpec | None) -> tuple[str | None, list[str], int]:
         if spec is None:
-            return None, []
+            return None, [], 0
         if spec.pieces is not None:
-            return spec.template.static, spec.pieces
+            return spec.template.static, spec.pieces, spec.tokens
+        assert ctx is not None
         value = spec.template.render(ctx)
-        return value, cut(value, chunk)
+        tokens = tokenize(value)
+        return value, group(tokens, chunk), len(tokens)
 
-    reasoning, reasoning_pieces = text(step.reasoning)
-    content, content_pieces = text(step.content)
-    refusal, refusal_pieces = text(step.refusal)
-    calls = _tool_calls(step, ctx, body, rng)
+    reasoning, reasoning_pieces, reasoning_tokens = text(step.reasoning)
+    content, content_pieces, content_tokens = text(step.content)
+    refusal, refusal_pieces, refusal_tokens = text(step.refusal)
+    calls = _tool_calls(step, ctx, body, rng) if step.tool_calls or step.call_declared_tools else []
 
     finish = step.finish_reason
     limit = _max_tokens(body)
-    reasoning_tokens = count_tokens(reasoning)
-    used = reasoning_tokens + count_tokens(content) + count_tokens(refusal)
-    call_tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+    used = reasoning_tokens + content_tokens + refusal_tokens
+    call_tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls) if calls else 0
     if limit is not None and used + call_tokens > limit:
         budget = limit
         reasoning, reasoning_pieces, budget = _truncate(reasoning, budget, chunk)
@@ -121,36 +118,18 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
         content = ""
 
     model = step.model or facts.model
-    provider = step.provider or catalog.provider_for(model)
     completion = used + call_tokens
     p_price, c_price = catalog.prices(model)
     prompt = prompt_tokens(body)
-    usage = Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        reasoning_tokens=reasoning_tokens,
-        prompt_cost=prompt * p_price,
-        completion_cost=completion * c_price,
-        overrides=step.usage,
-    )
-    fault = None
-    if step.fault is not None:
-        fault = Fault(
-            kind=step.fault.kind,
-            after_chunks=step.fault.after_chunks,
-            ms=step.fault.ms,
-            error=step.fault.error,
-            keepalive_ms=step.fault.keepalive_ms,
-        )
     return Reply(
         model=model,
-        provider=provider,
+        provider=step.provider or catalog.provider_for(model),
         content=content,
         reasoning=reasoning,
         refusal=refusal,
         tool_calls=calls,
         finish_reason=finish,
-        usage=usage,
+        usage=Usage(prompt, completion, reasoning_tokens, prompt * p_price, completion * c_price, step.usage),
         reasoning_pieces=reasoning_pieces,
         content_pieces=content_pieces,
         refusal_pieces=refusal_pieces,
@@ -158,7 +137,7 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
         usage_mode=step.stream.usage,
         keepalive=step.stream.keepalive,
         timing=step.timing,
-        fault=fault,
+        fault=step.fault,
         native_finish_reason=step.native_finish_reason,
     )
 
@@ -171,7 +150,7 @@ def _truncate(text: str | None, budget: int, chunk: int) -> tuple[str | None, li
     return "".join(kept), group(kept, chunk), budget - len(kept)
 
 
-def _tool_calls(step: Step, ctx: TemplateContext, body: dict[str, Any], rng: random.Random) -> list[ToolCall]:
+def _tool_calls(step: Step, ctx: TemplateContext | None, body: dict[str, Any], rng: random.Random) -> list[ToolCall]:
     declared = [
         t["function"]
         for t in body.get("tools") or []

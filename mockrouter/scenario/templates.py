@@ -131,9 +131,11 @@ class Template:
             parts[0] if len(parts) == 1 and isinstance(parts[0], str) else ("" if not parts else None)
         )
 
-    def render(self, ctx: TemplateContext) -> str:
+    def render(self, ctx: TemplateContext | None) -> str:
+        """The text for one request; ``ctx`` may be None only for a static template."""
         if self.static is not None:
             return self.static
+        assert ctx is not None
         out = []
         for part in self._parts:
             out.append(part if isinstance(part, str) else _to_text(part(ctx)))
