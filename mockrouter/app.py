@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from faker import Faker
@@ -51,6 +51,7 @@ class RequestInfo:
     key: str | None
     entry: dict[str, Any]
     client: str = ""
+    started: float = field(default_factory=time.perf_counter)
 
 
 def parse_bearer(headers: dict[str, str]) -> str | None:
@@ -137,12 +138,11 @@ class MockrouterApp:
         if path in self._chat_paths and method == "POST":
             await chat_completions(self, scope, receive, send, info)
             return
-        started = time.perf_counter()
         try:
             await self._dispatch(scope, receive, send, info, admin)
         finally:
             if not admin:
-                entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                entry["duration_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
                 self.state.journal.add(entry)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, admin: bool) -> None:

@@ -56,7 +56,6 @@ def _content_type_ok(value: str | None) -> bool:
 async def chat_completions(app: MockrouterApp, scope: Scope, receive: Receive, send: Send, info: RequestInfo) -> None:
     entry = info.entry
     dialect = info.dialect
-    started = time.perf_counter()
     try:
         try:
             raw = await _read(app, receive)
@@ -80,7 +79,7 @@ async def chat_completions(app: MockrouterApp, scope: Scope, receive: Receive, s
         entry["client_disconnected"] = False
         raise
     finally:
-        entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        entry["duration_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
         app.state.journal.add(entry)
 
 
@@ -225,7 +224,7 @@ async def _send_reply(
             return
     await send_response(send, 200, payload, JSON, headers)
     entry["bytes_sent"] = len(payload)
-    entry["ttft_ms"] = entry["duration_ms"]
+    entry["ttft_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
 
 
 async def _broken_json(
@@ -259,6 +258,7 @@ async def _broken_json(
     start = [(b"content-type", JSON), (b"content-length", str(len(payload)).encode()), *headers]
     await send({"type": "http.response.start", "status": 200, "headers": start})
     if kind == "dribble":
+        entry["bytes_sent"] = 0
         for i in range(0, len(payload), 3):
             await send({"type": "http.response.body", "body": payload[i : i + 3], "more_body": True})
             entry["bytes_sent"] += len(payload[i : i + 3])

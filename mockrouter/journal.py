@@ -14,7 +14,34 @@ PRIVATE = ("_key",)
 
 
 def redact(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
+    """A copy of ``headers`` with every secret value replaced."""
+    out = dict(headers)
+    for name in SECRET_HEADERS.intersection(out):
+        out[name] = REDACTED
+    return out
+
+
+#: Every field an entry shows; a request sets only those that apply (cheap on the hot path).
+DEFAULTS: dict[str, Any] = {
+    "body": None,
+    "scenario": None,
+    "step": None,
+    "selected_by": None,
+    "status": None,
+    "stream": False,
+    "fault": None,
+    "error": None,
+    "ttft_ms": None,
+    "duration_ms": None,
+    "bytes_sent": 0,
+    "chunks_sent": 0,
+    "client_disconnected": False,
+    "disconnected_after_ms": None,
+    "unmatched": False,
+    "near_misses": None,
+    "generation_id": None,
+    "expected": None,
+}
 
 
 def new_entry(
@@ -29,32 +56,16 @@ def new_entry(
         "headers": redact(headers),
         "key_hint": key[-4:] if key else None,
         "dialect": dialect,
-        "body": None,
-        "scenario": None,
-        "step": None,
-        "selected_by": None,
-        "status": None,
-        "stream": False,
-        "fault": None,
-        "error": None,
-        "ttft_ms": None,
-        "duration_ms": None,
-        "bytes_sent": 0,
-        "chunks_sent": 0,
-        "client_disconnected": False,
-        "disconnected_after_ms": None,
-        "unmatched": False,
-        "near_misses": None,
-        "generation_id": None,
-        "expected": None,
         "_key": key,
     }
 
 
 def public(entry: dict[str, Any]) -> dict[str, Any]:
-    """The entry as the admin API shows it (``time`` is derived here, off the hot path)."""
+    """The entry as the admin API shows it (``time`` and defaults filled in here, off the hot path)."""
     out = {"id": entry["id"], "time": iso_time(entry["ts"])}
     out.update((k, v) for k, v in entry.items() if k not in PRIVATE)
+    for k, v in DEFAULTS.items():
+        out.setdefault(k, v)
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..catalog import SCENARIO_MODEL_PREFIX
 from ..reply import HttpError
 from ..state import State
-from .matcher import MatchResult, RequestFacts, evaluate
+from .matcher import MatchResult, RequestFacts, evaluate, holds
 from .model import Scenario, Step
 
 DEFAULT_SCENARIO = "echo"
@@ -158,7 +158,7 @@ class Engine:
                 continue
             for s in group.candidates(facts.model):
                 assert s.match is not None
-                if evaluate(s.match, facts, first_failure=True).matched:
+                if holds(s.match, facts):
                     return s, "match", []
         default = self.find(DEFAULT_SCENARIO, key)
         if default is None:

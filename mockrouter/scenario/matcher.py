@@ -101,6 +101,23 @@ def _dig(body: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
+def holds(match: Match, facts: RequestFacts) -> bool:
+    """Whether every condition holds: the allocation-free fast path of :func:`evaluate`."""
+    if match.model is not None and not any(rx.match(facts.model) for _, rx in match.model):
+        return False
+    if match.stream is not None and match.stream != facts.stream:
+        return False
+    if match.has_tools is not None and match.has_tools != facts.has_tools:
+        return False
+    if match.last_role is not None and match.last_role != facts.last_role:
+        return False
+    if match.last_user is not None and match.last_user.search(facts.last_user) is None:
+        return False
+    if match.header or match.body:
+        return evaluate(match, facts, first_failure=True).matched
+    return True
+
+
 def evaluate(match: Match, facts: RequestFacts, *, first_failure: bool = False) -> MatchResult:
     """Check every condition of ``match``; stop at the first failure when asked (fast path)."""
     result = MatchResult(conditions=0)

@@ -136,6 +136,8 @@ class Template:
         if self.static is not None:
             return self.static
         assert ctx is not None
+        if len(self._parts) == 1:  # a lone expression, e.g. "{{ request.last_user }}"
+            return _to_text(self._parts[0](ctx))  # type: ignore[operator]
         out = []
         for part in self._parts:
             out.append(part if isinstance(part, str) else _to_text(part(ctx)))
