@@ -91,7 +91,8 @@ class BackgroundServer:
     def __init__(self, config: Config | None = None, app: MockrouterApp | None = None) -> None:
         self.config = config or Config(port=0)
         self.app = app or MockrouterApp(self.config)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only then (else ~40 ms per response from delayed ACKs)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]

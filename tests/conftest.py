@@ -87,8 +87,9 @@ def add_scenarios(admin: httpx.Client, api_key: str) -> Callable[[str], list[str
     """Add YAML scenarios scoped to this test's key; returns the names added."""
 
     def add(yaml_text: str) -> list[str]:
-        response = admin.post("/scenarios", params={"key": api_key}, content=yaml_text,
-                              headers={"content-type": "application/yaml"})
+        response = admin.post(
+            "/scenarios", params={"key": api_key}, content=yaml_text, headers={"content-type": "application/yaml"}
+        )
         assert response.status_code == 201, response.text
         return response.json()["added"]
 

@@ -1,0 +1,428 @@
+"""Loading scenario files: every problem is a ScenarioError naming file, line and field.
+
+SPEC ("Scenarios"): unknown keys are errors with a "did you mean" hint, every error names
+file, line and field; templates outside the language are load errors; ``stream.chunks`` must
+concatenate to ``content``. ``mockrouter check`` reports all problems of a file at once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mockrouter.errors import ScenarioError, ScenarioErrors, TemplateError
+from mockrouter.scenario.loader import load_text
+
+
+def errors_of(text: str, file: str = "f.yaml") -> list[ScenarioError]:
+    with pytest.raises(ScenarioErrors) as info:
+        load_text(textwrap.dedent(text), file)
+    errors = info.value.errors
+    assert errors, "ScenarioErrors without errors"
+    for error in errors:
+        assert isinstance(error, ScenarioError)
+        assert error.file == file
+        assert error.message
+    return errors
+
+
+def only_error(text: str, file: str = "f.yaml") -> ScenarioError:
+    errors = errors_of(text, file)
+    assert len(errors) == 1, [str(e) for e in errors]
+    return errors[0]
+
+
+def test_unknown_step_key_gets_a_did_you_mean_hint() -> None:
+    error = only_error(
+        """\
+        name: typo
+        steps:
+          - content: hello
+            stram: {chunk_tokens: 2}
+        """
+    )
+    assert "did you mean 'stream'" in error.message
+    assert "stram" in error.message
+    assert error.field == "steps[0].stram"
+    assert error.line == 4
+    assert str(error).startswith("f.yaml:4: steps[0].stram: ")
+
+
+def test_unknown_key_in_a_later_step_names_that_step() -> None:
+    error = only_error(
+        """\
+        name: typo2
+        steps:
+          - content: one
+          - content: two
+            finish_reasn: stop
+        """
+    )
+    assert error.field == "steps[1].finish_reasn"
+    assert error.line == 5
+    assert "did you mean 'finish_reason'" in error.message
+
+
+def test_unknown_top_level_key() -> None:
+    error = only_error(
+        """\
+        name: top
+        descripton: misspelt
+        steps:
+          - content: hi
+        """
+    )
+    assert error.field == "descripton"
+    assert error.line == 2
+    assert "did you mean 'description'" in error.message
+
+
+def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
+    error = only_error(
+        """\
+        name: top
+        steps:
+          - content: hi
+        zzzzzz: 1
+        """
+    )
+    assert error.field == "zzzzzz"
+    assert error.line == 4
+    assert "steps" in error.message
+
+
+def test_wrong_type_names_field_and_line() -> None:
+    error = only_error(
+        """\
+        name: wrong-type
+        steps:
+          - content: ok
+          - error:
+              message: nope
+              status: "abc"
+        """
+    )
+    assert error.field == "steps[1].error.status"
+    assert error.line == 6
+    assert "abc" in error.message
+
+
+def test_missing_required_key() -> None:
+    error = only_error(
+        """\
+        name: no-steps
+        description: forgot them
+        """
+    )
+    assert "steps" in error.message
+    assert error.line == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ("name: a\nsteps:\n  - content: hi\n    finish_reason: stop\n   bad: x\n", {5}),
+        ("name: a\nsteps:\n  - content: [unclosed\n", {3, 4}),
+        ("name: a\nsteps:\n\t- content: tab\n", {3}),
+        ("name: a\nname: [\n", {2, 3}),
+    ],
+)
+def test_invalid_yaml_syntax_reports_a_line(text: str, lines: set[int]) -> None:
+    error = only_error(text)
+    assert "YAML" in error.message
+    assert error.line in lines
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("- a\n- b\n", "list"), ("just a string\n", "str"), ("42\n", "int")],
+)
+def test_a_document_that_is_not_a_mapping(text: str, kind: str) -> None:
+    error = only_error(text)
+    assert "mapping" in error.message
+    assert kind in error.message
+    assert error.line == 1
+
+
+def test_duplicate_names_in_one_file() -> None:
+    error = only_error(
+        """\
+        name: twin
+        steps: [{content: one}]
+        ---
+        name: other
+        steps: [{content: two}]
+        ---
+        name: twin
+        steps: [{content: three}]
+        """
+    )
+    assert "duplicate" in error.message
+    assert "twin" in error.message
+    assert error.field == "name"
+    assert error.line == 7
+
+
+def test_invalid_regex_in_last_user() -> None:
+    error = only_error(
+        """\
+        name: bad-regex
+        match:
+          last_user: "(unclosed"
+        steps:
+          - content: hi
+        """
+    )
+    assert error.field == "match.last_user"
+    assert error.line == 3
+    assert "regex" in error.message
+
+
+def test_invalid_regex_in_a_header_match() -> None:
+    error = only_error(
+        """\
+        name: bad-header-regex
+        match:
+          header: {x-tenant: "[a-"}
+        steps:
+          - content: hi
+        """
+    )
+    assert error.field is not None
+    assert error.field.startswith("match.header")
+    assert error.line == 3
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ request.__class__ }}",
+        "{{ __import__('os') }}",
+        '{{ "a" * 1000000 }}',
+        "{{ faker.seed_instance(1) }}",
+        "{{ request.model.upper() }}",
+    ],
+)
+def test_template_outside_the_language_is_a_load_error(template: str) -> None:
+    text = "name: tpl\nsteps:\n  - content: fine\n  - content: " + json.dumps(template) + "\n"
+    error = only_error(text)
+    assert isinstance(error, TemplateError)
+    assert error.file == "f.yaml"
+    assert error.line == 4
+    assert error.field == "steps[1].content"
+
+
+def test_template_errors_in_tool_call_arguments_and_reasoning_are_located() -> None:
+    errors = errors_of(
+        """\
+        name: tpl2
+        steps:
+          - reasoning: "{{ request.__dict__ }}"
+            tool_calls:
+              - name: f
+                arguments: "{{ open('x') }}"
+        """
+    )
+    assert all(isinstance(e, TemplateError) for e in errors)
+    assert {(e.field, e.line) for e in errors} == {
+        ("steps[0].reasoning", 3),
+        ("steps[0].tool_calls[0].arguments", 6),
+    }
+
+
+def test_stream_chunks_must_concatenate_to_content() -> None:
+    error = only_error(
+        """\
+        name: chunks
+        steps:
+          - content: hello world
+            stream:
+              chunks: ["hello", " there"]
+        """
+    )
+    assert "concatenate" in error.message
+    assert error.field == "steps[0].stream.chunks"
+    assert error.line == 5
+
+
+def test_stream_chunks_that_do_concatenate_load() -> None:
+    [scenario] = load_text("name: ok\nsteps:\n  - content: hello world\n    stream: {chunks: [hel, lo, ' world']}\n")
+    assert scenario.steps[0].content is not None
+    assert scenario.steps[0].content.pieces == ["hel", "lo", " world"]
+
+
+def test_an_error_step_cannot_also_have_content() -> None:
+    error = only_error(
+        """\
+        name: both
+        steps:
+          - content: hello
+            error: {status: 500}
+        """
+    )
+    assert "error" in (error.field or "")
+    assert error.line in (3, 4)
+    assert "content" in error.message
+
+
+def test_multi_document_error_in_the_third_document_reports_its_line() -> None:
+    error = only_error(
+        """\
+        name: first
+        steps: [{content: one}]
+        ---
+        name: second
+        steps: [{content: two}]
+        ---
+        name: third
+        steps:
+          - content: three
+            bogus: 1
+        """
+    )
+    assert error.line == 10
+    assert error.field == "steps[0].bogus"
+
+
+def test_several_errors_in_one_file_are_all_reported() -> None:
+    errors = errors_of(
+        """\
+        name: many
+        steps:
+          - content: x
+            stram: 1
+          - error: {status: "abc"}
+        then: never
+        ---
+        name: more
+        steps:
+          - content: "{{ request.__class__ }}"
+        ---
+        - not a mapping
+        """
+    )
+    located = {(e.line, e.field) for e in errors}
+    assert (4, "steps[0].stram") in located
+    assert (5, "steps[1].error.status") in located
+    assert (6, "then") in located
+    assert (10, "steps[0].content") in located
+    assert any(e.line == 12 and "mapping" in e.message for e in errors)
+    assert len(errors) == 5
+
+
+def test_valid_multi_document_file_loads_in_order_with_defaults() -> None:
+    scenarios = load_text(
+        textwrap.dedent(
+            """\
+            # a comment before the first document
+            name: alpha
+            steps: [{content: a}]
+            ---
+            name: beta
+            priority: 5
+            then: cycle
+            match: {model: "acme/*"}
+            steps:
+              - content: b1
+              - content: b2
+            ---
+            name: gamma
+            then: exhausted
+            steps: [{error: {status: 429, retry_after: 2}}]
+            """
+        ),
+        "multi.yaml",
+    )
+    assert [s.name for s in scenarios] == ["alpha", "beta", "gamma"]
+    assert [s.priority for s in scenarios] == [0, 5, 0]
+    assert [s.then for s in scenarios] == ["repeat-last", "cycle", "exhausted"]
+    assert [len(s.steps) for s in scenarios] == [1, 2, 1]
+    assert scenarios[0].match is None
+    assert scenarios[1].match is not None
+    assert all(s.file == "multi.yaml" for s in scenarios)
+    assert scenarios[2].steps[0].error is not None
+    assert scenarios[2].steps[0].error.status == 429
+
+
+def test_empty_documents_are_skipped() -> None:
+    assert [s.name for s in load_text("---\nname: only\nsteps: [{content: x}]\n---\n")] == ["only"]
+
+
+# -- alias bombs -------------------------------------------------------------------------
+
+BOMB_RUNNER = r"""
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+from pathlib import Path
+from mockrouter.errors import ScenarioErrors
+where, levels, mode, tmp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+lines = ['x0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+for i in range(1, levels):
+    lines.append(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+def block(indent):
+    return "\n".join(" " * indent + line for line in lines)
+if where == "top":
+    doc = block(0) + "\nname: bomb\nsteps: [{content: x}]\n"
+elif where == "arguments":
+    doc = "name: bomb\nsteps:\n  - tool_calls:\n      - name: f\n        arguments:\n" + block(10) + "\n"
+elif where == "metadata":
+    doc = "name: bomb\nsteps:\n  - error:\n      status: 500\n      metadata:\n" + block(8) + "\n"
+elif where == "body":
+    doc = "name: bomb\nmatch:\n  body:\n" + block(4) + "\nsteps:\n  - content: x\n"
+started = time.perf_counter()
+try:
+    if mode == "load":
+        from mockrouter.scenario.loader import load_text
+        load_text(doc, "bomb.yaml")
+        outcome = "loaded"
+    else:
+        from mockrouter.check import check_paths
+        path = Path(tmp) / "bomb.yaml"
+        path.write_text(doc)
+        _, errors = check_paths([path])
+        outcome = "checked" if not errors else "errors"
+except ScenarioErrors as exc:
+    outcome = "errors"
+except MemoryError:
+    outcome = "MemoryError"
+print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - started}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "mode"),
+    [
+        ("top", "load"),
+        ("body", "load"),
+        ("metadata", "load"),
+        ("arguments", "load"),
+        ("metadata", "check"),
+    ],
+)
+def test_yaml_alias_bomb_loads_or_fails_quickly(where: str, mode: str, tmp_path: Path) -> None:
+    """Nine levels of nine-fold aliases (9**9 leaves) must not hang the loader nor `check`.
+
+    Runs in a child process with a memory cap and a hard timeout so a regression cannot take
+    the test session down with it.
+    """
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", BOMB_RUNNER, where, "9", mode, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=8,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"alias bomb in {where} ({mode}) still running after 8 s")
+    assert done.returncode == 0, (
+        f"child exited with {done.returncode} (negative: killed by a signal, e.g. after hitting the "
+        f"1.5 GB memory cap): {done.stderr[-2000:]}"
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["outcome"] in ("loaded", "checked", "errors"), result
+    assert result["seconds"] < 2, result

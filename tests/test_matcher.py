@@ -1,0 +1,623 @@
+"""Scenario selection, match conditions, cursors and near misses.
+
+SPEC ("Scenarios", "Details users and tests rely on"): header ``X-Mockrouter-Scenario`` beats
+model ``mockrouter/NAME`` beats ``match``; the highest priority wins, then load order; scoped
+scenarios are tried before global ones; cursors are per (scenario, key), and
+``X-Mockrouter-Session`` overrides the key; unmatched requests get ``echo`` and the journal
+records the three nearest scenarios with what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mockrouter.scenario.engine import Engine
+from mockrouter.scenario.loader import load_text
+from mockrouter.scenario.matcher import RequestFacts, evaluate
+from mockrouter.server import BackgroundServer
+from mockrouter.state import Journal, State
+
+U = uuid.uuid4().hex[:8]  # keeps this module's global scenario names unique in the session
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+
+
+def chat(
+    client: httpx.Client,
+    text: str = "hello",
+    *,
+    model: str = "acme/model-1",
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+    return client.post("/chat/completions", json=body, headers=headers or {})
+
+
+def answer(response: httpx.Response) -> str:
+    """The assistant text of a JSON or SSE answer."""
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/event-stream"):
+        text = ""
+        for line in response.text.splitlines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                for choice in json.loads(line[6:]).get("choices", []):
+                    text += choice.get("delta", {}).get("content") or ""
+        return text
+    return response.json()["choices"][0]["message"]["content"]
+
+
+def say(client: httpx.Client, text: str = "hello", **kwargs: Any) -> str:
+    return answer(chat(client, text, **kwargs))
+
+
+@pytest.fixture
+def dialect() -> str:
+    """Selection is dialect-free (the engine knows nothing of envelopes): one dialect suffices."""
+    return "anyrouter"
+
+
+# -- selection order (scoped scenarios) -------------------------------------------------------
+
+
+def test_header_beats_model_beats_match(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios(
+        """\
+name: by-match
+match: {model: "acme/*"}
+steps: [{content: from-match}]
+---
+name: by-model
+steps: [{content: from-model}]
+---
+name: by-header
+steps: [{content: from-header}]
+"""
+    )
+    assert say(http) == "from-match"
+    assert say(http, model="mockrouter/by-model") == "from-model"
+    assert say(http, model="mockrouter/by-model", headers={"X-Mockrouter-Scenario": "by-header"}) == "from-header"
+    assert say(http, headers={"X-Mockrouter-Scenario": "by-header"}) == "from-header"
+    # a scenario without `match` is never auto-matched
+    assert say(http, "plain", model="other/model") == "plain"
+
+
+def test_model_selection_reaches_builtins_and_scenarios_without_match(http: httpx.Client) -> None:
+    response = chat(http, "hi", model="mockrouter/content-filter")
+    assert response.json()["choices"][0]["finish_reason"] == "content_filter"
+
+
+def test_higher_priority_wins_regardless_of_load_order(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]]
+) -> None:
+    add_scenarios(
+        """\
+name: low
+priority: 1
+match: {last_user: "prio"}
+steps: [{content: low}]
+---
+name: high
+priority: 10
+match: {last_user: "prio"}
+steps: [{content: high}]
+---
+name: negative
+priority: -5
+match: {last_user: "prio"}
+steps: [{content: negative}]
+"""
+    )
+    assert say(http, "prio test") == "high"
+
+
+def test_equal_priority_first_loaded_wins(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios(
+        """\
+name: first
+match: {last_user: "tie"}
+steps: [{content: first}]
+---
+name: second
+match: {last_user: "tie"}
+steps: [{content: second}]
+"""
+    )
+    add_scenarios("name: third\nmatch: {last_user: tie}\nsteps: [{content: third}]\n")
+    assert say(http, "tie break") == "first"
+
+
+def test_equal_priority_literal_model_and_glob_keep_load_order(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]]
+) -> None:
+    """Literal model ids are indexed separately from globs; the index must not change the order."""
+    add_scenarios(
+        """\
+name: glob-first
+match: {model: "acme/*"}
+steps: [{content: glob}]
+---
+name: literal-second
+match: {model: acme/exact}
+steps: [{content: literal}]
+"""
+    )
+    assert say(http, model="acme/exact") == "glob"
+
+
+def test_unknown_scenario_name_is_a_404_with_a_hint(http: httpx.Client) -> None:
+    response = chat(http, model="mockrouter/rate-limitd")
+    assert response.status_code == 404
+    assert "did you mean 'rate-limited'" in response.text
+    response = chat(http, headers={"X-Mockrouter-Scenario": "tool-cal"})
+    assert response.status_code == 404
+    assert "did you mean 'tool-call'" in response.text
+    response = chat(http, headers={"X-Mockrouter-Scenario": "zzzzzzzz-nothing-like-it"})
+    assert response.status_code == 404
+    assert "zzzzzzzz-nothing-like-it" in response.text
+
+
+# -- match conditions ------------------------------------------------------------------------
+
+
+def test_model_glob_string(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios('name: g\nmatch: {model: "openai/gpt-4o*"}\nsteps: [{content: matched}]\n')
+    assert say(http, "x", model="openai/gpt-4o") == "matched"
+    assert say(http, "x", model="openai/gpt-4o-mini") == "matched"
+    assert say(http, "x", model="openai/gpt-3.5") == "x"
+    assert say(http, "x", model="azure/openai/gpt-4o") == "x"
+
+
+def test_model_glob_list(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios('name: gl\nmatch: {model: ["exact/one", "wild/*", "q?/x"]}\nsteps: [{content: matched}]\n')
+    assert say(http, "x", model="exact/one") == "matched"
+    assert say(http, "x", model="wild/anything") == "matched"
+    assert say(http, "x", model="q1/x") == "matched"
+    assert say(http, "x", model="exact/two") == "x"
+    assert say(http, "x", model="q12/x") == "x"
+
+
+def test_model_literal_list(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios("name: lit\nmatch: {model: [lit/one, lit/two]}\nsteps: [{content: matched}]\n")
+    assert say(http, "x", model="lit/one") == "matched"
+    assert say(http, "x", model="lit/two") == "matched"
+    assert say(http, "x", model="lit/three") == "x"
+
+
+@pytest.mark.parametrize("want", [True, False])
+def test_stream_condition(want: bool, http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios(f"name: s\nmatch: {{stream: {str(want).lower()}}}\nsteps: [{{content: matched}}]\n")
+    assert say(http, "x", stream=want) == "matched"
+    assert say(http, "x", stream=not want) == "x"
+
+
+def test_has_tools(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios("name: t\nmatch: {has_tools: true}\nsteps: [{content: tools}]\n")
+    assert say(http, "x", tools=[WEATHER_TOOL]) == "tools"
+    assert say(http, "x") == "x"
+
+
+def test_has_tools_false(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios("name: nt\nmatch: {has_tools: false}\nsteps: [{content: no-tools}]\n")
+    assert say(http, "x") == "no-tools"
+    assert say(http, "x", tools=[WEATHER_TOOL]) == "x"
+
+
+def test_last_role(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios("name: r\nmatch: {last_role: tool}\nsteps: [{content: after-tool}]\n")
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "22C"},
+    ]
+    response = http.post("/chat/completions", json={"model": "m/x", "messages": messages})
+    assert answer(response) == "after-tool"
+    assert say(http, "weather?") == "weather?"
+
+
+def test_last_user_regex(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios('name: lu\nmatch: {last_user: "(?i)weather in \\\\w+$"}\nsteps: [{content: matched}]\n')
+    assert say(http, "What is the WEATHER in Tokyo") == "matched"
+    assert say(http, "weather in Tokyo?") == "weather in Tokyo?"
+    # the last *user* message counts, even when an assistant message follows it
+    messages = [{"role": "user", "content": "weather in Paris"}, {"role": "assistant", "content": "It rains."}]
+    assert answer(http.post("/chat/completions", json={"model": "m/x", "messages": messages})) == "matched"
+
+
+def test_last_user_joins_text_parts(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios('name: parts\nmatch: {last_user: "^first\\nsecond$"}\nsteps: [{content: joined}]\n')
+    content = [{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]
+    response = http.post("/chat/completions", json={"model": "m/x", "messages": [{"role": "user", "content": content}]})
+    assert answer(response) == "joined"
+
+
+def test_header_regex(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios('name: h\nmatch: {header: {X-Tenant: "^acme$"}}\nsteps: [{content: tenant}]\n')
+    assert say(http, "x", headers={"x-tenant": "acme"}) == "tenant"
+    assert say(http, "x", headers={"X-TENANT": "acme"}) == "tenant"
+    assert say(http, "x", headers={"x-tenant": "acme2"}) == "x"
+    assert say(http, "x") == "x"
+
+
+def test_body_dotted_path_equality_and_regex(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios(
+        """\
+name: json-schema
+match: {body: {"response_format.type": json_schema}}
+steps: [{content: schema}]
+---
+name: by-temperature
+match: {body: {temperature: 0.25, n: 1}}
+steps: [{content: temperature}]
+---
+name: by-user
+match: {body: {user: "^team-\\\\d+$"}}
+steps: [{content: user}]
+---
+name: by-bool
+match: {body: {parallel_tool_calls: false}}
+steps: [{content: bool}]
+---
+name: by-index
+match: {body: {"messages.0.role": system}}
+steps: [{content: index}]
+"""
+    )
+    schema_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    assert say(http, "x", response_format=schema_format) == "schema"
+    assert say(http, "x", response_format={"type": "json_object"}) == "x"
+    assert say(http, "x", temperature=0.25, n=1) == "temperature"
+    assert say(http, "x", temperature=0.25) == "x"
+    assert say(http, "x", temperature=0.5, n=1) == "x"
+    assert say(http, "x", user="team-42") == "user"
+    assert say(http, "x", user="team-42b") == "x"
+    assert say(http, "x", parallel_tool_calls=False) == "bool"
+    assert say(http, "x", parallel_tool_calls=True) == "x"
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "x"}]
+    assert answer(http.post("/chat/completions", json={"model": "m/x", "messages": messages})) == "index"
+
+
+def test_body_equality_distinguishes_bool_from_number(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]]
+) -> None:
+    add_scenarios("name: one\nmatch: {body: {top_k: 1}}\nsteps: [{content: one}]\n")
+    assert say(http, "x", top_k=1) == "one"
+    assert say(http, "x", top_k=2) == "x"
+
+
+def test_all_conditions_must_hold(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios('name: all\nmatch: {model: "acme/*", stream: false, last_user: "^go$"}\nsteps: [{content: all}]\n')
+    assert say(http, "go") == "all"
+    assert say(http, "go", stream=True) == "go"
+    assert say(http, "go", model="other/x") == "go"
+    assert say(http, "go!") == "go!"
+
+
+# -- cursors and `then` --------------------------------------------------------------------
+
+
+def test_then_repeat_last_is_the_default(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios("name: rl\nsteps: [{content: a}, {content: b}]\n")
+    assert [say(http, model="mockrouter/rl") for _ in range(4)] == ["a", "b", "b", "b"]
+
+
+def test_then_cycle(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios("name: cy\nthen: cycle\nsteps: [{content: a}, {content: b}, {content: c}]\n")
+    assert [say(http, model="mockrouter/cy") for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+
+
+def test_then_exhausted(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]], journal: Callable[[], list[dict[str, Any]]]
+) -> None:
+    add_scenarios("name: ex\nthen: exhausted\nsteps: [{content: a}, {content: b}]\n")
+    assert say(http, model="mockrouter/ex") == "a"
+    assert say(http, model="mockrouter/ex") == "b"
+    for _ in range(2):
+        response = chat(http, model="mockrouter/ex")
+        assert response.status_code == 404
+        assert "exhausted" in response.text
+        assert "error" in response.json()
+    assert [e["status"] for e in journal()] == [200, 200, 404, 404]
+
+
+def test_cursor_is_per_scenario(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
+    add_scenarios(
+        "name: p\nsteps: [{content: p1}, {content: p2}]\n---\nname: q\nsteps: [{content: q1}, {content: q2}]\n"
+    )
+    assert say(http, model="mockrouter/p") == "p1"
+    assert say(http, model="mockrouter/q") == "q1"
+    assert say(http, model="mockrouter/p") == "p2"
+    assert say(http, model="mockrouter/q") == "q2"
+
+
+def test_journal_records_scenario_and_step(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]], journal: Callable[[], list[dict[str, Any]]]
+) -> None:
+    add_scenarios("name: js\nthen: cycle\nsteps: [{content: a}, {content: b}]\n")
+    for _ in range(3):
+        say(http, model="mockrouter/js")
+    assert [(e["scenario"], e["step"]) for e in journal()] == [("js", 0), ("js", 1), ("js", 0)]
+
+
+# -- a dedicated server with global scenarios ------------------------------------------------
+
+GLOBAL_YAML = f"""\
+name: g-steps-{U}
+steps: [{{content: one}}, {{content: two}}, {{content: three}}]
+---
+name: g-scope-{U}
+priority: 100
+match: {{last_user: "^scope-probe-{U}$"}}
+steps: [{{content: global}}]
+---
+name: g-tie-a-{U}
+match: {{last_user: "^tie-{U}$"}}
+steps: [{{content: tie-a}}]
+---
+name: g-tie-b-{U}
+match: {{last_user: "^tie-{U}$"}}
+steps: [{{content: tie-b}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def global_server(make_server: Callable[..., BackgroundServer], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder: Path = tmp_path_factory.mktemp("global-scenarios")
+    path = folder / "globals.yaml"
+    path.write_text(GLOBAL_YAML)
+    return make_server(scenarios=[path])
+
+
+def _client(server: BackgroundServer, key: str) -> httpx.Client:
+    return httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+@pytest.fixture
+def keys(global_server: BackgroundServer) -> Iterator[Callable[[], httpx.Client]]:
+    """Clients on the dedicated server, each with a fresh key."""
+    made: list[httpx.Client] = []
+
+    def new() -> httpx.Client:
+        made.append(_client(global_server, f"sk-matcher-{uuid.uuid4().hex}"))
+        return made[-1]
+
+    yield new
+    for c in made:
+        c.close()
+
+
+def _key_of(client: httpx.Client) -> str:
+    return client.headers["authorization"].removeprefix("Bearer ")
+
+
+def _add_scoped(server: BackgroundServer, key: str, yaml_text: str) -> None:
+    response = httpx.post(
+        server.url + "/__mockrouter/scenarios",
+        params={"key": key},
+        content=yaml_text,
+        headers={"content-type": "application/yaml"},
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_scoped_scenarios_beat_global_ones(global_server: BackgroundServer, keys: Callable[[], httpx.Client]) -> None:
+    scoped, other = keys(), keys()
+    _add_scoped(
+        global_server,
+        _key_of(scoped),
+        f'name: scoped-low\npriority: -10\nmatch: {{last_user: "^scope-probe-{U}$"}}\nsteps: [{{content: scoped}}]\n',
+    )
+    assert say(scoped, f"scope-probe-{U}") == "scoped"
+    assert say(other, f"scope-probe-{U}") == "global"
+
+
+def test_scoped_scenario_with_a_global_name_shadows_it_for_that_key_only(
+    global_server: BackgroundServer, keys: Callable[[], httpx.Client]
+) -> None:
+    scoped, other = keys(), keys()
+    _add_scoped(global_server, _key_of(scoped), f"name: g-steps-{U}\nsteps: [{{content: shadow}}]\n")
+    assert say(scoped, model=f"mockrouter/g-steps-{U}") == "shadow"
+    assert say(other, model=f"mockrouter/g-steps-{U}") == "one"
+
+
+def test_equal_priority_global_first_loaded_wins(keys: Callable[[], httpx.Client]) -> None:
+    assert say(keys(), f"tie-{U}") == "tie-a"
+
+
+def test_cursors_are_per_key(keys: Callable[[], httpx.Client]) -> None:
+    a, b = keys(), keys()
+    model = f"mockrouter/g-steps-{U}"
+    assert say(a, model=model) == "one"
+    assert say(a, model=model) == "two"
+    assert say(b, model=model) == "one"
+    assert say(a, model=model) == "three"
+    assert say(b, model=model) == "two"
+    assert say(a, model=model) == "three"
+
+
+def test_session_header_overrides_the_key_as_state_key(keys: Callable[[], httpx.Client]) -> None:
+    a, b = keys(), keys()
+    model = f"mockrouter/g-steps-{U}"
+    session = {"X-Mockrouter-Session": f"session-{uuid.uuid4().hex}"}
+    assert say(a, model=model, headers=session) == "one"
+    assert say(b, model=model, headers=session) == "two"
+    # without the header each key has its own cursor, untouched by the session's
+    assert say(a, model=model) == "one"
+    assert say(b, model=model) == "one"
+    assert say(a, model=model, headers=session) == "three"
+
+
+def test_session_also_drives_seq(keys: Callable[[], httpx.Client], global_server: BackgroundServer) -> None:
+    a, b = keys(), keys()
+    _add_scoped(global_server, _key_of(a), "name: seq\nsteps: [{content: '{{ seq }}'}]\n")
+    _add_scoped(global_server, _key_of(b), "name: seq\nsteps: [{content: '{{ seq }}'}]\n")
+    session = {"X-Mockrouter-Session": f"session-{uuid.uuid4().hex}"}
+    assert say(a, model="mockrouter/seq", headers=session) == "1"
+    assert say(b, model="mockrouter/seq", headers=session) == "2"
+
+
+# -- unmatched requests and near misses ------------------------------------------------------
+
+NEAR_MISS_YAML = """\
+name: far
+match: {model: "other/*", last_user: "zzz"}
+steps: [{content: far}]
+---
+name: near-half
+match: {model: "nm/*", last_user: "zzz"}
+steps: [{content: near-half}]
+---
+name: farthest
+match: {model: "q/*", has_tools: true, stream: true}
+steps: [{content: farthest}]
+---
+name: nearest
+match: {model: nm/x, stream: true, last_user: "^hello$"}
+steps: [{content: nearest}]
+"""
+
+
+def test_unmatched_requests_get_echo_and_near_misses(
+    http: httpx.Client,
+    admin: httpx.Client,
+    api_key: str,
+    add_scenarios: Callable[[str], list[str]],
+    journal: Callable[[], list[dict[str, Any]]],
+) -> None:
+    add_scenarios(NEAR_MISS_YAML)
+    assert say(http, "hello", model="nm/x") == "hello"
+    assert say(http, "zzz", model="nm/y") == "near-half"  # a matched request is not listed
+
+    response = admin.get("/requests/unmatched", params={"key": api_key})
+    assert response.status_code == 200, response.text
+    entries = response.json()["data"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["scenario"] == "echo"
+    assert entry["status"] == 200
+    misses = entry["near_misses"]
+    assert 1 <= len(misses) <= 3
+    assert len(misses) == 3
+    assert [m["scenario"] for m in misses[:2]] == ["nearest", "near-half"]
+    assert misses[2]["scenario"] in ("far", "farthest")
+    assert misses[0]["mismatches"] == [{"condition": "stream", "expected": True, "actual": False}]
+    assert misses[1]["mismatches"] == [{"condition": "last_user", "expected": "zzz", "actual": "hello"}]
+    for miss in misses:
+        assert miss["mismatches"], miss
+        for mismatch in miss["mismatches"]:
+            assert set(mismatch) >= {"condition", "expected", "actual"}
+    # the whole journal has both requests; only the first is unmatched
+    assert [e["scenario"] for e in journal()] == ["echo", "near-half"]
+
+
+def test_unmatched_is_scoped_to_the_key(
+    http: httpx.Client, admin: httpx.Client, api_key: str, add_scenarios: Callable[[str], list[str]]
+) -> None:
+    add_scenarios(NEAR_MISS_YAML)
+    say(http, "hello", model="nm/x")
+    other = admin.get("/requests/unmatched", params={"key": api_key + "-other"})
+    assert other.status_code == 200
+    assert other.json()["data"] == []
+
+
+def test_unmatched_without_matchable_scenarios_has_no_near_misses(
+    http: httpx.Client, admin: httpx.Client, api_key: str
+) -> None:
+    assert say(http, "lonely", model="nothing/matches") == "lonely"
+    [entry] = admin.get("/requests/unmatched", params={"key": api_key}).json()["data"]
+    assert entry["near_misses"] == []
+
+
+# -- the engine directly ---------------------------------------------------------------------
+
+
+def _facts(text: str = "hello", model: str = "acme/x", **fields: Any) -> RequestFacts:
+    body = {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+    return RequestFacts.from_body(body, {k.lower(): v for k, v in fields.pop("headers", {}).items()})
+
+
+def _engine(yaml_text: str) -> Engine:
+    return Engine(load_text(yaml_text, "engine.yaml"))
+
+
+def test_engine_priority_and_order() -> None:
+    engine = _engine(
+        """\
+name: echo
+steps: [{content: echo}]
+---
+name: a
+match: {last_user: x}
+steps: [{content: a}]
+---
+name: b
+match: {last_user: x}
+steps: [{content: b}]
+---
+name: c
+priority: 2
+match: {last_user: "^x$"}
+steps: [{content: c}]
+"""
+    )
+    assert engine.choose(_facts("x"), "k", None)[0].name == "c"
+    assert engine.choose(_facts("xx"), "k", None)[0].name == "a"
+    scenario, how, misses = engine.choose(_facts("y"), "k", None)
+    assert (scenario.name, how) == ("echo", "default")
+    assert [m["scenario"] for m in misses] == ["c", "a", "b"]  # equal distance: rank order
+
+
+def test_engine_scoped_before_global_and_header_first() -> None:
+    engine = _engine("name: echo\nsteps: [{content: e}]\n---\nname: g\npriority: 9\nmatch: {}\nsteps: [{content: g}]\n")
+    engine.add(load_text("name: s\npriority: -9\nmatch: {}\nsteps: [{content: s}]\n"), key="k1")
+    assert engine.choose(_facts(), "k1", None)[0].name == "s"
+    assert engine.choose(_facts(), "k2", None)[0].name == "g"
+    assert engine.choose(_facts(model="mockrouter/echo"), "k1", "g") == (engine.find("g", "k1"), "header", [])
+
+
+def test_engine_cursor_per_state_key() -> None:
+    engine = _engine("name: echo\nsteps: [{content: e}]\n---\nname: n\nsteps: [{content: '1'}, {content: '2'}]\n")
+    state = State(Journal(10))
+    rng = random.Random(0)
+    facts = _facts(model="mockrouter/n")
+    picks = [engine.select(facts, "key", sk, None, state, rng).step_index for sk in ("s1", "s1", "s2", "s1")]
+    assert picks == [0, 1, 0, 1]
+
+
+def test_evaluate_reports_every_failed_condition() -> None:
+    [scenario] = load_text(
+        'name: e\nmatch: {model: "a/*", stream: true, has_tools: true, last_role: tool, '
+        'last_user: "^q$", header: {x-t: "^1$"}, body: {n: 2}}\nsteps: [{content: x}]\n'
+    )
+    assert scenario.match is not None
+    result = evaluate(scenario.match, _facts("p", model="b/x"))
+    assert not result.matched
+    assert result.conditions == 7
+    assert result.distance == 1.0
+    assert [m.condition for m in result.mismatches] == [
+        "model",
+        "stream",
+        "has_tools",
+        "last_role",
+        "last_user",
+        "header.x-t",
+        "body.n",
+    ]
+    assert evaluate(scenario.match, _facts("p", model="b/x"), first_failure=True).conditions == 1
