@@ -1,14 +1,30 @@
-"""mockrouter: a local, scriptable, schema-faithful mock of an OpenRouter-style LLM router."""
+"""mockrouter: a local, scriptable, schema-faithful mock of an OpenRouter-style LLM router.
+
+The public names below are imported on first use, so that loading the pytest plugin (which
+imports this package) stays cheap for test sessions that never ask for a server.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .app import MockrouterApp, create_app
-from .config import Config
-from .errors import ConfigError, MockrouterError, ScenarioError, ScenarioErrors, TemplateError
+_EXPORTS = {
+    "BackgroundServer": "server",
+    "Config": "config",
+    "ConfigError": "errors",
+    "MockrouterApp": "app",
+    "MockrouterError": "errors",
+    "ScenarioError": "errors",
+    "ScenarioErrors": "errors",
+    "TemplateError": "errors",
+    "create_app": "app",
+}
 
 __all__ = [
+    "BackgroundServer",
     "Config",
     "ConfigError",
     "MockrouterApp",
@@ -19,3 +35,16 @@ __all__ = [
     "__version__",
     "create_app",
 ]
+
+if TYPE_CHECKING:
+    from .app import MockrouterApp, create_app
+    from .config import Config
+    from .errors import ConfigError, MockrouterError, ScenarioError, ScenarioErrors, TemplateError
+    from .server import BackgroundServer
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mockrouter' has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)

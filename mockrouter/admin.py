@@ -6,7 +6,10 @@ When the server listens on anything but loopback, every admin call needs the adm
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,6 +21,7 @@ from . import __version__
 from .chat import RequestError
 from .errors import ScenarioErrors
 from .journal import public
+from .report import DEFAULT_MAX_RETRIES, report
 from .scenario.loader import load_text
 
 if TYPE_CHECKING:
@@ -132,6 +136,68 @@ async def request_detail(app: MockrouterApp, request: Request, info: RequestInfo
     return _json(public(entry))
 
 
+async def resilience_report(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    """``GET report[?key=K&max_retries=N]``: findings per key (see ``mockrouter.report``)."""
+    value = request.query_params.get("max_retries", str(DEFAULT_MAX_RETRIES))
+    if not value.isdigit():
+        raise RequestError(400, "max_retries must be a non-negative integer", "max_retries")
+    reports = report(app.state.journal, key=request.query_params.get("key"), max_retries=int(value))
+    return _json({"data": [r.as_dict() for r in reports]})
+
+
+MAX_WAIT_MS = 120_000
+
+
+async def wait(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    """Block until ``count`` requests (of ``key``, or of anyone) are in the journal, or the
+    server has been idle for ``idle_ms``, or ``timeout_ms`` passes. Answers ``{"ok", "count",
+    "waited_ms"}``; ``ok`` is false on timeout."""
+    raw = await request.body()
+    try:
+        spec = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"Malformed JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise RequestError(400, "Body must be a JSON object: {key?, count?, idle_ms?, timeout_ms?}")
+    unknown = set(spec) - {"key", "count", "idle_ms", "timeout_ms"}
+    if unknown:
+        raise RequestError(400, f"Unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    key = spec.get("key")
+    count = spec.get("count")
+    idle_ms = spec.get("idle_ms")
+    timeout_ms = spec.get("timeout_ms", 5000)
+    if key is not None and not isinstance(key, str):
+        raise RequestError(400, "key must be a string", "key")
+    for name, value in (("count", count), ("idle_ms", idle_ms), ("timeout_ms", timeout_ms)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise RequestError(400, f"{name} must be a non-negative number", name)
+    if count is None and idle_ms is None:
+        raise RequestError(400, "Give count, idle_ms or both.")
+    timeout = min(float(timeout_ms), MAX_WAIT_MS) / 1000
+    journal = app.state.journal
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + timeout
+    journal.watchers += 1
+    try:
+        while True:
+            now = loop.time()
+            seen = journal.count(key)
+            idle_for = time.monotonic() - app.state.last_activity
+            done = (count is not None and seen >= count) or (
+                idle_ms is not None and app.state.in_flight == 0 and idle_for * 1000 >= idle_ms
+            )
+            if done or now >= deadline:
+                return _json({"ok": done, "count": seen, "waited_ms": round((now - started) * 1000, 3)})
+            wake = deadline - now
+            if idle_ms is not None:
+                wake = min(wake, max(idle_ms / 1000 - idle_for, 0.005))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(journal.changed().wait(), wake)
+    finally:
+        journal.watchers -= 1
+
+
 async def list_schemas(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
     return _json({"data": app.schemas.names()})
 
@@ -147,6 +213,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
     "/scenarios": {"GET": list_scenarios, "POST": add_scenarios},
     "/reset": {"POST": reset},
+    "/wait": {"POST": wait},
+    "/report": {"GET": resilience_report},
     "/requests": {"GET": list_requests},
     "/schemas": {"GET": list_schemas},
 }

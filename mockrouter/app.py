@@ -7,17 +7,21 @@ wrong methods are answered in the dialect's error format, never with a bare 404/
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from faker import Faker
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .asgi import Headers, Receive, Scope, Send, header_dict, send_response
+from .asgi import ClientGone, DeliberateDisconnect, Headers, Receive, Scope, Send, header_dict, send_response
 from .catalog import SCENARIO_MODEL_PREFIX, Catalog
 from .chat import RequestError, chat_completions
 from .config import Config
@@ -37,6 +41,8 @@ ADMIN_PREFIX = "/__mockrouter"
 DEFAULT_RATE_LIMIT = 600
 RATE_WINDOW_S = 60
 
+MAX_CAPTURED_ERRORS = 100
+
 Handler = Callable[["MockrouterApp", Request, "RequestInfo"], Awaitable[Response]]
 
 
@@ -52,6 +58,17 @@ class RequestInfo:
     entry: dict[str, Any]
     client: str = ""
     started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class CapturedError:
+    """An exception raised while serving a request (a mockrouter bug), kept for the test."""
+
+    key: str | None
+    method: str
+    path: str
+    error: str
+    traceback: str
 
 
 def parse_bearer(headers: dict[str, str]) -> str | None:
@@ -94,6 +111,7 @@ class MockrouterApp:
         self.faker = Faker()
         self.entropy = random.Random()
         self.started = time.time()
+        self.errors: list[CapturedError] = []
         chat_paths = {p + "/chat/completions" for p in API_PREFIXES}
         self._chat_paths = frozenset(chat_paths)
         self.routes: dict[str, dict[str, Handler]] = {}
@@ -109,9 +127,31 @@ class MockrouterApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            try:
+                await self._http(scope, receive, send)
+            except (DeliberateDisconnect, ClientGone, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a bug: keep it for the test that caused it, answer 500
+                await self._internal_error(scope, send, exc)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _internal_error(self, scope: Scope, send: Send, exc: Exception) -> None:
+        headers = header_dict(scope)
+        self.errors.append(
+            CapturedError(
+                key=parse_bearer(headers),
+                method=scope["method"],
+                path=scope["path"],
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+        )
+        del self.errors[:-MAX_CAPTURED_ERRORS]
+        dialect = self.dialects.get(headers.get("x-mockrouter-dialect", ""), self.default_dialect)
+        body = dialect.error(HttpError(500, f"mockrouter internal error: {type(exc).__name__}: {exc}"))
+        with contextlib.suppress(Exception):  # the response may have started already
+            await send_response(send, 500, body, JSON)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -135,15 +175,23 @@ class MockrouterApp:
         )
         client = scope.get("client")
         info = RequestInfo(method, path, headers, dialect, key, entry, client[0] if client else "")
-        if path in self._chat_paths and method == "POST":
-            await chat_completions(self, scope, receive, send, info)
-            return
-        try:
+        state = self.state
+        if admin:
             await self._dispatch(scope, receive, send, info, admin)
-        finally:
-            if not admin:
+            return
+        state.in_flight += 1
+        try:
+            if path in self._chat_paths and method == "POST":
+                await chat_completions(self, scope, receive, send, info)
+                return
+            try:
+                await self._dispatch(scope, receive, send, info, admin)
+            finally:
                 entry["duration_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
-                self.state.journal.add(entry)
+                state.journal.add(entry)
+        finally:
+            state.in_flight -= 1
+            state.last_activity = time.monotonic()
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, admin: bool) -> None:
         if info.path in self._chat_paths:
@@ -238,6 +286,9 @@ class MockrouterApp:
             content_type = JSON
         info.entry["status"] = error.status
         info.entry["error"] = error.message or (error.body[:200] if error.body else None)
+        retry_after_s = _seconds(error)
+        if retry_after_s is not None:
+            info.entry["retry_after_s"] = retry_after_s
         info.entry["bytes_sent"] = len(body)
         await send_response(send, error.status, body, content_type, headers)
 
@@ -248,6 +299,22 @@ class MockrouterApp:
 
     def scenario_model_ids(self) -> list[str]:
         return [SCENARIO_MODEL_PREFIX + name for name in self.engine.names()]
+
+
+def _seconds(error: HttpError) -> float | None:
+    """What an error's retry headers tell a client to wait, in seconds (None if nothing)."""
+    if error.retry_after_ms is not None:
+        return error.retry_after_ms / 1000
+    if error.retry_after is None:
+        return None
+    try:
+        return float(error.retry_after)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(error.retry_after).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 async def _handled_by_chat(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:

@@ -1,4 +1,4 @@
-"""The ``mockrouter`` command: ``serve``, ``check``, ``scenarios``.
+"""The ``mockrouter`` command: ``serve``, ``check``, ``scenarios``, ``report``.
 
 A thin layer, as uvicorn's ``main.py`` is: parse flags (each also read from a
 ``MOCKROUTER_*`` environment variable), build a :class:`Config`, call into the package.
@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     scenarios = sub.add_parser("scenarios", help="list scenarios (built-in, or from the given paths)")
     scenarios.add_argument("paths", nargs="*", type=Path)
+
+    report = sub.add_parser("report", help="the resilience report of a running server (exit 1 on findings)")
+    report.add_argument("--url", default=_env("URL", "http://127.0.0.1:8080"), help="the server root")
+    report.add_argument("--key", default=None, help="only this API key")
+    report.add_argument("--max-retries", type=int, default=5, help="more retries than this is a retry storm")
+    report.add_argument("--admin-token", default=_env("ADMIN_TOKEN"))
+    report.add_argument("--json", action="store_true", help="print the raw JSON")
     return parser
 
 
@@ -154,10 +161,41 @@ def _scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import httpx
+
+    headers = {"X-Mockrouter-Admin-Token": args.admin_token} if args.admin_token else {}
+    params: dict[str, str | int] = {"max_retries": args.max_retries}
+    if args.key:
+        params["key"] = args.key
+    try:
+        response = httpx.get(args.url.rstrip("/") + "/__mockrouter/report", params=params, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 2
+    if response.status_code != 200:
+        print(f"error: {response.status_code} {response.text}", file=sys.stderr)
+        return 2
+    keys = response.json()["data"]
+    if args.json:
+        print(response.text)
+    else:
+        print(f"{'key':8s} {'requests':>8s}  finding")
+        for key in keys:
+            hint = "…" + (key["key_hint"] or "")
+            if not key["findings"]:
+                print(f"{hint:8s} {key['requests']:8d}  (none)")
+            for finding in key["findings"]:
+                ids = ", ".join(finding["request_ids"])
+                print(f"{hint:8s} {key['requests']:8d}  {finding['kind']}: {finding['message']} [{ids}]")
+    return 1 if any(k["findings"] for k in keys) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"serve": _serve, "check": _check, "scenarios": _scenarios}[args.command](args)
+        commands = {"serve": _serve, "check": _check, "scenarios": _scenarios, "report": _report}
+        return commands[args.command](args)
     except ScenarioErrors as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "stream": False,
     "fault": None,
     "error": None,
+    "retry_after_s": None,
     "ttft_ms": None,
     "duration_ms": None,
     "bytes_sent": 0,

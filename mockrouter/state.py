@@ -4,7 +4,9 @@ per-key request counters. Owned by the app (``app.state``); nothing here is glob
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ class Journal:
         self._by_id: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self.dropped = 0
+        self._changed = asyncio.Event()
+        self.watchers = 0
 
     def next_id(self) -> str:
         return f"req_{next(self._ids):08d}"
@@ -31,6 +35,18 @@ class Journal:
             self.dropped += 1
         self._entries.append(entry)
         self._by_id[entry["id"]] = entry
+        if self.watchers:  # only a waiting admin call pays for the event
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def changed(self) -> asyncio.Event:
+        """An event set at the next ``add``; count yourself in ``watchers`` while waiting on it."""
+        return self._changed
+
+    def count(self, key: str | None = None) -> int:
+        if key is None:
+            return len(self._entries)
+        return sum(1 for e in self._entries if e["_key"] == key)
 
     def get(self, entry_id: str) -> dict[str, Any] | None:
         return self._by_id.get(entry_id)
@@ -80,6 +96,9 @@ class State:
     journal: Journal
     cursors: dict[tuple[str, str], int] = field(default_factory=dict)
     keys: dict[str, KeyState] = field(default_factory=dict)
+    #: Router requests being served now, and when the last one started or ended (monotonic).
+    in_flight: int = 0
+    last_activity: float = field(default_factory=time.monotonic)
 
     def key(self, state_key: str) -> KeyState:
         ks = self.keys.get(state_key)

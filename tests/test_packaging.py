@@ -86,7 +86,6 @@ def test_wheel_metadata_matches_pyproject(wheel: Path, names: set[str]) -> None:
     assert wheel.name.startswith(f"mockrouter-{project['version']}-")
 
 
-@pytest.mark.xfail(strict=True, reason="the pytest plugin arrives with the pytest-plugin issue (#6)")
 def test_wheel_registers_the_pytest_plugin(wheel: Path, names: set[str]) -> None:
     """SPEC ("pytest plugin"): installed with the package through the ``pytest11`` entry point."""
     parser = configparser.ConfigParser()

@@ -1,0 +1,272 @@
+"""The pytest plugin (entry point ``pytest11``): a real mockrouter per test session.
+
+Fixture ``mockrouter``: a server on a free loopback port, shared by the session (one per
+dialect and speed), and a fresh API key per test, so cursors, journal and scoped scenarios of
+two tests never meet. Talks to the server only over HTTP, like any client would.
+
+    def test_retries(mockrouter):
+        client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+        client.chat.completions.create(model="mockrouter/rate-limited", messages=[...])
+        mockrouter.assert_resilient()
+
+Marker ``@pytest.mark.mockrouter(scenarios=..., dialect=..., speed=...)``; options
+``--mockrouter-speed`` (default 0: no scripted delays) and ``--mockrouter-dialect``.
+Under pytest-xdist every worker process starts its own server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:  # the server is imported when a test first asks for it, not when pytest starts
+    from .server import BackgroundServer
+
+DIALECT_NAMES = ("anyrouter", "openrouter")
+
+DEFAULT_SPEED = 0.0
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One request as the journal recorded it (see the README for every field)."""
+
+    id: str
+    time: str
+    ts: float
+    method: str
+    path: str
+    status: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    scenario: str | None = None
+    step: int | None = None
+    selected_by: str | None = None
+    stream: bool = False
+    fault: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    bytes_sent: int = 0
+    chunks_sent: int = 0
+    client_disconnected: bool = False
+    disconnected_after_ms: float | None = None
+    unmatched: bool = False
+    near_misses: list[dict[str, Any]] | None = None
+    generation_id: str | None = None
+    expected: Any = None
+    key_hint: str | None = None
+    dialect: str | None = None
+    query: str = ""
+    #: Everything the server sent, including fields newer than this class.
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JournalEntry:
+        known = {f.name for f in fields(cls)} - {"raw"}
+        return cls(**{k: v for k, v in data.items() if k in known}, raw=dict(data))
+
+
+class ResilienceError(AssertionError):
+    """``assert_resilient()`` found client behaviour a real router would punish."""
+
+
+class MockrouterFixture:
+    """A running mockrouter seen through one fresh API key."""
+
+    def __init__(self, server: BackgroundServer, api_key: str | None = None) -> None:
+        self.server = server
+        self.api_key = api_key or f"sk-mockrouter-{uuid.uuid4().hex}"
+        self._admin = httpx.Client(base_url=server.url + "/__mockrouter", timeout=30)
+
+    # -- where to point clients -------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server root, e.g. ``http://127.0.0.1:PORT``."""
+        return self.server.url
+
+    @property
+    def base_url(self) -> str:
+        """The router API base, ready for any SDK: ``http://127.0.0.1:PORT/api/v1``."""
+        return self.server.base_url
+
+    @property
+    def dialect(self) -> str:
+        return self.server.config.dialect
+
+    # -- scenarios --------------------------------------------------------------------------
+
+    def add(self, source: str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
+        """Add scenarios seen only by this test's key: YAML text, a dict (or list of dicts), or a
+        path to a YAML file or folder. Returns the names added; a broken scenario raises
+        ``ValueError`` with file, line and field of each problem."""
+        if isinstance(source, Mapping) or (isinstance(source, Sequence) and not isinstance(source, str)):
+            response = self._admin.post("/scenarios", params={"key": self.api_key}, json=source)
+            return self._added(response)
+        path = Path(source) if isinstance(source, Path) or "\n" not in str(source) else None
+        if path is not None and path.exists():
+            files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+            names: list[str] = []
+            for file in files:
+                names += self._added(
+                    self._admin.post("/scenarios", params={"key": self.api_key}, content=file.read_bytes()), str(file)
+                )
+            return names
+        if isinstance(source, Path):
+            raise FileNotFoundError(source)
+        return self._added(self._admin.post("/scenarios", params={"key": self.api_key}, content=str(source)))
+
+    @staticmethod
+    def _added(response: httpx.Response, file: str | None = None) -> list[str]:
+        if response.status_code == 201:
+            return response.json()["added"]
+        detail = response.json().get("error", {})
+        problems = [
+            f"{file or e.get('file')}:{e.get('line')}: {e.get('field')}: {e.get('message')}"
+            for e in detail.get("errors", [])
+        ] or [detail.get("message", response.text)]
+        raise ValueError("mockrouter rejected the scenarios:\n" + "\n".join(problems))
+
+    # -- the journal --------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[JournalEntry]:
+        """This key's journal entries, oldest first."""
+        return self._entries("/requests")
+
+    @property
+    def unmatched(self) -> list[JournalEntry]:
+        """This key's requests that no scenario matched (each with its ``near_misses``)."""
+        return self._entries("/requests/unmatched")
+
+    def _entries(self, path: str) -> list[JournalEntry]:
+        response = self._admin.get(path, params={"key": self.api_key})
+        response.raise_for_status()
+        return [JournalEntry.from_json(e) for e in response.json()["data"]]
+
+    def reset(self) -> None:
+        """Forget this key's cursors, journal and scoped scenarios."""
+        self._admin.post("/reset", params={"key": self.api_key}).raise_for_status()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[JournalEntry]:
+        """Block until ``count`` requests of this key are journaled (a request is journaled when
+        its response ends); raise ``TimeoutError`` after ``timeout`` seconds."""
+        response = self._admin.post(
+            "/wait", json={"key": self.api_key, "count": count, "timeout_ms": timeout * 1000}, timeout=timeout + 10
+        )
+        response.raise_for_status()
+        result = response.json()
+        if not result["ok"]:
+            raise TimeoutError(f"{result['count']} of {count} requests arrived within {timeout}s")
+        return self.requests
+
+    # -- resilience ---------------------------------------------------------------------------
+
+    def report(self, max_retries: int = 5) -> list[dict[str, Any]]:
+        """This key's resilience findings: ``[{"kind", "message", "request_ids"}]``."""
+        response = self._admin.get("/report", params={"key": self.api_key, "max_retries": max_retries})
+        response.raise_for_status()
+        data = response.json()["data"]
+        return data[0]["findings"] if data else []
+
+    def assert_resilient(self, max_retries: int = 5) -> None:
+        """Fail, listing every finding and the requests that prove it, unless there is none."""
+        findings = self.report(max_retries)
+        if findings:
+            lines = [f"- {f['kind']}: {f['message']} (requests {', '.join(f['request_ids'])})" for f in findings]
+            raise ResilienceError("the client was not resilient:\n" + "\n".join(lines))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def server_errors(self) -> list[str]:
+        """Exceptions the server raised while serving this key (mockrouter bugs)."""
+        return [e.traceback for e in self.server.app.errors if e.key == self.api_key]
+
+    def close(self) -> None:
+        self._admin.close()
+
+
+class _Servers:
+    """The session's servers, one per (dialect, speed), started on first use."""
+
+    def __init__(self) -> None:
+        self._servers: dict[tuple[str, float], BackgroundServer] = {}
+
+    def get(self, dialect: str, speed: float) -> BackgroundServer:
+        key = (dialect, speed)
+        if key not in self._servers:
+            from .config import Config
+            from .server import BackgroundServer
+
+            self._servers[key] = BackgroundServer(Config(port=0, dialect=dialect, speed=speed)).start()
+        return self._servers[key]
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mockrouter")
+    group.addoption(
+        "--mockrouter-speed",
+        type=float,
+        default=None,
+        help="multiply mockrouter's scripted delays (default 0: none; 1 is real time)",
+    )
+    group.addoption(
+        "--mockrouter-dialect",
+        choices=DIALECT_NAMES,
+        default=None,
+        help="the router dialect the mockrouter fixture speaks (default anyrouter)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "mockrouter(scenarios=None, dialect=None, speed=None): scenarios (YAML text, dicts or paths) added "
+        "for the test's key, and the dialect and speed of the server it gets",
+    )
+
+
+@pytest.fixture(scope="session")
+def mockrouter_servers() -> Iterator[_Servers]:
+    servers = _Servers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture
+def mockrouter(request: pytest.FixtureRequest, mockrouter_servers: _Servers) -> Iterator[MockrouterFixture]:
+    """A real mockrouter server (shared by the session) and a fresh API key for this test."""
+    marker = request.node.get_closest_marker("mockrouter")
+    options = dict(marker.kwargs) if marker else {}
+    dialect = options.get("dialect") or request.config.getoption("--mockrouter-dialect") or "anyrouter"
+    speed = options.get("speed")
+    if speed is None:
+        speed = request.config.getoption("--mockrouter-speed")
+    server = mockrouter_servers.get(dialect, DEFAULT_SPEED if speed is None else float(speed))
+    fixture = MockrouterFixture(server)
+    scenarios = options.get("scenarios")
+    if scenarios is not None:
+        many = isinstance(scenarios, list | tuple) and not all(isinstance(s, Mapping) for s in scenarios)
+        for source in scenarios if many else [scenarios]:
+            fixture.add(source)
+    try:
+        yield fixture
+        errors = fixture.server_errors()
+        if errors:
+            pytest.fail("mockrouter raised while serving this test:\n" + "\n".join(errors), pytrace=False)
+    finally:
+        fixture.reset()
+        fixture.close()

@@ -1,0 +1,246 @@
+"""The pytest plugin, loaded the way users load it: through its entry point, in a pytest run
+of its own (``pytester``). The README's "Testing with pytest" examples are run here too."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import mockrouter
+from mockrouter import pytest_plugin
+
+pytest_plugins = ["pytester"]
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A pytest run of its own (in this process, to save start-up time): the plugin comes from
+    the installed entry point, as for users."""
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+
+
+def run_fresh(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A separate Python process, as a user's CI job would run it."""
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+
+def readme_examples() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Testing with pytest", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_readme_has_examples() -> None:
+    assert len(readme_examples()) >= 3
+
+
+@pytest.mark.parametrize("index", range(len(readme_examples())))
+def test_readme_example_runs(pytester: pytest.Pytester, index: int) -> None:
+    pytester.makepyfile(test_example=readme_examples()[index])
+    result = run(pytester)
+    result.assert_outcomes(passed=len(re.findall(r"^def test_", readme_examples()[index], flags=re.M)))
+
+
+def test_fixture_basics_and_isolation(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import httpx
+        from openai import OpenAI
+
+        KEYS = []
+
+        def test_first(mockrouter):
+            KEYS.append(mockrouter.api_key)
+            assert mockrouter.base_url == mockrouter.url + "/api/v1"
+            mockrouter.add("name: only-mine\\nmatch: {last_user: ping}\\nsteps:\\n  - content: pong\\n")
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            reply = client.chat.completions.create(model="x/y", messages=[{"role": "user", "content": "ping"}])
+            assert reply.choices[0].message.content == "pong"
+            assert [e.scenario for e in mockrouter.requests] == ["only-mine"]
+
+        def test_second_sees_nothing_of_the_first(mockrouter):
+            assert KEYS and mockrouter.api_key != KEYS[0]
+            assert mockrouter.requests == []
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            reply = client.chat.completions.create(model="x/y", messages=[{"role": "user", "content": "ping"}])
+            assert reply.choices[0].message.content == "ping"  # echo: the first test's scenario is not here
+            [entry] = mockrouter.unmatched
+            assert entry.unmatched and entry.scenario == "echo"
+
+        def test_reset_and_wait_for(mockrouter):
+            httpx.post(mockrouter.base_url + "/chat/completions",
+                       json={"model": "x/y", "messages": [{"role": "user", "content": "a"}]},
+                       headers={"Authorization": "Bearer " + mockrouter.api_key})
+            assert len(mockrouter.wait_for(1, timeout=2)) == 1
+            mockrouter.reset()
+            assert mockrouter.requests == []
+        """
+    )
+    run_fresh(pytester).assert_outcomes(passed=3)
+
+
+def test_add_accepts_text_dicts_and_paths(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", scenario_file="name: from-file\nsteps:\n  - content: file!\n")
+    pytester.makepyfile(
+        """
+        import pytest
+        from pathlib import Path
+        from openai import OpenAI
+
+        def ask(mockrouter, model):
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "q"}])
+            return reply.choices[0].message.content
+
+        def test_sources(mockrouter):
+            assert mockrouter.add({"name": "from-dict", "steps": [{"content": "dict!"}]}) == ["from-dict"]
+            assert mockrouter.add(Path("scenario_file.yaml")) == ["from-file"]
+            assert mockrouter.add("scenario_file.yaml") == ["from-file"]
+            assert ask(mockrouter, "mockrouter/from-dict") == "dict!"
+            assert ask(mockrouter, "mockrouter/from-file") == "file!"
+
+        def test_broken_scenario_says_where(mockrouter):
+            expected = r":4: steps\\[1\\].stram: unknown key 'stram' \\(did you mean 'stream'"
+            with pytest.raises(ValueError, match=expected):
+                mockrouter.add("name: broken\\nsteps:\\n  - content: ok\\n  - stram: {}\\n")
+        """
+    )
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_marker_and_options(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+        from openai import OpenAI
+
+        def ask(mockrouter, model="x/y"):
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            return client.chat.completions.create(model=model, messages=[{"role": "user", "content": "q"}])
+
+        def test_option_dialect(mockrouter):
+            assert mockrouter.dialect == "openrouter"
+            assert ask(mockrouter).id.startswith("gen-")
+
+        @pytest.mark.mockrouter(dialect="anyrouter", scenarios=["name: m1\\nsteps:\\n  - content: one\\n",
+                                                                   {"name": "m2", "steps": [{"content": "two"}]}])
+        def test_marker_dialect_and_scenarios(mockrouter):
+            reply = ask(mockrouter, "mockrouter/m1")
+            assert reply.id.startswith("chatcmpl-") and reply.choices[0].message.content == "one"
+            assert ask(mockrouter, "mockrouter/m2").choices[0].message.content == "two"
+
+        SLOW = "name: slow\\nsteps:\\n  - content: s\\n    timing: {latency_ms: 300}\\n"
+
+        @pytest.mark.mockrouter(speed=1, scenarios=SLOW)
+        def test_marker_speed(mockrouter):
+            started = time.monotonic()
+            ask(mockrouter, "mockrouter/slow")
+            assert time.monotonic() - started >= 0.25
+
+        def test_default_speed_skips_delays(mockrouter):
+            mockrouter.add("name: slow\\nsteps:\\n  - content: s\\n    timing: {latency_ms: 3000}\\n")
+            started = time.monotonic()
+            ask(mockrouter, "mockrouter/slow")
+            assert time.monotonic() - started < 2
+        """
+    )
+    run(pytester, "--mockrouter-dialect", "openrouter").assert_outcomes(passed=4)
+
+
+def test_client_retrying_a_400_is_flagged(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import httpx
+
+        def test_retries_a_bad_request(mockrouter):
+            body = {"model": "x/y", "messages": [{"role": "robot", "content": "hi"}]}
+            for _ in range(2):
+                httpx.post(mockrouter.base_url + "/chat/completions", json=body,
+                           headers={"Authorization": "Bearer " + mockrouter.api_key})
+            mockrouter.assert_resilient()
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*retried_non_retryable: retried after a non-retryable 400*"])
+
+
+def test_server_errors_fail_the_test_that_caused_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import httpx
+
+        def test_a_server_bug(mockrouter, monkeypatch):
+            app = mockrouter.server.app
+            def boom(*args, **kwargs):
+                raise RuntimeError("kaboom in the engine")
+            monkeypatch.setattr(app.engine, "select", boom)
+            response = httpx.post(mockrouter.base_url + "/chat/completions",
+                                  json={"model": "x/y", "messages": [{"role": "user", "content": "a"}]},
+                                  headers={"Authorization": "Bearer " + mockrouter.api_key})
+            assert response.status_code == 500
+
+        def test_the_next_test_is_fine(mockrouter):
+            response = httpx.post(mockrouter.base_url + "/chat/completions",
+                                  json={"model": "x/y", "messages": [{"role": "user", "content": "a"}]},
+                                  headers={"Authorization": "Bearer " + mockrouter.api_key})
+            assert response.status_code == 200
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*mockrouter raised while serving this test*", "*RuntimeError: kaboom in the engine*"])
+
+
+def test_works_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+        from openai import OpenAI
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_many(mockrouter, n):
+            mockrouter.add(f"name: s{n}\\nmatch: {{last_user: q}}\\nsteps:\\n  - content: answer {n}\\n")
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            reply = client.chat.completions.create(model="x/y", messages=[{"role": "user", "content": "q"}])
+            assert reply.choices[0].message.content == f"answer {n}"
+            assert len(mockrouter.requests) == 1
+            with open(f"port-{os.environ['PYTEST_XDIST_WORKER']}-{n}", "w") as f:
+                f.write(mockrouter.url)
+        """
+    )
+    run_fresh(pytester, "-n", "2").assert_outcomes(passed=6)
+    urls = {}
+    for path in pytester.path.glob("port-*"):
+        urls.setdefault(path.name.split("-")[1], set()).add(path.read_text())
+    assert len(urls) == 2, urls  # two workers...
+    assert all(len(u) == 1 for u in urls.values())  # ...each with one server of its own
+    assert len(set().union(*urls.values())) == 2
+
+
+def test_plugin_import_is_cheap() -> None:
+    """Loading the plugin (every pytest run, when installed) must not import the server stack."""
+    import subprocess
+    import sys
+
+    code = "import sys, mockrouter.pytest_plugin; print(sorted({'uvicorn', 'starlette', 'faker'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_public_names() -> None:
+    """``__all__`` lists exactly what the package exports, and each name resolves."""
+    assert set(mockrouter.__all__) == set(mockrouter._EXPORTS) | {"__version__"}
+    for name in mockrouter.__all__:
+        assert getattr(mockrouter, name) is not None
+    assert (
+        pytest_plugin.JournalEntry.from_json(
+            {"id": "r", "time": "t", "ts": 1.0, "method": "POST", "path": "/", "new_field": 1}
+        ).raw["new_field"]
+        == 1
+    )
