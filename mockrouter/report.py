@@ -7,8 +7,8 @@ that one failed. Chains of such attempts are what the findings look at:
 - ``retried_non_retryable``: retried a 400/401/402/403/404/413/422;
 - ``no_retry``: gave up at once on a retryable 408/409/429/5xx (no second attempt);
 - ``retry_storm``: more than ``max_retries`` retries of one request;
-- ``no_backoff``: retried at once (< 200 ms), or with gaps that do not grow where no
-  ``Retry-After`` set the pace;
+- ``no_backoff``: retried at once (< 200 ms), or with gaps that do not grow (each ≥ 1.2× the
+  one before) where no ``Retry-After`` set the pace;
 - ``stream_abandoned``: closed a stream before its end while data was flowing (not a stall);
 - ``duplicate_after_success``: sent a request again after it had succeeded, as a retry (the
   ``x-stainless-retry-count`` header of the official SDKs, or a repeated ``idempotency-key``).
@@ -37,6 +37,9 @@ FINDINGS = (
 #: A retry this soon after a failure, with nothing telling the client to wait, is "at once".
 IMMEDIATE_S = 0.2
 RETRY_AFTER_SLACK = 0.95
+#: Each gap must be at least this much longer than the one before to count as backing off
+#: (the official SDKs' exponential backoff with jitter grows by 1.5× or more).
+GROWTH = 1.2
 DEFAULT_MAX_RETRIES = 5
 
 
@@ -132,7 +135,7 @@ def judge(entries: Iterable[dict[str, Any]], *, max_retries: int = DEFAULT_MAX_R
                 )
             if told is None:
                 gaps.append(gap)
-        growing = all(b > a for a, b in itertools.pairwise(gaps))
+        growing = all(b >= a * GROWTH for a, b in itertools.pairwise(gaps))
         if len(gaps) >= 2 and not growing and min(gaps) >= IMMEDIATE_S:
             add(
                 "no_backoff",
