@@ -75,7 +75,7 @@ def main() -> None:
     apps = {
         "raw ASGI": raw_app,
         "bare Starlette": starlette_app,
-        "mockrouter": MockrouterApp(Config(speed=0, builtin=False)),
+        "mockrouter": MockrouterApp(Config(speed=0, scenarios=[Path(__file__).parent / "scenarios" / "bench.yaml"])),
     }
     for label, body in (("json", BODY), ("stream", BODY.replace(b'"stream":false', b'"stream":true'))):
         best = {name: float("inf") for name in apps}

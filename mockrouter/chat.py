@@ -91,6 +91,19 @@ async def _read(app: MockrouterApp, receive: Receive) -> bytes:
 
 
 def _parse(raw: bytes, headers: dict[str, str], entry: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object in the body (recorded in the journal), or a RequestError saying why not."""
+    if _content_type_ok(headers.get("content-type")):  # fast path: a good request
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if type(body) is dict:
+            entry["body"] = body
+            return body
+    return _explain_bad_body(raw, headers, entry)
+
+
+def _explain_bad_body(raw: bytes, headers: dict[str, str], entry: dict[str, Any]) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -22,14 +22,14 @@ class Usage:
     completion_cost: float = 0.0
     #: A scripted ``usage`` mapping from the scenario; its keys win over the computed ones.
     overrides: dict[str, Any] | None = None
+    cost: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cost = round(self.prompt_cost + self.completion_cost, 12)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def cost(self) -> float:
-        return round(self.prompt_cost + self.completion_cost, 12)
 
 
 @dataclass(slots=True)

@@ -36,9 +36,10 @@ def count_tokens(text: str | None) -> int:
     whitespace-separated word made only of word characters is exactly one token."""
     if not text:
         return 0
-    n = 0
-    for word in text.split():
-        n += 1 if word.isalnum() else len(_WORD.findall(word))
+    words = text.split()
+    n = len(words)
+    for word in [w for w in words if not w.isalnum()]:
+        n += len(_WORD.findall(word)) - 1
     return n or 1
 
 

@@ -267,3 +267,32 @@ def wait_for_entry(server, key: str, ready=lambda e: True, timeout: float = 3.0)
             if time.monotonic() > deadline:
                 raise AssertionError(f"no ready journal entry: {data}")
             time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("setting", "choices"), [("repeat", 1), ("empty", 0)])
+def test_openrouter_usage_chunk_setting(make_server, api_key, setting, choices):
+    server = make_server(dialect="openrouter", usage_chunk=setting)
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+        raw = c.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True}).content
+    chunks = data_chunks(raw)
+    assert sse_events(raw)[-1] == b"data: [DONE]"
+    last = chunks[-1]
+    assert last["usage"]["total_tokens"] == last["usage"]["prompt_tokens"] + last["usage"]["completion_tokens"]
+    assert len(last["choices"]) == choices
+    if choices:
+        assert last["choices"][0]["finish_reason"] == "stop"
+    assert REGISTRY.for_dialect("chat-chunk", "openrouter").violation(last) is None
+
+
+def test_tokens_per_s_paces_the_stream(timed_server, api_key, add_scenarios_on):
+    add_scenarios_on(
+        timed_server,
+        api_key,
+        "name: tps\nmatch: {last_user: stream}\nsteps:\n"
+        "  - content: a b c d e f g h i j\n    timing: {tokens_per_s: 50}\n",
+    )
+    with httpx.Client(base_url=timed_server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+        started = time.monotonic()
+        c.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
+        elapsed = time.monotonic() - started
+    assert elapsed >= 0.18  # 12 events 20 ms apart

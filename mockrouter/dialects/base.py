@@ -113,17 +113,20 @@ class Dialect(ABC):
     @staticmethod
     def usage_counts(usage: Usage) -> dict[str, Any]:
         """prompt/completion/total tokens and cost, with a scenario's overrides applied."""
+        prompt = usage.prompt_tokens
+        completion = usage.completion_tokens
         out: dict[str, Any] = {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
             "cost": usage.cost,
         }
-        if usage.overrides:
+        overrides = usage.overrides
+        if overrides:
             for k in ("prompt_tokens", "completion_tokens", "cost"):
-                if k in usage.overrides:
-                    out[k] = usage.overrides[k]
-            out["total_tokens"] = usage.overrides.get("total_tokens", out["prompt_tokens"] + out["completion_tokens"])
+                if k in overrides:
+                    out[k] = overrides[k]
+            out["total_tokens"] = overrides.get("total_tokens", out["prompt_tokens"] + out["completion_tokens"])
         return out
 
     @staticmethod

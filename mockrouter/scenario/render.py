@@ -37,9 +37,12 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     """Prompt tokens of a request: message texts plus a fixed overhead per message and tools.
 
     Tokens never span a line break, so one pass over the joined texts counts them all."""
-    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
-    total = count_tokens("\n".join([message_text(m.get("content")) for m in messages]))
-    total += MESSAGE_OVERHEAD_TOKENS * len(messages)
+    texts = []
+    for message in body.get("messages") or ():
+        if type(message) is dict:
+            content = message.get("content")
+            texts.append(content if type(content) is str else message_text(content))
+    total = count_tokens("\n".join(texts)) + MESSAGE_OVERHEAD_TOKENS * len(texts)
     if body.get("tools"):
         total += count_tokens(orjson.dumps(body["tools"]).decode())
     return total
