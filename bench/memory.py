@@ -51,13 +51,8 @@ async def load(url: str, count: int, concurrency: int, stream_every: int, offset
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--first", type=int, default=10_000)
-    parser.add_argument("--total", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--stream-every", type=int, default=4)
-    args = parser.parse_args()
+def measure(first: int, total: int, concurrency: int = 32, stream_every: int = 4) -> tuple[int, int, float]:
+    """(RSS KiB after ``first`` requests, RSS KiB after ``total``, overall req/s)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mockrouter", "serve", "--port", str(port), "--speed", "0"],
@@ -73,17 +68,28 @@ def main() -> None:
             except httpx.TransportError:
                 time.sleep(0.1)
         started = time.monotonic()
-        asyncio.run(load(url, args.first, args.concurrency, args.stream_every, 0))
-        first = rss_kib(proc.pid)
-        asyncio.run(load(url, args.total - args.first, args.concurrency, args.stream_every, args.first))
-        last = rss_kib(proc.pid)
+        asyncio.run(load(url, first, concurrency, stream_every, 0))
+        rss_first = rss_kib(proc.pid)
+        asyncio.run(load(url, total - first, concurrency, stream_every, first))
+        rss_last = rss_kib(proc.pid)
         elapsed = time.monotonic() - started
     finally:
         proc.terminate()
         proc.wait(10)
+    return rss_first, rss_last, total / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--first", type=int, default=10_000)
+    parser.add_argument("--total", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--stream-every", type=int, default=4)
+    args = parser.parse_args()
+    first, last, rps = measure(args.first, args.total, args.concurrency, args.stream_every)
     print(f"RSS after {args.first:>7} requests: {first / 1024:7.1f} MiB")
     print(f"RSS after {args.total:>7} requests: {last / 1024:7.1f} MiB")
-    print(f"ratio: {last / first:.3f} (target <= 1.10); {args.total / elapsed:.0f} req/s overall")
+    print(f"ratio: {last / first:.3f} (target <= 1.10); {rps:.0f} req/s overall")
 
 
 if __name__ == "__main__":
