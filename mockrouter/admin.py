@@ -28,10 +28,26 @@ if TYPE_CHECKING:
     from .app import Handler, MockrouterApp, RequestInfo
 
 MAX_SCENARIO_BODY = 5 * 1024 * 1024
+#: Journaled request bodies deeper than this are shown clipped (orjson writes at most 255 levels).
+MAX_SHOWN_DEPTH = 200
+CLIPPED = "[nested too deeply]"
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+    try:
+        body = orjson.dumps(data)
+    except TypeError:  # a journaled request body nested deeper than orjson writes
+        body = orjson.dumps(_clip_depth(data, MAX_SHOWN_DEPTH))
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _clip_depth(value: Any, depth: int) -> Any:
+    """``value`` with every container below ``depth`` levels replaced by a marker."""
+    if isinstance(value, dict):
+        return {k: _clip_depth(v, depth - 1) for k, v in value.items()} if depth > 0 else CLIPPED
+    if isinstance(value, list | tuple):
+        return [_clip_depth(v, depth - 1) for v in value] if depth > 0 else CLIPPED
+    return value
 
 
 def check_admin(app: MockrouterApp, info: RequestInfo) -> None:

@@ -42,6 +42,8 @@ DEFAULT_RATE_LIMIT = 600
 RATE_WINDOW_S = 60
 
 MAX_CAPTURED_ERRORS = 100
+#: A request answered 431 keeps only this much of each header value in the journal.
+MAX_JOURNALED_HEADER = 256
 
 Handler = Callable[["MockrouterApp", Request, "RequestInfo"], Awaitable[Response]]
 
@@ -175,6 +177,15 @@ class MockrouterApp:
         )
         client = scope.get("client")
         info = RequestInfo(method, path, headers, dialect, key, entry, client[0] if client else "")
+        if sum(len(n) + len(v) for n, v in scope["headers"]) > self.config.max_header:  # uvicorn sets no limit
+            entry["headers"] = {n: v[:MAX_JOURNALED_HEADER] for n, v in entry["headers"].items()}
+            message = f"Request headers are larger than {self.config.max_header} bytes."
+            error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
+            await self.send_error(send, info, error)
+            if not admin:
+                entry["duration_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
+                self.state.journal.add(entry)
+            return
         state = self.state
         if admin:
             await self._dispatch(scope, receive, send, info, admin)

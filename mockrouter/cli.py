@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--journal-size", type=int, default=int(str(_env("JOURNAL_SIZE", 10_000))))
     serve.add_argument("--max-body", type=int, default=int(str(_env("MAX_BODY", 10 * 1024 * 1024))))
     serve.add_argument(
+        "--max-header",
+        type=int,
+        default=int(str(_env("MAX_HEADER", 32 * 1024))),
+        help="total bytes of request header names and values; more is answered 431",
+    )
+    serve.add_argument(
         "--usage-chunk",
         choices=("repeat", "empty"),
         default=_env("USAGE_CHUNK", "repeat"),
@@ -121,6 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
         strict_models=args.strict_models,
         journal_size=args.journal_size,
         max_body=args.max_body,
+        max_header=args.max_header,
         usage_chunk=args.usage_chunk,
         validate=not args.no_validate,
         access_log=args.access_log,

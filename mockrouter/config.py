@@ -26,6 +26,8 @@ class Config:
     strict_models: bool = False
     journal_size: int = 10_000
     max_body: int = 10 * 1024 * 1024
+    #: Total bytes of request header names and values; more is answered 431.
+    max_header: int = 32 * 1024
     validate: bool = True
     access_log: bool = False
     #: openrouter dialect: the closing usage chunk repeats the final choice ("repeat",
@@ -41,6 +43,10 @@ class Config:
             raise ConfigError("--usage-chunk must be 'repeat' or 'empty'")
         if self.journal_size < 1:
             raise ConfigError("--journal-size must be >= 1")
+        if self.max_body < 0:
+            raise ConfigError("--max-body must be >= 0")
+        if self.max_header < 1:
+            raise ConfigError("--max-header must be >= 1")
         self.scenarios = [Path(p) for p in self.scenarios]
 
     @property
