@@ -69,4 +69,4 @@ async def send_response(
 
 def header_dict(scope: Scope) -> dict[str, str]:
     """Request headers as a dict of lower-case names (latin-1, as HTTP/1.1 defines them)."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # ASGI names are lower-case

@@ -12,6 +12,10 @@ import re
 #: Possessive quantifiers: \s, \w and [^\w\s] are disjoint, so no backtracking is ever needed.
 _TOKEN = re.compile(r"\s*+(?:\w++|[^\w\s])")
 _WORD = re.compile(r"\w++|[^\w\s]")
+_ASCII = [chr(c) for c in range(128)]
+_WORD_OR_SPACE = "".join(c for c in _ASCII if c.isalnum() or c == "_" or c.isspace()).encode("ascii")
+_OTHERS = "".join(c for c in _ASCII if not (c.isalnum() or c == "_")).encode("ascii")  # incl. \x1c-\x1f
+_OTHER_TO_SPACE = bytes.maketrans(_OTHERS, b" " * len(_OTHERS))
 
 
 def tokenize(text: str) -> list[str]:
@@ -36,6 +40,10 @@ def count_tokens(text: str | None) -> int:
     whitespace-separated word made only of word characters is exactly one token."""
     if not text:
         return 0
+    if text.isascii():  # byte-level C passes: single non-word characters, then runs of word characters
+        data = text.encode("ascii")
+        n = len(data.translate(None, _WORD_OR_SPACE)) + len(data.translate(_OTHER_TO_SPACE).split())
+        return n or 1
     words = text.split()
     n = len(words)
     for word in [w for w in words if not w.isalnum()]:
