@@ -27,6 +27,8 @@ from ..tokens import group, tokenize
 from .model import (
     Chaos,
     Match,
+    Regex,
+    RegexError,
     Scenario,
     Step,
     StreamSpec,
@@ -41,6 +43,8 @@ PathKey = tuple[str | int, ...]
 MAX_DOCUMENTS = 10_000
 MAX_NODES = 1_000_000
 DEFAULT_FAULT_ERROR = (502, "Provider disconnected unexpectedly")
+#: Stands in for a pattern that failed to compile while the rest of the file is checked.
+NEVER = Regex(r"[^\s\S]")
 
 
 @cache
@@ -203,12 +207,15 @@ class _Builder:
             )
             return Template(source, [source], False)
 
-    def regex(self, source: str, path: PathKey) -> re.Pattern[str]:
+    def regex(self, source: str, path: PathKey) -> Regex:
         try:
-            return re.compile(source)
-        except re.error as exc:
-            self.error(f"invalid regex {source!r}: {exc}", path)
-            return re.compile(re.escape(source))
+            return Regex(source)
+        except RegexError as exc:
+            hint = ""
+            if any(marker in str(exc) for marker in ("perl operator", "escape sequence", "repetition operator")):
+                hint = " (RE2 syntax: no backreferences, lookaround, atomic groups or possessive quantifiers)"
+            self.error(f"invalid regex {source!r}: {exc}{hint}", path)
+            return NEVER
 
     def scenario(self, doc: dict[str, Any]) -> Scenario:
         steps = [self.step(s, ("steps", i)) for i, s in enumerate(doc["steps"])]

@@ -7,11 +7,10 @@ nearest scenarios.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import Match
+from .model import Match, Regex
 
 
 @dataclass(slots=True)
@@ -111,7 +110,7 @@ def holds(match: Match, facts: RequestFacts) -> bool:
         return False
     if match.last_role is not None and match.last_role != facts.last_role:
         return False
-    if match.last_user is not None and match.last_user.search(facts.last_user) is None:
+    if match.last_user is not None and not match.last_user.search(facts.last_user):
         return False
     if match.header or match.body:
         return evaluate(match, facts, first_failure=True).matched
@@ -148,7 +147,7 @@ def evaluate(match: Match, facts: RequestFacts, *, first_failure: bool = False) 
     ):
         return result
     if match.last_user is not None and check(
-        match.last_user.search(facts.last_user) is not None,
+        match.last_user.search(facts.last_user),
         "last_user",
         match.last_user.pattern,
         _clip(facts.last_user),
@@ -156,16 +155,16 @@ def evaluate(match: Match, facts: RequestFacts, *, first_failure: bool = False) 
         return result
     for name, rx in match.header.items():
         actual = facts.headers.get(name)
-        if check(actual is not None and rx.search(actual) is not None, f"header.{name}", rx.pattern, actual):
+        if check(actual is not None and rx.search(actual), f"header.{name}", rx.pattern, actual):
             return result
     for dotted, (path, expected) in match.body.items():
         actual = _dig(facts.body, path)
-        if isinstance(expected, re.Pattern):
+        if isinstance(expected, Regex):
             ok = (
                 actual is not _MISSING
                 and isinstance(actual, (str, int, float))
                 and not isinstance(actual, bool)
-                and expected.search(str(actual)) is not None
+                and expected.search(str(actual))
             )
             shown = expected.pattern
         else:

@@ -10,8 +10,49 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
 from ..reply import Fault, HttpError, Timing
 from .templates import Template
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is a load error, not a line on stderr
+_RE2_OPTIONS.never_capture = True  # only "does it match" is ever asked
+_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
+
+
+class RegexError(ValueError):
+    """A pattern RE2 refuses (bad syntax, a construct it lacks, or too large)."""
+
+
+class Regex:
+    """A ``match`` regex, compiled once with RE2: searching is linear in the text, so no
+    pattern can backtrack catastrophically (backreferences and lookaround are refused)."""
+
+    __slots__ = ("_match", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        try:
+            compiled = re2.compile(pattern, _RE2_OPTIONS)
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            raise RegexError(reason.decode() if isinstance(reason, bytes) else str(reason)) from None
+        self.pattern = pattern
+        raw = getattr(compiled, "_regexp", None)
+        # The binding's own Match skips the Python wrapper's Match object: ~2 us instead of ~5-10 us.
+        self._match = raw.Match if raw is not None and hasattr(raw, "Match") else None
+        if self._match is None:  # pragma: no cover - another google-re2 layout
+            self._match = lambda _anchor, text, _pos, _end: (
+                ((0, 0),) if compiled.search(text) is not None else ((-1, -1),)
+            )
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in ``text``."""
+        data = text.encode("utf-8", "surrogatepass")
+        return self._match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+
+    def __repr__(self) -> str:
+        return f"Regex({self.pattern!r})"
 
 
 @dataclass(slots=True)
@@ -19,11 +60,11 @@ class Match:
     """The ``match`` block: every condition present must hold."""
 
     model: list[tuple[str, re.Pattern[str]]] | None = None  # (glob, compiled)
-    last_user: re.Pattern[str] | None = None
+    last_user: Regex | None = None
     last_role: str | None = None
     has_tools: bool | None = None
     stream: bool | None = None
-    header: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    header: dict[str, Regex] = field(default_factory=dict)
     body: dict[str, tuple[tuple[str, ...], Any]] = field(default_factory=dict)
 
     @property
@@ -151,5 +192,5 @@ def describe_match(match: Match | None) -> dict[str, Any] | None:
     if match.header:
         out["header"] = {k: v.pattern for k, v in match.header.items()}
     if match.body:
-        out["body"] = {k: (v.pattern if isinstance(v, re.Pattern) else v) for k, (_, v) in match.body.items()}
+        out["body"] = {k: (v.pattern if isinstance(v, Regex) else v) for k, (_, v) in match.body.items()}
     return out
