@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 import traceback
@@ -28,12 +29,13 @@ from .config import Config
 from .dialects import DIALECTS
 from .dialects.base import JSON, Dialect, RateInfo
 from .journal import new_entry
+from .keys import KeySpec, load_keys, roll_window
 from .reply import HttpError
 from .scenario.engine import Engine
 from .scenario.loader import load_builtin, load_path
 from .scenario.model import Scenario
 from .schemas import SchemaRegistry
-from .state import Journal, State
+from .state import Journal, KeyState, State
 
 API_PREFIXES = ("/api/v1", "/v1")
 ADMIN_PREFIX = "/__mockrouter"
@@ -60,6 +62,8 @@ class RequestInfo:
     entry: dict[str, Any]
     client: str = ""
     started: float = field(default_factory=time.perf_counter)
+    #: The key's entry in the keyring, once admitted (None: no keyring, or an unlimited key).
+    account: KeySpec | None = None
 
 
 @dataclass(slots=True)
@@ -110,12 +114,14 @@ class MockrouterApp:
         self.default_dialect = self.dialects[self.config.dialect]
         self.engine = Engine(scenarios if scenarios is not None else load_scenarios(self.config))
         self.state = State(Journal(self.config.journal_size))
+        if self.config.keys is not None:
+            self.state.keyring = load_keys(self.config.keys)
         self.faker = Faker()
         self.entropy = random.Random()
         self.started = time.time()
         self.errors: list[CapturedError] = []
-        chat_paths = {p + "/chat/completions" for p in API_PREFIXES}
-        self._chat_paths = frozenset(chat_paths)
+        #: POST routes served by the raw-ASGI scenario path, and what they answer.
+        self._chat_paths = {p + path: kind for p in API_PREFIXES for path, kind in router_api.ENGINE_ROUTES.items()}
         self.routes: dict[str, dict[str, Handler]] = {}
         for prefix in API_PREFIXES:
             for path, methods in router_api.ROUTES.items():
@@ -123,6 +129,7 @@ class MockrouterApp:
         for path, methods in admin.ROUTES.items():
             self.routes[ADMIN_PREFIX + path] = methods
         self.pattern_routes = [(ADMIN_PREFIX + p, m) for p, m in admin.PREFIX_ROUTES]
+        self.pattern_routes += [(a + p, m) for a in API_PREFIXES for p, m in router_api.PREFIX_ROUTES]
 
     # -- ASGI ------------------------------------------------------------------------------
 
@@ -250,8 +257,14 @@ class MockrouterApp:
     # -- shared answers --------------------------------------------------------------------
 
     def authenticate(self, info: RequestInfo) -> str:
-        """The caller's API key, or a 401 in the dialect's words."""
+        """The caller's API key, or a 401 in the dialect's words; with a keyring, also
+        401 for unknown/disabled keys and 429 over the key's rate limit."""
         if info.key:
+            keyring = self.state.keyring
+            if keyring is not None:
+                info.account, error = keyring.admit(info.key, self.state, info.dialect, time.time())
+                if error is not None:
+                    raise RequestError.wrap(error)
             return info.key
         missing = "authorization" not in info.headers
         if info.dialect.name == "openrouter":
@@ -268,6 +281,10 @@ class MockrouterApp:
         """Count this response in the caller's window (its key, else its address)."""
         ks = self.state.key(info.key if info.key is not None else f"ip:{info.client}")
         now = time.time()
+        if info.account is not None or self.state.keyring is not None:
+            limited = self._keyed_rate_info(info, ks, now)
+            if limited is not None:
+                return limited
         if now - ks.window_start >= RATE_WINDOW_S:
             ks.window_start = now
             ks.window_count = 0
@@ -275,6 +292,20 @@ class MockrouterApp:
         return RateInfo(
             DEFAULT_RATE_LIMIT, max(DEFAULT_RATE_LIMIT - ks.window_count, 0), int(ks.window_start + RATE_WINDOW_S)
         )
+
+    def _keyed_rate_info(self, info: RequestInfo, ks: KeyState, now: float) -> RateInfo | None:
+        """The window of a key with its own rate limit (None: the default window applies)."""
+        account = info.account
+        if account is None and info.key is not None and self.state.keyring is not None:
+            account = self.state.keyring.get(info.key)
+        limit = account.rate_limit if account is not None else None
+        if limit is None:
+            return None
+        roll_window(ks, limit.window_s, now)
+        if info.account is None:  # not admitted by authenticate (a catalog read): count it here
+            ks.window_count += 1
+        reset = math.ceil(ks.window_start + limit.window_s)
+        return RateInfo(limit.requests, max(limit.requests - ks.window_count, 0), reset)
 
     def error_headers(self, info: RequestInfo, error: HttpError) -> Headers:
         headers = info.dialect.headers(None, self.rate_info(info), error=True)

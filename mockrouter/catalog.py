@@ -30,6 +30,8 @@ class CatalogModel:
     tokenizer: str = "Other"
     reasoning: bool = False
     description: str = ""
+    #: Embedding models: the length of a vector.
+    dimensions: int | None = None
 
     @property
     def author(self) -> str:
@@ -67,6 +69,7 @@ class Catalog:
                 tokenizer=item.get("tokenizer", "Other"),
                 reasoning=bool(item.get("reasoning", False)),
                 description=item.get("description", f"{item['name']}, as served by mockrouter."),
+                dimensions=int(item["dimensions"]) if "dimensions" in item else None,
             )
             models[model.id] = model
         return cls(models)
@@ -83,6 +86,19 @@ class Catalog:
             return SCENARIO_PROVIDER
         author = model_id.split("/", 1)[0] if "/" in model_id else model_id
         return author.replace("-", " ").title()
+
+    def provider_names(self) -> list[str]:
+        """Every provider the catalog names, in catalog order, then the scenarios' own."""
+        names = list(dict.fromkeys(m.provider for m in self.models.values()))
+        return [*names, SCENARIO_PROVIDER] if SCENARIO_PROVIDER not in names else names
+
+    def provider_display(self, name: str) -> str:
+        """A provider named by slug or in any case (``google-ai-studio``) → its display name."""
+        wanted = name.strip().lower()
+        for display in self.provider_names():
+            if wanted in (display.lower(), "-".join(display.lower().split())):
+                return display
+        return name
 
     def prices(self, model_id: str) -> tuple[float, float]:
         """USD per token (prompt, completion); 0 for models the catalog does not know."""

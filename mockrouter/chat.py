@@ -26,8 +26,9 @@ from .asgi import (
     send_response,
 )
 from .dialects.base import JSON, Dialect, Identity
+from .keys import credit_error
 from .reply import HttpError, Reply
-from .scenario.engine import SelectionError
+from .scenario.engine import Selection, SelectionError
 from .scenario.matcher import RequestFacts
 from .scenario.render import RenderInput, render
 from .stream import Delivery, Pacing, write_stream
@@ -45,6 +46,13 @@ class RequestError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
         self.error = HttpError(status=status, message=message, param=param)
         super().__init__(message)
+
+    @classmethod
+    def wrap(cls, error: HttpError) -> RequestError:
+        """A RequestError answering with ``error`` as it is (headers, metadata and all)."""
+        exc = cls(error.status, error.message or "")
+        exc.error = error
+        return exc
 
 
 def _content_type_ok(value: str | None) -> bool:
@@ -66,8 +74,11 @@ async def chat_completions(app: MockrouterApp, scope: Scope, receive: Receive, s
             key = app.authenticate(info)
             if parse_error is not None:
                 raise parse_error
+            text = app._chat_paths[info.path] == "text"
+            if text:  # legacy /completions: the prompt becomes the user message
+                body = _prompt_as_messages(app, body)
             _validate(app, dialect, body)
-            await _answer(app, scope, receive, send, info, raw, body, key)
+            await _answer(app, scope, receive, send, info, raw, body, key, text)
         except RequestError as exc:
             await app.send_error(send, info, exc.error)
         except SelectionError as exc:
@@ -130,11 +141,32 @@ def _validate(app: MockrouterApp, dialect: Dialect, body: dict[str, Any]) -> Non
         if violation is not None:
             where = violation.path or "body"
             raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
-    if dialect.requires_model and not body.get("model"):
+    if dialect.requires_model and not body.get("model") and not body.get("models"):
         raise RequestError(400, "Invalid request: model: 'model' is required", "model")
     model = body.get("model")
-    if app.config.strict_models and isinstance(model, str) and not app.known_model(model):
-        raise RequestError(400, f"{model} is not a valid model ID", "model")
+    if app.config.strict_models:
+        if isinstance(model, str) and not app.known_model(model):
+            raise RequestError(400, f"{model} is not a valid model ID", "model")
+        for i, fallback in enumerate(body.get("models") or ()):
+            if isinstance(fallback, str) and not app.known_model(fallback):
+                raise RequestError(400, f"{fallback} is not a valid model ID", f"models[{i}]")
+
+
+def _prompt_as_messages(app: MockrouterApp, body: dict[str, Any]) -> dict[str, Any]:
+    """A legacy ``/completions`` body as a chat body: ``prompt`` → one user message."""
+    if "prompt" not in body:
+        raise RequestError(400, "Invalid request: prompt: 'prompt' is required", "prompt")
+    if app.config.validate:
+        violation = app.schemas["completions-request"].violation(body)
+        if violation is not None:
+            where = violation.path or "body"
+            raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = prompt[0] if prompt else ""
+    chat = {k: v for k, v in body.items() if k != "prompt"}
+    chat["messages"] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+    return chat
 
 
 def request_rng(app: MockrouterApp, dialect: Dialect, seq: int, raw: bytes) -> tuple[random.Random, int]:
@@ -156,33 +188,95 @@ async def _answer(
     raw: bytes,
     body: dict[str, Any],
     key: str,
+    text: bool = False,
 ) -> None:
     entry = info.entry
     dialect = info.dialect
     headers = info.headers
     facts = RequestFacts.from_body(body, headers)
     entry["stream"] = facts.stream
+    models = body.get("models")
+    if models:  # a fallback list: the first model, then each other in turn while steps are errors
+        chain = _model_chain(facts.model, models)
+        if chain and chain[0] != facts.model:
+            facts = replace(facts, model=chain[0])
+    if info.account is not None:  # a keyring key: 402 before anything is generated
+        refused = credit_error(info.account, app.state.key(key), body, facts.model, app.catalog, dialect)
+        if refused is not None:
+            await app.send_error(send, info, refused)
+            return
     state_key = headers.get("x-mockrouter-session") or key
     key_state = app.state.key(state_key)
     key_state.requests += 1
     seq = key_state.requests
     rng, created = request_rng(app, dialect, seq, raw)
-    selection = app.engine.select(facts, key, state_key, headers.get("x-mockrouter-scenario"), app.state, rng)
+    selection, result = _select_and_render(app, entry, facts, key, state_key, seq, rng)
+    if models and isinstance(result, HttpError) and len(chain) > 1:
+        entry["models_tried"] = [facts.model]
+        for model in chain[1:]:
+            facts = replace(facts, model=model)
+            entry["models_tried"].append(model)
+            selection, result = _select_and_render(app, entry, facts, key, state_key, seq, rng)
+            if not isinstance(result, HttpError):
+                break
+    preferred = None
+    if not selection.step.provider and (body.get("provider") or dialect.provider_header in headers):
+        preferred = _preferred_provider(app, dialect, body, headers)
+    if isinstance(result, HttpError):
+        if result.provider is None and result.status in (502, 503, 504):  # a copy: steps are shared
+            result = replace(result, provider=preferred or app.catalog.provider_for(facts.model))
+        if selection.step.timing.latency_ms and app.config.speed:
+            await asyncio.sleep(selection.step.timing.latency_ms * app.config.speed / 1000)
+        await app.send_error(send, info, result)
+        return
+    if preferred is not None:
+        result.provider = preferred
+    await _send_reply(app, scope, receive, send, info, result, body, rng, created, text)
+
+
+def _select_and_render(
+    app: MockrouterApp,
+    entry: dict[str, Any],
+    facts: RequestFacts,
+    key: str,
+    state_key: str,
+    seq: int,
+    rng: random.Random,
+) -> tuple[Selection, Reply | HttpError]:
+    selection = app.engine.select(facts, key, state_key, facts.headers.get("x-mockrouter-scenario"), app.state, rng)
     entry["scenario"] = selection.scenario.name
     entry["step"] = selection.step_index if selection.step_index >= 0 else None
     entry["selected_by"] = "chaos" if selection.chaos else selection.how
     if selection.how == "default":
         entry["unmatched"] = True
         entry["near_misses"] = selection.near_misses
-    result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
-    if isinstance(result, HttpError):
-        if result.provider is None and result.status in (502, 503, 504):  # a copy: steps are shared
-            result = replace(result, provider=app.catalog.provider_for(facts.model))
-        if selection.step.timing.latency_ms and app.config.speed:
-            await asyncio.sleep(selection.step.timing.latency_ms * app.config.speed / 1000)
-        await app.send_error(send, info, result)
-        return
-    await _send_reply(app, scope, receive, send, info, result, body, rng, created)
+    return selection, render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+
+
+def _model_chain(model: str, models: Any) -> list[str]:
+    """``model`` (if given) then the ``models`` fallbacks, each once, in order."""
+    chain = [model] if model else []
+    if isinstance(models, list):
+        chain += [m for m in models if isinstance(m, str) and m and m not in chain]
+    return chain
+
+
+def _preferred_provider(
+    app: MockrouterApp, dialect: Dialect, body: dict[str, Any], headers: dict[str, str]
+) -> str | None:
+    """The provider a request pins (the dialect's header) or prefers (``provider.order``,
+    restricted to ``provider.only``; else ``provider.only[0]``), as a display name."""
+    if dialect.provider_header is not None and headers.get(dialect.provider_header):
+        return app.catalog.provider_display(headers[dialect.provider_header])
+    prefs = body.get("provider")
+    if not isinstance(prefs, dict):
+        return None
+    order = [p for p in prefs.get("order") or () if isinstance(p, str)]
+    only = [p for p in prefs.get("only") or () if isinstance(p, str)]
+    if only:
+        allowed = {p.lower() for p in only}
+        order = [p for p in order if p.lower() in allowed] or only
+    return app.catalog.provider_display(order[0]) if order else None
 
 
 async def _send_reply(
@@ -195,6 +289,7 @@ async def _send_reply(
     body: dict[str, Any],
     rng: random.Random,
     created: int,
+    text: bool = False,
 ) -> None:
     entry = info.entry
     dialect = info.dialect
@@ -202,6 +297,16 @@ async def _send_reply(
     entry["generation_id"] = identity.id
     entry["expected"] = reply.expected()
     entry["status"] = 200
+    usage = dialect.usage_counts(reply.usage)  # for GET /generation, and the key's bill
+    usage["reasoning_tokens"] = reply.usage.reasoning_tokens
+    entry["usage"] = usage
+    entry["model"] = reply.model
+    entry["provider"] = reply.provider
+    entry["finish_reason"] = reply.finish_reason
+    if reply.native_finish_reason is not None:
+        entry["native_finish_reason"] = reply.native_finish_reason
+    if info.account is not None:
+        app.state.key(info.key or "").usage += usage["cost"] or 0
     headers = dialect.headers(identity, app.rate_info(info))
     pacing = Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:
@@ -212,7 +317,7 @@ async def _send_reply(
             await write_stream(
                 send,
                 receive,
-                dialect.stream(reply, identity, body),
+                dialect.text_stream(reply, identity, body) if text else dialect.stream(reply, identity, body),
                 reply,
                 headers,
                 pacing,
@@ -229,7 +334,7 @@ async def _send_reply(
             )
             entry["fault"] = delivery.fault
         return
-    payload = dialect.completion(reply, identity)
+    payload = dialect.text_completion(reply, identity) if text else dialect.completion(reply, identity)
     if reply.fault is not None:
         entry["fault"] = reply.fault.kind
         if reply.fault.kind != "error":

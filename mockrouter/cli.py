@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenarios", action="append", type=Path, default=None, help="scenario file or folder (repeatable)"
     )
     serve.add_argument("--dialect", choices=sorted(DIALECTS), default=_env("DIALECT", "anyrouter"))
-    serve.add_argument("--keys", type=Path, default=_env("KEYS"), help="keys file (not implemented yet)")
+    serve.add_argument(
+        "--keys",
+        type=Path,
+        default=_env("KEYS"),
+        help="keys file (YAML): only its keys are accepted, with their credits and rate limits",
+    )
     serve.add_argument("--seed", type=int, default=_env("SEED"), help="make ids, created and faker text reproducible")
     serve.add_argument(
         "--speed",
@@ -112,8 +117,6 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import serve
 
     scenario_paths = args.scenarios if args.scenarios is not None else [Path(p) for p in _env_list("SCENARIOS")]
-    if args.keys is not None:
-        print("warning: --keys is not implemented yet; keys are ignored", file=sys.stderr)
     config = Config(
         host=args.host,
         port=args.port,

@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "near_misses": None,
     "generation_id": None,
     "expected": None,
+    "model": None,
+    "provider": None,
+    "finish_reason": None,
+    "usage": None,
 }
 
 

@@ -10,7 +10,10 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .keys import Keyring
 
 
 class Journal:
@@ -89,6 +92,8 @@ class KeyState:
     requests: int = 0
     window_start: float = 0.0
     window_count: int = 0
+    #: USD charged to a key of the keyring (its ``usage.cost`` summed); credits left = limit - usage.
+    usage: float = 0.0
 
 
 @dataclass
@@ -99,6 +104,8 @@ class State:
     #: Router requests being served now, and when the last one started or ended (monotonic).
     in_flight: int = 0
     last_activity: float = field(default_factory=time.monotonic)
+    #: Keys with limits (``--keys FILE`` or the keys API); None = every key is unlimited.
+    keyring: Keyring | None = None
 
     def key(self, state_key: str) -> KeyState:
         ks = self.keys.get(state_key)
@@ -118,6 +125,10 @@ class State:
             self.cursors.clear()
             self.keys.clear()
             self.journal.clear()
+            if self.keyring is not None:  # back to the keys file (created keys dropped)
+                self.keyring.restore()
+                if not self.keyring.enforce:
+                    self.keyring = None
             return
         self.cursors = {k: v for k, v in self.cursors.items() if k[1] != state_key}
         self.keys.pop(state_key, None)

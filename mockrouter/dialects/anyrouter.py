@@ -70,6 +70,19 @@ def error_type_and_code(status: int) -> tuple[str, str]:
 class AnyRouter(Dialect):
     name = "anyrouter"
     requires_model = True
+    endpoints = frozenset(
+        {
+            "auth_key",
+            "credits",
+            "generation_by_path",
+            "model_detail",
+            "models_count",
+            "providers",
+            "health",
+            "embeddings",
+        }
+    )
+    provider_header = "x-anyrouter-provider"
 
     def identity(self, rng: random.Random, created: int) -> Identity:
         return Identity("chatcmpl-" + random_id(rng, 24), created)

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +22,11 @@ from ..reply import (
     ToolCallFragment,
     UsageReport,
 )
-from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, wants_usage
+from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, user_id, wants_usage
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..keys import KeySpec
 
 UPSTREAM = (502, 503, 504)
 MESSAGES: dict[int, str] = {
@@ -58,11 +58,19 @@ SUPPORTED_PARAMETERS = [
 
 def user_id_for(key: str) -> str:
     """A stable ``user_id`` for a key, as OpenRouter puts on authenticated errors."""
-    return "user_" + hashlib.sha256(key.encode()).hexdigest()[:27]
+    return user_id(key)
 
 
 class OpenRouter(Dialect):
     name = "openrouter"
+    endpoints = frozenset(
+        {"auth_key", "key", "credits", "keys", "generation_by_query", "model_endpoints", "models_count", "providers"}
+    )
+    #: The legacy /completions body says "chat.completion" on the wire (TS-SDK issue #101).
+    text_object = "chat.completion"
+    text_chunk_object = "chat.completion.chunk"
+    native_finish = True
+    usage_always = True
 
     def __init__(self, usage_chunk: str = "repeat") -> None:
         self.usage_chunk = usage_chunk
@@ -204,6 +212,105 @@ class OpenRouter(Dialect):
         data = [self.model_object(m) for m in catalog.models.values()]
         data += [self.model_object(self.scenario_model(i)) for i in scenario_ids]
         return dumps({"data": data})
+
+    def rate_limit_error(
+        self, limit: int, window_s: float, name: str | None, retry_after: int, reset: float
+    ) -> HttpError:
+        """OpenRouter's own 429: the only response with X-RateLimit-* (reset in unix ms),
+        also echoed in ``metadata.headers``."""
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(reset * 1000)),
+        }
+        return HttpError(
+            429,
+            f"Rate limit exceeded: {name or f'{limit} requests per {window_s:g}s'}.",
+            metadata={"headers": headers, "provider_name": None},
+            headers=headers,
+            retry_after=str(retry_after),
+        )
+
+    def insufficient_credits(self, requested: int | None, affordable: int | None) -> HttpError:
+        if requested is None:
+            return HttpError(402)
+        return HttpError(
+            402,
+            "This request requires more credits, or fewer max_tokens. "
+            f"You requested up to {requested} tokens, but can only afford {affordable}. "
+            "To increase, visit https://openrouter.ai/settings/credits and add more credits",
+            metadata={"provider_name": None},
+        )
+
+    def model_endpoints(self, m: CatalogModel) -> bytes:
+        obj = self.model_object(m)
+        latency = {"p50": 250, "p75": 400, "p90": 600, "p99": 1200}
+        throughput = {"p50": 80, "p75": 60, "p90": 45, "p99": 20}
+        endpoint = {
+            "name": f"{m.provider} | {m.id}",
+            "model_id": m.id,
+            "model_name": m.name,
+            "context_length": m.context_length,
+            "pricing": obj["pricing"],
+            "provider_name": m.provider,
+            "tag": "-".join(m.provider.lower().split()),
+            "quantization": "unknown",
+            "max_completion_tokens": m.max_completion_tokens or None,
+            "max_prompt_tokens": None,
+            "supported_parameters": obj["supported_parameters"],
+            "status": 0,
+            "uptime_last_5m": 100,
+            "uptime_last_30m": 100,
+            "uptime_last_1d": 100,
+            "latency_last_30m": latency,
+            "throughput_last_30m": throughput,
+            "supports_implicit_caching": False,
+        }
+        data = {
+            "id": m.id,
+            "name": m.name,
+            "created": m.created,
+            "description": m.description,
+            "architecture": obj["architecture"],
+            "endpoints": [endpoint],
+        }
+        return dumps({"data": data})
+
+    def keys_body(self, keys: list[dict[str, Any]] | dict[str, Any], raw_key: str | None = None) -> bytes:
+        body: dict[str, Any] = {"data": keys}
+        if raw_key is not None:
+            body["key"] = raw_key
+        return dumps(body)
+
+    def key_deleted(self) -> bytes:
+        return dumps({"deleted": True})
+
+    def key_object(self, spec: KeySpec, usage: float) -> dict[str, Any]:
+        """One key of the keys API (``GET/POST /keys``, ``/keys/{hash}``)."""
+        usage = round(usage, 12)
+        return {
+            "hash": spec.hash,
+            "name": spec.name,
+            "label": spec.masked,
+            "disabled": spec.disabled,
+            "limit": spec.credits,
+            "limit_remaining": round(spec.credits - usage, 12) if spec.credits is not None else None,
+            "limit_reset": spec.limit_reset,
+            "include_byok_in_limit": spec.include_byok_in_limit,
+            "usage": usage,
+            "usage_daily": usage,
+            "usage_weekly": usage,
+            "usage_monthly": usage,
+            "byok_usage": 0,
+            "byok_usage_daily": 0,
+            "byok_usage_weekly": 0,
+            "byok_usage_monthly": 0,
+            "created_at": spec.created_at,
+            "updated_at": spec.updated_at,
+            "expires_at": spec.expires_at,
+            "creator_user_id": user_id(spec.key),
+            "workspace_id": None,
+        }
 
 
 def _per_token(per_million: float) -> str:

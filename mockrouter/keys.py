@@ -1,0 +1,229 @@
+"""API keys with limits: the keys file (``--keys FILE``) and keys made through the keys API.
+
+A :class:`Keyring` lives in ``app.state.keyring``; it is ``None`` when no keys file was given
+and no key was created, so the hot path pays a single ``if`` for all of this. What a key has
+*spent* (credits, the rate-limit window) is in its :class:`~mockrouter.state.KeyState`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+import orjson
+from jsonschema.exceptions import best_match
+
+from .errors import ConfigError, ScenarioError
+from .reply import HttpError
+from .resources import schemas_dir
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .dialects.base import Dialect
+    from .state import KeyState, State
+
+#: OpenRouter's limit on ``:free`` models, given to ``free_tier`` keys without a rate limit.
+FREE_TIER_REQUESTS = 20
+FREE_TIER_WINDOW_S = 60.0
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class RateLimit:
+    requests: int
+    window_s: float
+    #: Why the limit exists, for the 429's message (``free-models-per-min`` for free keys).
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class KeySpec:
+    """What a key may do. Mutable: the keys API renames, disables and re-limits keys."""
+
+    key: str
+    label: str | None = None
+    credits: float | None = None
+    rate_limit: RateLimit | None = None
+    free_tier: bool = False
+    disabled: bool = False
+    management: bool = False
+    limit_reset: str | None = None
+    include_byok_in_limit: bool = False
+    expires_at: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str | None = None
+    hash: str = ""
+
+    def __post_init__(self) -> None:
+        self.hash = key_hash(self.key)
+        if self.rate_limit is None and self.free_tier:
+            self.rate_limit = RateLimit(FREE_TIER_REQUESTS, FREE_TIER_WINDOW_S, "free-models-per-min")
+
+    @property
+    def masked(self) -> str:
+        return mask(self.key)
+
+    @property
+    def name(self) -> str:
+        return self.label if self.label is not None else self.masked
+
+
+def mask(key: str) -> str:
+    """A key as OpenRouter shows it: ``sk-or-v1-abc...xyz``."""
+    return f"{key[:12]}...{key[-3:]}" if len(key) > 18 else key[:3] + "..."
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Keyring:
+    """The keys the server knows, by raw key. ``enforce``: a keys file was given, so every
+    other key is refused (401); otherwise only keys made through the keys API have limits."""
+
+    def __init__(self, specs: list[KeySpec], *, enforce: bool) -> None:
+        self.enforce = enforce
+        self._initial = specs
+        self.by_key: dict[str, KeySpec] = {}
+        self.deleted: set[str] = set()
+        self.restore()
+
+    def restore(self) -> None:
+        """Back to the keys file: created keys dropped, deleted and edited ones restored."""
+        self.by_key = {s.key: replace(s) for s in self._initial}
+        self.deleted = set()
+
+    def get(self, key: str) -> KeySpec | None:
+        return self.by_key.get(key)
+
+    def find_hash(self, digest: str) -> KeySpec | None:
+        return next((s for s in self.by_key.values() if s.hash == digest), None)
+
+    def add(self, spec: KeySpec) -> None:
+        self.by_key[spec.key] = spec
+        self.deleted.discard(spec.key)
+
+    def delete(self, spec: KeySpec) -> None:
+        self.by_key.pop(spec.key, None)
+        self.deleted.add(spec.key)
+
+    def admit(self, key: str, state: State, dialect: Dialect, now: float) -> tuple[KeySpec | None, HttpError | None]:
+        """The key's spec (None for an unlimited key) or why it is refused (401, 429).
+
+        A request admitted under a rate limit is counted in the key's window here, so
+        concurrent requests cannot overshoot it."""
+        spec = self.by_key.get(key)
+        if spec is None:
+            if key in self.deleted:
+                return None, HttpError(401, "This API key was deleted.")
+            if self.enforce:
+                return None, HttpError(401, "Invalid API key: it is not in the keys file.")
+            return None, None
+        if spec.disabled:
+            return spec, HttpError(401, "This API key is disabled.")
+        limit = spec.rate_limit
+        if limit is not None:
+            ks = state.key(key)
+            roll_window(ks, limit.window_s, now)
+            if ks.window_count >= limit.requests:
+                reset = ks.window_start + limit.window_s
+                retry = max(1, math.ceil(reset - now))
+                return spec, dialect.rate_limit_error(limit.requests, limit.window_s, limit.name, retry, reset)
+            ks.window_count += 1
+        return spec, None
+
+
+def roll_window(ks: KeyState, window_s: float, now: float) -> None:
+    """Start a new fixed window when the current one is over."""
+    if now - ks.window_start >= window_s:
+        ks.window_start = now
+        ks.window_count = 0
+
+
+def credit_error(
+    spec: KeySpec, ks: KeyState, body: dict[str, Any], model: str, catalog: Catalog, dialect: Dialect
+) -> HttpError | None:
+    """402 when the key has no credit left, or cannot afford ``max_tokens`` of ``model``."""
+    if spec.credits is None:
+        return None
+    remaining = spec.credits - ks.usage
+    if remaining <= 0:
+        return dialect.insufficient_credits(None, None)
+    for name in ("max_completion_tokens", "max_tokens"):
+        requested = body.get(name)
+        if type(requested) is int and requested > 0:
+            price = catalog.prices(model)[1]
+            if price > 0 and requested * price > remaining:
+                return dialect.insufficient_credits(requested, int(remaining / price))
+            break
+    return None
+
+
+# -- the keys file -------------------------------------------------------------------------
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(orjson.loads((schemas_dir() / "keys.schema.json").read_bytes()))
+
+
+def load_keys(path: Path | str) -> Keyring:
+    """Read a keys file; raise :class:`ConfigError` naming file, line and field of every problem."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read the keys file: {exc}") from None
+    return parse_keys(text, file)
+
+
+def parse_keys(text: str, file: str = "<keys>") -> Keyring:
+    from .scenario.loader import _describe, _documents, _line_of  # located errors, as scenario files get
+
+    try:
+        docs = [d for d in _documents(text, file) if d[0] is not None]
+    except ScenarioError as exc:
+        raise ConfigError(str(exc)) from None
+    if len(docs) != 1:
+        raise ConfigError(f"{file}: a keys file holds one YAML document with a `keys` list")
+    data, lines, doc_line = docs[0]
+    errors: list[ScenarioError] = []
+    for error in _validator().iter_errors(data):
+        if error.context:
+            error = best_match(error.context)
+        errors.append(_describe(error, lines, doc_line, file))
+    if not errors:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(data["keys"]):
+            line = _line_of(lines, ("keys", i, "key"), doc_line)
+            if item["key"] in seen:
+                message = f"duplicate key (first listed at line {seen[item['key']]})"
+                errors.append(ScenarioError(message, file=file, line=line, field=f"keys[{i}].key"))
+            seen.setdefault(item["key"], line)
+    if errors:
+        errors.sort(key=lambda e: (e.line or 0, e.field or ""))
+        raise ConfigError("invalid keys file:\n" + "\n".join(str(e) for e in errors))
+    specs = []
+    for item in data["keys"]:
+        limit = item.get("rate_limit")
+        specs.append(
+            KeySpec(
+                key=item["key"],
+                label=item.get("label"),
+                credits=float(item["credits"]) if "credits" in item else None,
+                rate_limit=RateLimit(int(limit["requests"]), float(limit["window_s"])) if limit else None,
+                free_tier=bool(item.get("free_tier", False)),
+                disabled=bool(item.get("disabled", False)),
+                management=bool(item.get("management", False)),
+            )
+        )
+    return Keyring(specs, enforce=True)
