@@ -225,6 +225,16 @@ async def schema_detail(app: MockrouterApp, request: Request, info: RequestInfo)
     return _json(app.schemas.documents[name])
 
 
+async def openapi(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    """``GET openapi.json[?dialect=D]``: the router API as OpenAPI 3.1 (default: the server's dialect)."""
+    from .openapi import document_bytes
+
+    dialect = request.query_params.get("dialect") or app.config.dialect
+    if dialect not in app.dialects:
+        raise RequestError(400, f"Unknown dialect {dialect!r}; choose one of {', '.join(app.dialects)}.", "dialect")
+    return Response(document_bytes(dialect), media_type="application/json")
+
+
 ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
     "/scenarios": {"GET": list_scenarios, "POST": add_scenarios},
@@ -233,6 +243,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/report": {"GET": resilience_report},
     "/requests": {"GET": list_requests},
     "/schemas": {"GET": list_schemas},
+    "/openapi.json": {"GET": openapi},
 }
 #: Routes with one trailing path segment (an id or a name).
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
