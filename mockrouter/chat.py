@@ -141,7 +141,7 @@ def _validate(app: MockrouterApp, dialect: Dialect, body: dict[str, Any]) -> Non
         if violation is not None:
             where = violation.path or "body"
             raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
-    if dialect.requires_model and not body.get("model") and not body.get("models"):
+    if dialect.requires_model and not body.get("model") and not _model_chain("", body.get("models")):
         raise RequestError(400, "Invalid request: model: 'model' is required", "model")
     model = body.get("model")
     if app.config.strict_models:
@@ -271,8 +271,8 @@ def _preferred_provider(
     prefs = body.get("provider")
     if not isinstance(prefs, dict):
         return None
-    order = [p for p in prefs.get("order") or () if isinstance(p, str)]
-    only = [p for p in prefs.get("only") or () if isinstance(p, str)]
+    order = [p for p in prefs.get("order") or () if isinstance(p, str) and p.strip()]
+    only = [p for p in prefs.get("only") or () if isinstance(p, str) and p.strip()]
     if only:
         allowed = {p.lower() for p in only}
         order = [p for p in order if p.lower() in allowed] or only

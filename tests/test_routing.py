@@ -129,3 +129,11 @@ def test_strict_models_checks_fallback_entries(strict, dialect, api_key):
         model="openai/gpt-4o", messages=MESSAGES, extra_body={"models": ["mockrouter/echo"]}
     )
     assert ok.model == "openai/gpt-4o"
+
+
+def test_anyrouter_still_needs_a_model_when_models_names_none(http, dialect):
+    response = http.post("/chat/completions", json=body(models=[""], provider={"order": [""]}))
+    if dialect == "anyrouter":
+        assert response.status_code == 400 and response.json()["error"]["param"] == "model"
+    else:  # openrouter: the model is optional
+        assert response.status_code == 200 and response.json()["provider"] == "Mockrouter"
