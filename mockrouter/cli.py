@@ -1,4 +1,4 @@
-"""The ``mockrouter`` command: ``serve``, ``check``, ``scenarios``, ``report``.
+"""The ``mockrouter`` command: ``serve``, ``check``, ``scenarios``, ``report``, ``fuzz``.
 
 A thin layer, as uvicorn's ``main.py`` is: parse flags (each also read from a
 ``MOCKROUTER_*`` environment variable), build a :class:`Config`, call into the package.
@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--max-retries", type=int, default=5, help="more retries than this is a retry storm")
     report.add_argument("--admin-token", default=_env("ADMIN_TOKEN"))
     report.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    fuzz = sub.add_parser(
+        "fuzz",
+        help="check any router-compatible server with generated valid and invalid requests (exit 1 on failure)",
+    )
+    fuzz.add_argument("--target", required=True, help="the router API base URL, e.g. http://127.0.0.1:8080/api/v1")
+    fuzz.add_argument("--api-key", default=_env("API_KEY"), help="the key to send (default: a fixed test key)")
+    fuzz.add_argument("--examples", type=int, default=100, help="generated requests to send")
+    fuzz.add_argument("--seed", type=int, default=None, help="reproduce a run (default: random, printed)")
+    fuzz.add_argument("--dialect", choices=sorted(DIALECTS), default="anyrouter", help="the schemas to check against")
+    fuzz.add_argument("--model", default="openai/gpt-4o-mini", help="model id put in every request")
+    fuzz.add_argument("--no-shrink", action="store_true", help="report failing cases as first seen")
+    fuzz.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     return parser
 
 
@@ -201,10 +214,38 @@ def _report(args: argparse.Namespace) -> int:
     return 1 if any(k["findings"] for k in keys) else 0
 
 
+def _fuzz(args: argparse.Namespace) -> int:
+    from .fuzzer import DEFAULT_KEY, run
+
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, failing: int) -> None:
+        if tty:
+            print(f"\r[{done:>5}/{total}] {failing} failing", end="", file=sys.stderr, flush=True)
+        elif done == total or done % max(1, total // 10) == 0:
+            print(f"[{done:>5}/{total}] {failing} failing", file=sys.stderr, flush=True)
+
+    report = run(
+        args.target,
+        api_key=args.api_key or DEFAULT_KEY,
+        examples=args.examples,
+        seed=args.seed,
+        dialect=args.dialect,
+        model=args.model,
+        shrink=not args.no_shrink,
+        timeout=args.timeout,
+        progress=progress,
+    )
+    if tty:
+        print(file=sys.stderr)
+    report.print()
+    return 0 if report.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": _serve, "check": _check, "scenarios": _scenarios, "report": _report}
+        commands = {"serve": _serve, "check": _check, "scenarios": _scenarios, "report": _report, "fuzz": _fuzz}
         return commands[args.command](args)
     except ScenarioErrors as exc:
         for error in exc.errors:

@@ -1,0 +1,150 @@
+"""The conformance fuzzer: silent against mockrouter, loud (with reproducers) against broken servers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from mockrouter import fuzzer
+from mockrouter.cli import main
+from mockrouter.config import Config
+from mockrouter.schemas import SchemaRegistry
+from mockrouter.server import BackgroundServer
+
+SCHEMAS = SchemaRegistry()
+
+
+def test_mockrouter_itself_passes(server: BackgroundServer, dialect: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["fuzz", "--target", server.base_url, "--examples", "40", "--seed", "3", "--dialect", dialect, "--api-key", "k"]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.out
+    assert "no failures" in out.out and "FAILED" not in out.out
+    assert f"({dialect} dialect, seed 3)" in out.out
+    total = next(line for line in out.out.splitlines() if line.startswith("total"))
+    assert total.split()[1:] == ["44", "44", "0"]  # 40 generated + 4 protocol cases
+    assert "[   44/44] 0 failing" in out.err  # progress
+
+
+# -- a deliberately broken server ---------------------------------------------------------------
+
+
+class BrokenRouter:
+    """An ASGI app that gets each answer slightly wrong: errors in a bare envelope, a JSON
+    completion without ``usage``, stream chunks without ``choices`` and no ``[DONE]``."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if b"authorization" not in headers or not isinstance(body, dict):
+            return await self.answer(send, 400, b"application/json", b'{"error": "bad request"}')
+        if SCHEMAS["chat-request"].violation(body) is not None:
+            return await self.answer(send, 400, b"application/json", b'{"message": "invalid"}')
+        envelope = {"id": "chatcmpl-abc123", "created": 1700000000, "model": body["model"]}
+        if body.get("stream"):
+            chunk = {**envelope, "object": "chat.completion.chunk"}
+            return await self.answer(send, 200, b"text/event-stream", b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        message = {"role": "assistant", "content": "hi"}
+        completion = {**envelope, "object": "chat.completion", "choices": [{"index": 0, "message": message}]}
+        completion["choices"][0]["finish_reason"] = "stop"
+        return await self.answer(send, 200, b"application/json", json.dumps(completion).encode())
+
+    @staticmethod
+    async def answer(send: Callable[..., Any], status: int, content_type: bytes, body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def broken_url() -> Iterator[str]:
+    server = BackgroundServer(Config(port=0), app=BrokenRouter()).start()  # type: ignore[arg-type]
+    yield server.base_url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_report(broken_url: str) -> fuzzer.FuzzReport:
+    return fuzzer.run(broken_url, examples=30, seed=5)
+
+
+def test_each_break_is_reported_with_a_minimal_reproducer(broken_url: str, broken_report: fuzzer.FuzzReport) -> None:
+    report = broken_report
+    assert not report.ok
+    by_check = {f.problem.check: f for f in report.failures}
+    assert {"error-schema", "response-schema", "chunk-schema", "done"} <= set(by_check)
+    assert "'usage' is required" in by_check["response-schema"].problem.message
+    assert "'choices' is required" in by_check["chunk-schema"].problem.message
+    # hypothesis shrank each failing request to the smallest one that still fails that way
+    minimal = by_check["response-schema"]
+    assert minimal.shrunk and minimal.seed == 5
+    assert minimal.case.body == {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": ""}]}
+    assert by_check["chunk-schema"].case.body["stream"] is True
+    assert len(json.dumps(by_check["chunk-schema"].case.body)) < 120
+    invalid = by_check["error-schema"].case
+    assert invalid.kind in ("invalid", "protocol")
+    for failure in report.failures:
+        assert failure.curl.startswith("curl -sS -i") and broken_url in failure.curl
+        assert "Bearer sk-mockrouter-fuzz" in failure.curl or failure.case.auth is False
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_the_printed_curl_command_reproduces_the_failure(broken_report: fuzzer.FuzzReport) -> None:
+    failure = next(f for f in broken_report.failures if f.problem.check == "response-schema")
+    result = subprocess.run(["sh", "-c", failure.curl], capture_output=True, timeout=30, check=True)
+    assert result.stdout.startswith(b"HTTP/1.1 200")
+    body = result.stdout.split(b"\r\n\r\n", 1)[1]
+    assert SCHEMAS["chat-response.anyrouter"].violation(json.loads(body)) is not None
+
+
+def test_cli_exits_1_and_prints_reproducers(broken_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fuzz", "--target", broken_url, "--examples", "20", "--seed", "11", "--no-shrink"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED [response-schema]" in out and "FAILED [done]" in out
+    assert "seed: 11" in out and "curl -sS -i" in out
+    assert f"rerun: mockrouter fuzz --target {broken_url} --seed 11 --examples 20" in out
+
+
+def test_a_real_mockrouter_without_validation_is_caught(make_server: Callable[..., BackgroundServer]) -> None:
+    """``--no-validate`` answers broken requests with 200: every such answer is a finding."""
+    lax = make_server(validate=False)
+    report = fuzzer.run(lax.base_url, examples=25, seed=2, api_key="sk-secret-key", shrink=False)
+    [failure] = report.failures
+    assert failure.problem.check == "status" and "expected a 4xx" in failure.problem.message
+    assert failure.case.kind == "invalid"
+    assert "$MOCKROUTER_API_KEY" in failure.curl and "sk-secret-key" not in failure.curl  # no key in reports
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="dialect"):
+        fuzzer.run("http://127.0.0.1:9/api/v1", dialect="klingon")
+    with pytest.raises(ValueError, match="examples"):
+        fuzzer.run("http://127.0.0.1:9/api/v1", examples=0)
+
+
+def test_an_unreachable_target_is_a_transport_failure() -> None:
+    report = fuzzer.run("http://127.0.0.1:9/api/v1", examples=2, seed=1, timeout=2)
+    assert [f.problem.check for f in report.failures] == ["transport"]
