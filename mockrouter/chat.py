@@ -211,6 +211,9 @@ async def _answer(
     seq = key_state.requests
     rng, created = request_rng(app, dialect, seq, raw)
     selection, result = _select_and_render(app, entry, facts, key, state_key, seq, rng)
+    if selection.step.fuzz:
+        await _send_fuzz(app, send, info, body, facts.stream, seq, raw)
+        return
     if models and isinstance(result, HttpError) and len(chain) > 1:
         entry["models_tried"] = [facts.model]
         for model in chain[1:]:
@@ -343,6 +346,45 @@ async def _send_reply(
     await send_response(send, 200, payload, JSON, headers)
     entry["bytes_sent"] = len(payload)
     entry["ttft_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
+
+
+async def _send_fuzz(
+    app: MockrouterApp, send: Send, info: RequestInfo, body: dict[str, Any], stream: bool, seq: int, raw: bytes
+) -> None:
+    """The ``fuzz`` step: a response drawn from ``mockrouter.strategies``, reproducible by its seed.
+
+    The seed is the request's ``X-Mockrouter-Seed``, else derived from ``--seed`` (like every
+    seeded answer), else random; it goes back in ``X-Mockrouter-Seed``. Drawing takes a few
+    to tens of milliseconds of CPU, so it runs in a worker thread."""
+    from .strategies import draw_response  # imports hypothesis machinery: only when fuzzing
+
+    entry = info.entry
+    asked = info.headers.get("x-mockrouter-seed", "")
+    if asked.isdigit():
+        seed = int(asked)
+    elif app.config.seed is not None:
+        digest = hashlib.blake2b(f"{app.config.seed}|fuzz|{info.dialect.name}|{seq}|".encode() + raw, digest_size=8)
+        seed = int.from_bytes(digest.digest()) >> 1
+    else:
+        seed = app.entropy.getrandbits(63)
+    drawn = await asyncio.to_thread(draw_response, seed, dialect=info.dialect.name, stream=stream, request=body)
+    headers = [(b"x-mockrouter-seed", str(seed).encode()), *info.dialect.headers(None, app.rate_info(info))]
+    entry["status"] = 200
+    entry["fuzz_seed"] = seed
+    entry["expected"] = drawn.expected
+    first = drawn.chunks[0] if stream and drawn.chunks else getattr(drawn, "data", {})
+    entry["generation_id"] = first.get("id") if isinstance(first, dict) else None
+    if not stream:
+        await send_response(send, 200, drawn.body, drawn.content_type.encode(), headers)
+        entry["bytes_sent"] = len(drawn.body)
+        return
+    start = [(b"content-type", drawn.content_type.encode()), (b"cache-control", b"no-cache"), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": start})
+    for piece in drawn.writes:  # the drawn cut: pieces may split a line, a CRLF or a UTF-8 character
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+    entry["bytes_sent"] = len(drawn.body)
+    entry["chunks_sent"] = len(drawn.chunks)
 
 
 async def _broken_json(

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "provider": None,
     "finish_reason": None,
     "usage": None,
+    "fuzz_seed": None,
 }
 
 

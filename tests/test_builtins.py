@@ -206,7 +206,6 @@ def test_builtin_scenarios_check_clean() -> None:
     assert sorted(s.name for s in scenarios) == sorted(BUILTINS)
 
 
-@pytest.mark.xfail(strict=True, reason="the `fuzz` built-in arrives with the fuzzing issue (#5)")
 def test_every_spec_builtin_is_shipped() -> None:
     missing = [name for name in SPEC_BUILTINS if name not in BUILTINS]
     assert missing == []
@@ -220,7 +219,10 @@ def test_builtins_are_marked_builtin() -> None:
 
 # -- every built-in, every dialect, streamed or not --------------------------------------------
 
-RUNNABLE = sorted(n for n in BUILTINS if n != "stall")
+# `stall` never ends on its own (tested below); `fuzz` sends adversarial SSE framing (CRLF, multi-line
+# data, no space after "data:") that this walk's simple parser does not read — tests/test_fuzz_scenario.py
+# checks it with the reference accumulator and the openai SDK.
+RUNNABLE = sorted(n for n in BUILTINS if n not in ("stall", "fuzz"))
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

@@ -305,6 +305,12 @@ class _Builder:
         step.provider = spec.get("provider")
         if "timing" in spec:
             step.timing = Timing(**spec["timing"])
+        if spec.get("fuzz"):
+            clash = [k for k in spec if k not in ("fuzz", "timing")]
+            if clash:
+                self.error(f"a `fuzz` step answers with a drawn response; it cannot also have {', '.join(clash)}",
+                           (*path, "fuzz"))
+            step.fuzz = True
         if "error" in spec:
             clash = [k for k in ("content", "reasoning", "refusal", "tool_calls", "fault") if k in spec]
             if clash:

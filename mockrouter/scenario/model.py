@@ -121,6 +121,8 @@ class Step:
     stream: StreamSpec = field(default_factory=StreamSpec)
     timing: Timing = field(default_factory=Timing)
     fault: Fault | None = None
+    #: Answer with a response drawn from ``mockrouter.strategies`` (the ``fuzz`` built-in).
+    fuzz: bool = False
     #: Derived at load time (see ``finish``): whether rendering needs templates / a seeded faker.
     dynamic: bool = False
     needs_faker: bool = False
