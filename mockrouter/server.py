@@ -18,13 +18,47 @@ from .app import MockrouterApp
 from .asgi import DeliberateDisconnect
 from .config import Config
 
+#: At shutdown, how long responses in progress may take to finish on their own before their
+#: connections are closed (uvicorn then waits ``timeout_graceful_shutdown`` for the handlers).
+SHUTDOWN_GRACE_S = 0.5
+
 
 class _HideDeliberateDisconnects(logging.Filter):
-    """uvicorn logs any exception an app raises; a scripted disconnect is not an error."""
+    """uvicorn logs any exception an app raises; a scripted disconnect is not an error, nor is
+    the cancellation of a handler still sleeping when the graceful-shutdown timeout ends."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DeliberateDisconnect)
+        return not isinstance(exc, DeliberateDisconnect | asyncio.CancelledError)
+
+
+def _responses_in_progress(connections: set[Any]) -> list[Any]:
+    return [c for c in connections if getattr(c, "cycle", None) is not None and not c.cycle.response_complete]
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, with a shutdown that ends open streams instead of waiting them out.
+
+    On Ctrl-C / SIGTERM uvicorn stops accepting, closes idle keep-alive connections and waits
+    up to ``timeout_graceful_shutdown`` for responses in progress, then cancels them. A
+    mockrouter stream may be stalled on purpose (until the client leaves) or last minutes, so
+    after a short grace the connections of responses still in progress are closed: their
+    handlers see the client gone and end as they do for any client that leaves (journaled,
+    no traceback), and the process exits within about a second.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:  # stop accepting now (uvicorn's own shutdown does it again)
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE_S
+        while _responses_in_progress(self.server_state.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in _responses_in_progress(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+        await super().shutdown(sockets=sockets)
 
 
 def _install_log_filter() -> None:
@@ -82,7 +116,7 @@ def serve(config: Config, app: MockrouterApp | None = None) -> None:
             file=sys.stderr,
             flush=True,
         )
-    uvicorn.Server(uvicorn_config(app, config)).run()
+    Server(uvicorn_config(app, config)).run()
 
 
 class BackgroundServer:
@@ -96,7 +130,7 @@ class BackgroundServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn_config(self.app, self.config, port=self.port))
+        self._server = Server(uvicorn_config(self.app, self.config, port=self.port))
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name=f"mockrouter:{self.port}", daemon=True)
         self.error: BaseException | None = None
