@@ -59,8 +59,12 @@ def test_100k_nested_objects_get_400(http, journal, dialect):
     _still_alive(http)
 
 
-def test_nesting_the_parser_accepts_but_the_journal_cannot_write_is_shown_clipped(http, admin, api_key):
-    """300 levels parse (orjson reads 1024) but orjson writes only 255: the journal must not 500."""
+def test_nesting_the_parser_accepts_but_the_journal_cannot_write_is_shown_clipped(make_server, api_key):
+    """300 levels parse (orjson reads 1024) but orjson writes only 255: the journal and the
+    report must not 500. (A server of its own: the body stays in its journal.)"""
+    server = make_server()
+    http = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+    admin = httpx.Client(base_url=server.url + "/__mockrouter", timeout=10)
     response = http.post("/chat/completions", content=_with_extra(b"[" * 300 + b"]" * 300), headers=JSON)
     assert response.status_code == 200, response.text
     listed = admin.get("/requests", params={"key": api_key})
@@ -71,7 +75,14 @@ def test_nesting_the_parser_accepts_but_the_journal_cannot_write_is_shown_clippe
         depth, value = depth + 1, value[0]
     assert value == "[nested too deeply]" and 100 < depth < 255
     assert admin.get(f"/requests/{entry['id']}").status_code == 200
+    for params in ({}, {"key": api_key}):
+        report = admin.get("/report", params=params)
+        assert report.status_code == 200, report.text
+        assert report.json()["data"][0]["requests"] == 1
+    assert not server.app.errors
     _still_alive(http)
+    http.close()
+    admin.close()
 
 
 # -- huge numbers -------------------------------------------------------------------------------
