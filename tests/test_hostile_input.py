@@ -164,3 +164,35 @@ def test_max_header_is_configurable(make_server: Callable[..., BackgroundServer]
         assert response.status_code == 431
         assert "2048 bytes" in response.json()["error"]["message"]
         assert c.get("/models", headers={"x-pad": "a" * 3000}).status_code == 431
+
+
+# -- every refusal is journaled -----------------------------------------------------------------
+
+
+def test_every_refusal_lands_in_the_journal_and_the_server_keeps_answering(make_server, api_key):
+    """The statuses are tested above and in test_http_errors.py; here: each refusal is journaled
+    (found by a marker header, since a request without a key has no key to filter by)."""
+    server = make_server(max_body=300_000, max_header=4096)
+    auth = {"Authorization": f"Bearer {api_key}"}
+    cases = {
+        "no-auth": ("POST", "/chat/completions", GOOD, {**JSON}, 401),
+        "bad-auth": ("POST", "/chat/completions", GOOD, {**JSON, "Authorization": "Token x"}, 401),
+        "no-route": ("GET", "/no/such/route", b"", auth, 404),
+        "bad-method": ("DELETE", "/models", b"", auth, 405),
+        "too-big": ("POST", "/chat/completions", b'{"x": "' + b"a" * 400_000 + b'"}', {**JSON, **auth}, 413),
+        "bad-type": ("POST", "/chat/completions", GOOD, {"content-type": "text/plain", **auth}, 400),
+        "bad-utf8": ("POST", "/chat/completions", b"\xff{}", {**JSON, **auth}, 400),
+        "deep": ("POST", "/chat/completions", b"[" * 100_000 + b"]" * 100_000, {**JSON, **auth}, 400),
+        "huge-number": ("POST", "/chat/completions", _with_extra(b"1e999999"), {**JSON, **auth}, 400),
+        "huge-header": ("POST", "/chat/completions", GOOD, {**JSON, **auth, "x-big": "a" * 5000}, 431),
+    }
+    with httpx.Client(base_url=server.base_url, timeout=10) as c:
+        for name, (method, path, content, headers, status) in cases.items():
+            response = c.request(method, path, content=content, headers={**headers, "x-case": name})
+            assert response.status_code == status, (name, response.text)
+            assert response.headers["content-type"] == "application/json", name
+            assert c.post("/chat/completions", content=GOOD, headers={**JSON, **auth}).status_code == 200
+    entries = httpx.get(server.url + "/__mockrouter/requests", timeout=10).json()["data"]
+    by_case = {e["headers"].get("x-case"): e for e in entries if e["headers"].get("x-case")}
+    assert {name: by_case[name]["status"] for name in cases} == {name: case[-1] for name, case in cases.items()}
+    assert not server.app.errors
