@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from itertools import chain
 from typing import Any
 
 from faker import Faker
@@ -184,7 +185,7 @@ class MockrouterApp:
         )
         client = scope.get("client")
         info = RequestInfo(method, path, headers, dialect, key, entry, client[0] if client else "")
-        if sum(len(n) + len(v) for n, v in scope["headers"]) > self.config.max_header:  # uvicorn sets no limit
+        if sum(map(len, chain.from_iterable(scope["headers"]))) > self.config.max_header:  # uvicorn sets no limit
             entry["headers"] = {n: v[:MAX_JOURNALED_HEADER] for n, v in entry["headers"].items()}
             message = f"Request headers are larger than {self.config.max_header} bytes."
             error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")

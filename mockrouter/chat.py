@@ -31,7 +31,7 @@ from .reply import HttpError, Reply
 from .scenario.engine import Selection, SelectionError
 from .scenario.matcher import RequestFacts
 from .scenario.render import RenderInput, render
-from .stream import Delivery, Pacing, write_stream
+from .stream import NO_PACING, Delivery, Pacing, write_stream
 
 if TYPE_CHECKING:
     from .app import MockrouterApp, RequestInfo
@@ -311,7 +311,7 @@ async def _send_reply(
     if info.account is not None:
         app.state.key(info.key or "").usage += usage["cost"] or 0
     headers = dialect.headers(identity, app.rate_info(info))
-    pacing = Pacing(reply.timing, app.config.speed, rng)
+    pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:
         await asyncio.sleep(pacing.latency)
     if entry["stream"]:

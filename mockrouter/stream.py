@@ -64,6 +64,10 @@ class Pacing:
         return max(0.0, self.interval + self.rng.uniform(-self.jitter, self.jitter))
 
 
+#: The pacing of an answer with no scripted delays (the common case; shared, it holds no state).
+NO_PACING = Pacing(Timing(), 0.0, random.Random(0))
+
+
 async def _watch(receive: Receive, gone: asyncio.Event) -> None:
     while True:
         message = await receive()
