@@ -222,3 +222,12 @@ def test_outside_the_language_is_a_template_error(source: str) -> None:
         compile_template(source)
     assert isinstance(info.value, ScenarioError)
     assert info.value.message
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ faker.texts(100000) }}", "{{ faker.paragraphs(5000) }}", "{{ faker.words(2000) }}"]
+)
+def test_plural_faker_providers_have_a_bounded_count(source: str) -> None:
+    with pytest.raises(TemplateError, match="count above 1000"):
+        compile_template(source)
+    assert compile_template(source.replace("100000", "10").replace("5000", "10").replace("2000", "10")).needs_faker

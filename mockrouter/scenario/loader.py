@@ -308,8 +308,10 @@ class _Builder:
         if spec.get("fuzz"):
             clash = [k for k in spec if k not in ("fuzz", "timing")]
             if clash:
-                self.error(f"a `fuzz` step answers with a drawn response; it cannot also have {', '.join(clash)}",
-                           (*path, "fuzz"))
+                self.error(
+                    f"a `fuzz` step answers with a drawn response; it cannot also have {', '.join(clash)}",
+                    (*path, "fuzz"),
+                )
             step.fuzz = True
         if "error" in spec:
             clash = [k for k in ("content", "reasoning", "refusal", "tool_calls", "fault") if k in spec]

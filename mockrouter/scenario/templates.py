@@ -32,6 +32,8 @@ _CLOSE = "}}"
 _ROOTS = frozenset({"request", "seq", "json_schema_instance"})
 _FILTERS = frozenset({"default", "json", "upper", "lower", "trim"})
 _MAX_INT = 100_000
+#: Providers with a plural name make that many items: a bound keeps one render cheap.
+_MAX_COUNT = 1_000
 _MAX_STR = 1_000
 #: Faker methods that are not text generators, or can be made to allocate without bound.
 _FAKER_DENY = frozenset(
@@ -293,6 +295,9 @@ class _Parser:
                 self.i += 1
                 args.append(self.literal())
         self.take("op", ")")
+        if method.endswith("s") and any(isinstance(a, int | float) and abs(a) > _MAX_COUNT for a in args):
+            # faker.texts / paragraphs / sentences / words ...: the number is a count of generated items
+            self.fail(f"faker.{method} count above {_MAX_COUNT}")
         self.uses_faker = True
         frozen = tuple(args)
 
