@@ -425,4 +425,4 @@ def test_yaml_alias_bomb_loads_or_fails_quickly(where: str, mode: str, tmp_path:
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["outcome"] in ("loaded", "checked", "errors"), result
-    assert result["seconds"] < 2, result
+    assert result["seconds"] < 5, result  # unguarded: 17 s or out of memory

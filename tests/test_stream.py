@@ -118,13 +118,13 @@ def test_dribble_still_assembles(client, add_scenarios, http):
 def test_stall_until_client_gives_up(timed_server, api_key, add_scenarios_on):
     add_scenarios_on(timed_server, api_key, fault_scenario("stall", 2))
     client = openai.OpenAI(
-        base_url=timed_server.base_url, api_key=api_key, max_retries=0, timeout=httpx.Timeout(5, read=0.5)
+        base_url=timed_server.base_url, api_key=api_key, max_retries=0, timeout=httpx.Timeout(5, read=1.5)
     )
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         for _ in client.chat.completions.create(model="x/y", messages=USER, stream=True):
             pass
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
     entry = wait_for_entry(timed_server, api_key)
     assert entry["client_disconnected"] is True and entry["fault"] == "stall" and entry["chunks_sent"] == 2
 
