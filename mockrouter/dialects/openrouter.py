@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, CatalogModel
@@ -223,22 +224,16 @@ class OpenRouter(Dialect):
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(int(reset * 1000)),
         }
-        return HttpError(
-            429,
-            f"Rate limit exceeded: {name or f'{limit} requests per {window_s:g}s'}.",
-            metadata={"headers": headers, "provider_name": None},
-            headers=headers,
-            retry_after=str(retry_after),
-        )
+        error = super().rate_limit_error(limit, window_s, name, retry_after, reset)
+        return replace(error, metadata={"headers": headers, "provider_name": None}, headers=headers)
 
     def insufficient_credits(self, requested: int | None, affordable: int | None) -> HttpError:
+        error = super().insufficient_credits(requested, affordable)
         if requested is None:
-            return HttpError(402)
-        return HttpError(
-            402,
-            "This request requires more credits, or fewer max_tokens. "
-            f"You requested up to {requested} tokens, but can only afford {affordable}. "
-            "To increase, visit https://openrouter.ai/settings/credits and add more credits",
+            return error
+        return replace(
+            error,
+            message=f"{error.message} To increase, visit https://openrouter.ai/settings/credits and add more credits",
             metadata={"provider_name": None},
         )
 
