@@ -39,6 +39,14 @@ CHAT_ERROR_STATUSES = {
     503: "No healthy upstream (scripted).",
     504: "Upstream timeout (scripted).",
 }
+#: What a dialect that requires a model asks of a body: a non-empty ``model``, or a ``models``
+#: fallback list with a non-empty id.
+REQUIRES_A_MODEL: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["model"], "properties": {"model": {"minLength": 1}}},
+        {"required": ["models"], "properties": {"models": {"contains": {"type": "string", "minLength": 1}}}},
+    ]
+}
 MODELS_ERROR_STATUSES = {
     405: "Wrong method.",
     431: "Request headers larger than `--max-header`.",
@@ -115,49 +123,296 @@ def _errors(components: _Components, dialect: str, statuses: dict[int, str]) -> 
     }
 
 
-def build(dialect: str, registry: SchemaRegistry | None = None) -> dict[str, Any]:
-    """The OpenAPI document of the router API in ``dialect`` (a fresh dict)."""
-    if dialect not in DIALECTS:
-        raise ValueError(f"unknown dialect {dialect!r}")
-    components = _Components(registry or SchemaRegistry())
-    request_schema: dict[str, Any] = components.ref("chat-request")
-    if DIALECTS[dialect].requires_model:
-        request_schema = {"allOf": [request_schema, {"required": ["model"]}]}
-    chunk = components.ref(f"chat-chunk.{dialect}")["$ref"]
-    chat = {
-        "operationId": "createChatCompletion",
-        "summary": "Create a chat completion (runs the scenario engine)",
-        "description": (
+def _json(ref: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+class _Builder:
+    """Builds the operations of one dialect's document."""
+
+    def __init__(self, dialect: str, components: _Components) -> None:
+        self.dialect = dialect
+        self.components = components
+
+    def ref(self, name: str) -> dict[str, str]:
+        return self.components.ref(name)
+
+    def operation(
+        self,
+        operation_id: str,
+        summary: str,
+        ok: dict[str, Any],
+        errors: dict[int, str],
+        *,
+        keyed: bool = True,
+        ok_status: int = 200,
+        body: dict[str, Any] | None = None,
+        parameters: list[dict[str, Any]] | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """One operation: ``keyed`` ones need a bearer key (and may answer 401/429);
+        a ``body`` adds 400/413; every route may answer 405 and 431."""
+        statuses = dict(errors)
+        if keyed:
+            statuses.setdefault(401, CHAT_ERROR_STATUSES[401])
+            statuses.setdefault(429, "Rate limited (the key's own limit); see `Retry-After`.")
+        if body is not None:
+            statuses.setdefault(400, CHAT_ERROR_STATUSES[400])
+            statuses.setdefault(413, CHAT_ERROR_STATUSES[413])
+        statuses.update(MODELS_ERROR_STATUSES)
+        operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
+        if description:
+            operation["description"] = description
+        operation["security"] = [{"bearer": []}] if keyed else []
+        if parameters:
+            operation["parameters"] = parameters
+        if body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        operation["responses"] = {
+            str(ok_status): ok,
+            **_errors(self.components, self.dialect, dict(sorted(statuses.items()))),
+        }
+        return operation
+
+    def engine(self, kind: str) -> dict[str, Any]:
+        """``POST /chat/completions`` (``kind`` chat) or ``POST /completions`` (completions)."""
+        dialect = self.dialect
+        request_schema: dict[str, Any] = self.ref(f"{kind}-request")
+        if DIALECTS[dialect].requires_model:
+            request_schema = {"allOf": [request_schema, REQUIRES_A_MODEL]}
+        if kind == "chat":
+            chunk = self.ref(f"chat-chunk.{dialect}")["$ref"]
+            answer = self.ref(f"chat-response.{dialect}")
+            operation_id, summary = "createChatCompletion", "Create a chat completion (runs the scenario engine)"
+        else:
+            chunk = self.ref(f"completions-chunk.{dialect}")["$ref"]
+            answer = self.ref(f"completions.{dialect}")
+            operation_id, summary = (
+                "createCompletion",
+                "Create a legacy text completion: `prompt` becomes the user message (runs the scenario engine)",
+            )
+        description = (
             "JSON, or Server-Sent Events with `stream: true`: `data: <chunk>` events, each a "
             f"`{chunk}` object, ending with `data: [DONE]` (a mid-stream error chunk ends the "
             "stream without it). The scenario is chosen by the header `X-Mockrouter-Scenario`, the "
             "model `mockrouter/NAME`, the scenarios' `match` blocks, or the default `echo`."
-        ),
-        "security": [{"bearer": []}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
-        "responses": {
-            "200": {
-                "description": "The completion, or its stream.",
-                "content": {
-                    "application/json": {"schema": components.ref(f"chat-response.{dialect}")},
-                    "text/event-stream": {"schema": _sse_event(chunk)},
+        )
+        ok = {
+            "description": "The completion, or its stream.",
+            "content": {
+                "application/json": {"schema": answer},
+                "text/event-stream": {"schema": _sse_event(chunk)},
+            },
+        }
+        return self.operation(
+            operation_id, summary, ok, CHAT_ERROR_STATUSES, body=request_schema, description=description
+        )
+
+
+def _paths(b: _Builder) -> dict[str, dict[str, Any]]:
+    dialect = b.dialect
+    endpoints = DIALECTS[dialect].endpoints
+    paths: dict[str, dict[str, Any]] = {
+        "/chat/completions": {"post": b.engine("chat")},
+        "/completions": {"post": b.engine("completions")},
+        "/models": {
+            "get": b.operation(
+                "listModels",
+                "The model catalog plus one `mockrouter/NAME` entry per scenario",
+                _json(b.ref(f"models.{dialect}"), "The models."),
+                {},
+                keyed=False,
+            )
+        },
+    }
+    if "models_count" in endpoints:
+        paths["/models/count"] = {
+            "get": b.operation(
+                "countModels",
+                "The number of models `/models` lists",
+                _json(b.ref("models-count"), "The count."),
+                {},
+                keyed=False,
+            )
+        }
+    if "model_detail" in endpoints:
+        b.ref(f"models.{dialect}")
+        paths["/models/{id}"] = {
+            "get": b.operation(
+                "getModel",
+                "One model of the catalog (or a `mockrouter/NAME` scenario model)",
+                _json({"$ref": f"#/components/schemas/models.{dialect}.model"}, "The model."),
+                {404: "Unknown model."},
+                keyed=False,
+                parameters=[_path_param("id", "The model id, URL-encoded (`anthropic%2Fclaude-sonnet-4.6`) or not.")],
+            )
+        }
+    if "model_endpoints" in endpoints:
+        paths["/models/{author}/{slug}/endpoints"] = {
+            "get": b.operation(
+                "listModelEndpoints",
+                "The endpoints (providers) serving one model",
+                _json(b.ref(f"endpoints.{dialect}"), "The model and its endpoints."),
+                {404: "Unknown model."},
+                keyed=False,
+                parameters=[
+                    _path_param("author", "The model id's author (`openai` of `openai/gpt-4o`)."),
+                    _path_param("slug", "The model id's name (`gpt-4o` of `openai/gpt-4o`)."),
+                ],
+            )
+        }
+    if "providers" in endpoints:
+        paths["/providers"] = {
+            "get": b.operation(
+                "listProviders",
+                "Every provider of the catalog",
+                _json(b.ref("providers"), "The providers."),
+                {},
+                keyed=False,
+            )
+        }
+    if "health" in endpoints:
+        paths["/health"] = {
+            "get": b.operation(
+                "getHealth",
+                "The router's and its providers' status",
+                _json(b.ref(f"health.{dialect}"), "The status."),
+                {},
+                keyed=False,
+            )
+        }
+    if "credits" in endpoints:
+        paths["/credits"] = {
+            "get": b.operation(
+                "getCredits",
+                "The calling key's credits and usage",
+                _json(b.ref("credits"), "The credits."),
+                {},
+            )
+        }
+    key_info = _json(b.ref("key-info"), "The calling key.")
+    if "auth_key" in endpoints:
+        paths["/auth/key"] = {"get": b.operation("getAuthKey", "The calling key", key_info, {})}
+    if "key" in endpoints:
+        paths["/key"] = {"get": b.operation("getKey", "The calling key", key_info, {})}
+    generation = _json(b.ref("generation"), "The generation's stats.")
+    generation_missing = {404: "No such generation of the calling key (or its answer has not ended)."}
+    if "generation_by_path" in endpoints:
+        paths["/generation/{id}"] = {
+            "get": b.operation(
+                "getGeneration",
+                "Stats of one of the calling key's generations",
+                generation,
+                {400: "Empty generation id.", **generation_missing},
+                parameters=[_path_param("id", "The generation id (the completion's `id`).")],
+            )
+        }
+    if "generation_by_query" in endpoints:
+        paths["/generation"] = {
+            "get": b.operation(
+                "getGeneration",
+                "Stats of one of the calling key's generations",
+                generation,
+                {400: "Missing or empty `id`.", **generation_missing},
+                parameters=[
+                    {
+                        "name": "id",
+                        "in": "query",
+                        "required": True,
+                        "description": "The generation id (the completion's `id`).",
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+            )
+        }
+    if "embeddings" in endpoints:
+        paths["/embeddings"] = {
+            "post": b.operation(
+                "createEmbeddings",
+                "Embed text: deterministic unit vectors",
+                _json(b.ref(f"embeddings.{dialect}"), "The embeddings."),
+                {
+                    400: "Invalid request, a chat model, or `dimensions` over the model's.",
+                    402: CHAT_ERROR_STATUSES[402].replace(" (scripted)", " (the key's limit)"),
                 },
-            },
-            **_errors(components, dialect, CHAT_ERROR_STATUSES),
-        },
-    }
-    models = {
-        "operationId": "listModels",
-        "summary": "The model catalog plus one `mockrouter/NAME` entry per scenario",
-        "security": [],
-        "responses": {
-            "200": {
-                "description": "The models.",
-                "content": {"application/json": {"schema": components.ref(f"models.{dialect}")}},
-            },
-            **_errors(components, dialect, MODELS_ERROR_STATUSES),
-        },
-    }
+                body=b.ref("embeddings-request"),
+            )
+        }
+    if "keys" in endpoints:
+        forbidden = {403: "Only management keys can perform this operation (with a keys file)."}
+        key = _json(b.ref(f"key.{dialect}"), "The key.")
+        hash_param = [_path_param("hash", "The key's `hash`.")]
+        missing_key = {404: "No key with this hash."}
+        paths["/keys"] = {
+            "get": b.operation(
+                "listKeys",
+                "The keys (management keys only)",
+                _json(b.ref(f"key-list.{dialect}"), "The keys."),
+                {400: "`offset` is not a non-negative integer.", **forbidden},
+                parameters=[
+                    {
+                        "name": "include_disabled",
+                        "in": "query",
+                        "required": False,
+                        "description": "List disabled keys too.",
+                        "schema": {"type": "boolean", "default": False},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "description": "Skip this many keys.",
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                ],
+            ),
+            "post": b.operation(
+                "createKey",
+                "Create a key (management keys only); `key` holds the new secret",
+                _json(b.ref(f"key.{dialect}"), "The new key, `key` its secret (shown once)."),
+                forbidden,
+                ok_status=201,
+                body=b.ref(f"key-create-request.{dialect}"),
+            ),
+        }
+        paths["/keys/{hash}"] = {
+            "get": b.operation("getKeyByHash", "One key", key, {**forbidden, **missing_key}, parameters=hash_param),
+            "patch": b.operation(
+                "updateKey",
+                "Update a key",
+                key,
+                {**forbidden, **missing_key},
+                parameters=hash_param,
+                body=b.ref(f"key-update-request.{dialect}"),
+            ),
+            "delete": b.operation(
+                "deleteKey",
+                "Delete a key",
+                _json(b.ref(f"key-deleted.{dialect}"), "The key is gone."),
+                {**forbidden, **missing_key},
+                parameters=hash_param,
+            ),
+        }
+    return {API_PREFIX + path: item for path, item in paths.items()}
+
+
+def build(dialect: str, registry: SchemaRegistry | None = None) -> dict[str, Any]:
+    """The OpenAPI document of the router API in ``dialect`` (a fresh dict): every route the
+    dialect serves (``Dialect.endpoints``) under ``/api/v1``."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}")
+    components = _Components(registry or SchemaRegistry())
+    paths = _paths(_Builder(dialect, components))
     return {
         "openapi": OPENAPI_VERSION,
         "jsonSchemaDialect": JSON_SCHEMA_DIALECT,
@@ -167,10 +422,7 @@ def build(dialect: str, registry: SchemaRegistry | None = None) -> dict[str, Any
             "description": "A local mock of an OpenRouter-style LLM router API. Generated from mockrouter's schemas/.",
         },
         "servers": [{"url": "/"}],
-        "paths": {
-            f"{API_PREFIX}/chat/completions": {"post": chat},
-            f"{API_PREFIX}/models": {"get": models},
-        },
+        "paths": paths,
         "components": {
             "schemas": dict(sorted(components.schemas.items())),
             "securitySchemes": {
