@@ -257,7 +257,10 @@ def _key_object(app: MockrouterApp, info: RequestInfo, spec: KeySpec) -> dict[st
 @serves("keys")
 async def list_keys(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
     keyring = _manager(app, info)
-    include_disabled = request.query_params.get("include_disabled", "false").lower() == "true"
+    flag = request.query_params.get("include_disabled", "false").lower()
+    if flag not in ("true", "false"):
+        raise RequestError(400, "include_disabled must be true or false", "include_disabled")
+    include_disabled = flag == "true"
     offset = request.query_params.get("offset", "0")
     if not offset.isdigit():
         raise RequestError(400, "offset must be a non-negative integer", "offset")

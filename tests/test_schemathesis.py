@@ -116,18 +116,10 @@ class Runner:
         assert not [s for s in self.statuses if s >= 500], self.statuses
 
 
-#: Checks skipped on one operation, because the server breaks the documented contract there
-#: (real findings; the fixes belong outside this test) or the schema cannot say it:
-#: - ``POST /completions``: ``completions-request`` allows ``"model": ""``, but the server checks
-#:   the body against ``chat-request`` too (``minLength: 1``): 400 for
-#:   ``-d '{"model": "", "prompt": ""}'``;
-#: - ``GET /keys``: ``include_disabled`` is a boolean, yet ``?include_disabled=2`` gets 200
-#:   (anything but ``true`` reads as false);
+#: Checks skipped on one operation, because the schema cannot say what the server checks:
 #: - ``POST /embeddings``: a schema-valid body may still get its documented 400: a chat model,
 #:   or ``dimensions`` above the model's vector length, which no JSON Schema of the body can say.
 RELAXED_CHECKS = {
-    "POST /api/v1/completions": {checks.positive_data_acceptance},
-    "GET /api/v1/keys": {checks.negative_data_rejection},
     "POST /api/v1/embeddings": {checks.positive_data_acceptance},
 }
 
