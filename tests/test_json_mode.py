@@ -24,6 +24,15 @@ SCHEMAS = [
         "$defs": {"address": {"type": "object", "properties": {"zip": {"type": "string"}}, "required": ["zip"]}},
     },
     {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "boolean"}]}},
+    {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+            "id": {"type": "string", "format": "uuid"},
+            "email": {"type": "string", "format": "email"},
+        },
+        "required": ["code", "id", "email"],
+    },
 ]
 
 
@@ -35,7 +44,7 @@ def test_json_schema_answers_validate(http, schema):
         "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
     }
     content = http.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
-    jsonschema.validate(json.loads(content), schema)
+    jsonschema.validate(json.loads(content), schema, format_checker=jsonschema.FormatChecker())
 
 
 def test_json_object_gets_an_object(http):

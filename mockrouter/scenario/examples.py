@@ -13,6 +13,28 @@ from typing import Any
 
 _WORDS = ("Paris", "Tokyo", "alpha", "blue", "river", "Lima", "seven", "quiet", "delta", "Oslo")
 _MAX_DEPTH = 8
+_FORMATS = {
+    "uuid": "123e4567-e89b-12d3-a456-426614174000",
+    "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
+    "hostname": "example.com",
+    "time": "12:00:00Z",
+    "duration": "P1D",
+    "uri-reference": "/example",
+}
+
+
+def _from_pattern(pattern: str, rng: random.Random) -> str | None:
+    """A string matching ``pattern``, drawn (seeded) from hypothesis's ``from_regex``; None when
+    the pattern is not one Python's ``re`` reads."""
+    from hypothesis import strategies as st  # hypothesis is a dependency; imported when a pattern needs it
+
+    from ..strategies import draw
+
+    try:
+        return draw(st.from_regex(pattern, fullmatch=True), rng.getrandbits(32))
+    except Exception:  # an invalid or unsupported regex: fall back to plain words
+        return None
 
 
 def example(schema: Any, rng: random.Random | None = None) -> Any:
@@ -97,6 +119,10 @@ def _example(schema: dict[str, Any], root: dict[str, Any], rng: random.Random, d
         return rng.random() < 0.5
     if kind == "null":
         return None
+    if isinstance(schema.get("pattern"), str):
+        matched = _from_pattern(schema["pattern"], rng)
+        if matched is not None:
+            return matched
     text = rng.choice(_WORDS)
     low = int(schema.get("minLength", 0) or 0)
     while len(text) < low:
@@ -104,6 +130,8 @@ def _example(schema: dict[str, Any], root: dict[str, Any], rng: random.Random, d
     if "maxLength" in schema:
         text = text[: max(int(schema["maxLength"]), 0)]
     fmt = schema.get("format")
+    if fmt in _FORMATS:
+        return _FORMATS[fmt]
     if fmt == "date":
         return "2026-01-15"
     if fmt == "date-time":
