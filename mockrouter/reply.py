@@ -7,6 +7,7 @@ events (for SSE), or into an :class:`HttpError`. A dialect turns either into byt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,14 +154,22 @@ class Reply:
 
     def expected(self) -> dict[str, Any]:
         """The message a correct client assembles from this reply (kept in the journal)."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
-        if self.reasoning is not None:
-            message["reasoning"] = self.reasoning
-        if self.refusal is not None:
-            message["refusal"] = self.refusal
-        if self.tool_calls:
-            message["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls]
-        return message
+        return expected_message(self.content, self.reasoning, self.refusal, self.tool_calls)
+
+
+def expected_message(
+    content: str | None, reasoning: str | None, refusal: str | None, calls: Sequence[Any]
+) -> dict[str, Any]:
+    """``{"role", "content", "reasoning"?, "refusal"?, "tool_calls"?}``: what a correct client
+    assembles (``calls`` are objects with ``id``, ``name`` and ``arguments``)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message["reasoning"] = reasoning
+    if refusal is not None:
+        message["refusal"] = refusal
+    if calls:
+        message["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+    return message
 
 
 @dataclass(slots=True)

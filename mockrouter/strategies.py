@@ -49,6 +49,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
+from .reply import expected_message
+
 __all__ = [
     "DIALECTS",
     "ChatResponse",
@@ -682,14 +684,7 @@ class _Choice:
     native_finish_reason: str
 
     def expected(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
-        if self.reasoning is not None:
-            message["reasoning"] = self.reasoning
-        if self.refusal is not None:
-            message["refusal"] = self.refusal
-        if self.calls:
-            message["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.calls]
-        return message
+        return expected_message(self.content, self.reasoning, self.refusal, self.calls)
 
 
 @dataclass

@@ -156,14 +156,7 @@ class Dialect(ABC):
                     "limit_reset": spec.limit_reset if spec is not None else None,
                     "limit_remaining": round(limit - usage, 12) if limit is not None else None,
                     "include_byok_in_limit": spec.include_byok_in_limit if spec is not None else False,
-                    "usage": usage,
-                    "usage_daily": usage,
-                    "usage_weekly": usage,
-                    "usage_monthly": usage,
-                    "byok_usage": 0,
-                    "byok_usage_daily": 0,
-                    "byok_usage_weekly": 0,
-                    "byok_usage_monthly": 0,
+                    **usage_fields(usage),
                     "is_free_tier": spec.free_tier if spec is not None else False,
                     "is_management_key": spec.management if spec is not None else False,
                     "is_provisioning_key": spec.management if spec is not None else False,
@@ -383,6 +376,20 @@ class Dialect(ABC):
             reasoning=True,
             description="A mockrouter scenario, selectable as a model.",
         )
+
+
+def usage_fields(usage: float) -> dict[str, float]:
+    """OpenRouter's spend fields of a key (no periods or BYOK are modelled: all are the total)."""
+    return {
+        "usage": usage,
+        "usage_daily": usage,
+        "usage_weekly": usage,
+        "usage_monthly": usage,
+        "byok_usage": 0,
+        "byok_usage_daily": 0,
+        "byok_usage_weekly": 0,
+        "byok_usage_monthly": 0,
+    }
 
 
 def wants_usage(mode: str, body: dict[str, Any], *, always_by_default: bool) -> bool:

@@ -23,7 +23,7 @@ from ..reply import (
     ToolCallFragment,
     UsageReport,
 )
-from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, user_id, wants_usage
+from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, usage_fields, user_id, wants_usage
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -292,14 +292,7 @@ class OpenRouter(Dialect):
             "limit_remaining": round(spec.credits - usage, 12) if spec.credits is not None else None,
             "limit_reset": spec.limit_reset,
             "include_byok_in_limit": spec.include_byok_in_limit,
-            "usage": usage,
-            "usage_daily": usage,
-            "usage_weekly": usage,
-            "usage_monthly": usage,
-            "byok_usage": 0,
-            "byok_usage_daily": 0,
-            "byok_usage_weekly": 0,
-            "byok_usage_monthly": 0,
+            **usage_fields(usage),
             "created_at": spec.created_at,
             "updated_at": spec.updated_at,
             "expires_at": spec.expires_at,
