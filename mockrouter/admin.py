@@ -20,7 +20,7 @@ from starlette.responses import Response
 from . import __version__
 from .chat import RequestError
 from .errors import ScenarioErrors
-from .journal import public
+from .journal import public, request_body
 from .report import DEFAULT_MAX_RETRIES, report
 from .scenario.loader import load_text
 
@@ -161,7 +161,7 @@ async def resilience_report(app: MockrouterApp, request: Request, info: RequestI
     try:
         reports = report(app.state.journal, key=key, max_retries=max_retries)
     except TypeError:  # a journaled body nested deeper than orjson writes: compare bodies clipped
-        clipped = [{**e, "body": _clip_depth(e.get("body"), MAX_SHOWN_DEPTH)} for e in app.state.journal]
+        clipped = [{**e, "body": _clip_depth(request_body(e), MAX_SHOWN_DEPTH)} for e in app.state.journal]
         reports = report(clipped, key=key, max_retries=max_retries)
     return _json({"data": [r.as_dict() for r in reports]})
 

@@ -26,6 +26,7 @@ from .asgi import (
     send_response,
 )
 from .dialects.base import JSON, Dialect, Identity
+from .journal import RAW_BODY
 from .keys import credit_error
 from .reply import HttpError, Reply
 from .scenario.engine import Selection, SelectionError
@@ -109,7 +110,7 @@ def _parse(raw: bytes, headers: dict[str, str], entry: dict[str, Any]) -> dict[s
         except orjson.JSONDecodeError:
             body = None
         if type(body) is dict:
-            entry["body"] = body
+            entry[RAW_BODY] = raw
             return body
     return _explain_bad_body(raw, headers, entry)
 
@@ -129,9 +130,11 @@ def _explain_bad_body(raw: bytes, headers: dict[str, str], entry: dict[str, Any]
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, f"Malformed JSON in request body: {exc}") from None
-    entry["body"] = body
     if not isinstance(body, dict):
+        entry["body"] = body
         raise RequestError(400, f"Request body must be a JSON object, not {type(body).__name__}.")
+    del entry["body"]
+    entry[RAW_BODY] = raw
     return body
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from .journal import request_body
+
 RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404, 413, 422})
 FINDINGS = (
@@ -63,7 +65,7 @@ class KeyReport:
 
 
 def _body_of(entry: dict[str, Any]) -> bytes:
-    body = entry.get("body")
+    body = request_body(entry)
     if isinstance(body, dict | list):
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return str(body).encode()

@@ -12,12 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .journal import pack, unpack
+
 if TYPE_CHECKING:
     from .keys import Keyring
 
 
 class Journal:
-    """The request journal: a bounded store, oldest entries dropped (and counted) first."""
+    """The request journal: a bounded store, oldest entries dropped (and counted) first.
+
+    Entries are stored packed (``journal.pack``: no containers, so the garbage collector
+    leaves them alone) and handed out unpacked copies by ``get``, ``query`` and iteration.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -32,6 +38,8 @@ class Journal:
         return f"req_{next(self._ids):08d}"
 
     def add(self, entry: dict[str, Any]) -> None:
+        """Keep ``entry`` (packed in place: the caller must not use it afterwards)."""
+        pack(entry)
         if len(self._entries) == self.size:
             old = self._entries[0]
             self._by_id.pop(old["id"], None)
@@ -52,10 +60,11 @@ class Journal:
         return sum(1 for e in self._entries if e["_key"] == key)
 
     def get(self, entry_id: str) -> dict[str, Any] | None:
-        return self._by_id.get(entry_id)
+        entry = self._by_id.get(entry_id)
+        return None if entry is None else unpack(entry)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._entries)
+        return map(unpack, list(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -73,7 +82,7 @@ class Journal:
         ]
         if limit is not None:
             found = found[-limit:] if limit > 0 else []
-        return found
+        return [unpack(e) for e in found]
 
     def clear(self, key: str | None = None) -> None:
         if key is None:
