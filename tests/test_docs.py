@@ -10,15 +10,18 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
 from faker import Faker
 from jsonschema import Draft202012Validator
-from recipes import ROOT
+from recipes import ROOT, recipe, recipes
 
 from mockrouter import docs
 from mockrouter.catalog import Catalog
@@ -152,3 +155,191 @@ def test_readme_links_the_reference_and_the_cookbook() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "(docs/scenarios.md)" in readme
     assert "(docs/cookbook.md)" in readme
+
+
+# --------------------------------------------------------------------------- B. the cookbook
+
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+def test_cookbook_has_ten_short_recipes_that_pass_check(checker: Callable[[str], list[str]]) -> None:
+    found = recipes(COOKBOOK)
+    assert len(found) == 10 and all(name.startswith("cookbook-") for name in found), sorted(found)
+    text = COOKBOOK.read_text(encoding="utf-8")
+    for name, item in found.items():
+        assert item.language == "yaml", name
+        assert len(item.code.splitlines()) <= 10, f"{name}: longer than 10 lines"
+        assert checker(item.code) == [], name
+        # a heading and two sentences before each recipe
+        before = text[: text.index(f"<!-- recipe: {name} -->")].rstrip().rsplit("\n## ", 1)[1]
+        assert before.count(". ") + before.count(".\n") >= 2, name
+
+
+@pytest.fixture(scope="module")
+def cookbook_server(make_server: Callable[..., BackgroundServer]) -> BackgroundServer:
+    return make_server()
+
+
+class Cook:
+    """One cookbook recipe loaded for a fresh key of the shared server."""
+
+    def __init__(self, server: BackgroundServer, name: str, key: str) -> None:
+        self.server = server
+        self.item = recipe(f"cookbook-{name}", COOKBOOK)
+        self.key = key
+        self.model = f"mockrouter/{yaml.safe_load(self.item.code)['name']}"
+        added = httpx.post(
+            f"{server.url}/__mockrouter/scenarios",
+            params={"key": key},
+            content=self.item.code,
+            headers={"content-type": "application/yaml"},
+        )
+        assert added.status_code == 201, added.text
+
+    def post(self, stream: bool = False, dialect: str = "anyrouter", timeout: float = 10) -> httpx.Response:
+        return httpx.post(
+            f"{self.server.base_url}/chat/completions",
+            json={"model": self.model, "messages": CHAT, "stream": stream},
+            headers={"Authorization": f"Bearer {self.key}", "X-Mockrouter-Dialect": dialect},
+            timeout=timeout,
+        )
+
+    def stream_lines(self, timeout: float = 10) -> Iterator[str]:
+        """The SSE lines of one streamed request, as they arrive."""
+        body = {"model": self.model, "messages": CHAT, "stream": True}
+        headers = {"Authorization": f"Bearer {self.key}"}
+        with httpx.stream(
+            "POST", f"{self.server.base_url}/chat/completions", json=body, headers=headers, timeout=timeout
+        ) as response:
+            assert response.status_code == 200
+            yield from response.iter_lines()
+
+    def sdk(self, **options: Any) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.server.base_url, api_key=self.key, **options)
+
+    def statuses(self) -> list[int]:
+        entries = httpx.get(f"{self.server.url}/__mockrouter/requests", params={"key": self.key}).json()["data"]
+        return [e["status"] for e in entries]
+
+
+@pytest.fixture
+def cook(cookbook_server: BackgroundServer, api_key: str) -> Callable[[str], Cook]:
+    return lambda name: Cook(cookbook_server, name, api_key)
+
+
+def _data(lines: list[str]) -> list[str]:
+    return [line[len("data: ") :] for line in lines if line.startswith("data: ")]
+
+
+def test_cookbook_rate_limited(cook: Callable[[str], Cook]) -> None:
+    c = cook("rate-limited")
+    started = time.monotonic()
+    reply = c.sdk().chat.completions.create(model=c.model, messages=CHAT)  # the SDK honours Retry-After
+    waited = time.monotonic() - started
+    assert reply.choices[0].message.content == "Thanks for waiting."
+    assert c.statuses() == [429, 200] and 0.9 <= waited < 5
+    first = Cook(c.server, "rate-limited", c.key + "-raw").post()  # a fresh key sees the 429 first
+    assert first.status_code == 429 and first.headers["retry-after"] == "1"
+
+
+def test_cookbook_rate_limited_forever(cook: Callable[[str], Cook]) -> None:
+    c = cook("rate-limited-forever")
+    with pytest.raises(openai.RateLimitError) as info:
+        c.sdk(max_retries=2).chat.completions.create(model=c.model, messages=CHAT)
+    assert info.value.response.headers["retry-after-ms"] == "200"
+    assert c.statuses() == [429, 429, 429]  # a bounded client gives up
+
+
+def test_cookbook_upstream_errors(cook: Callable[[str], Cook]) -> None:
+    c = cook("upstream-errors")
+    bad_gateway = c.post(dialect="openrouter")
+    assert bad_gateway.status_code == 502
+    error = bad_gateway.json()["error"]
+    assert error["code"] == 502 and error["message"] == "Provider returned error"
+    assert error["metadata"]["provider_name"] == "OpenAI" and error["metadata"]["raw"] == "upstream connect error"
+    overloaded = c.post(dialect="openrouter")
+    assert overloaded.status_code == 503 and overloaded.headers["retry-after"] == "1"
+    timed_out = c.post(dialect="openrouter")
+    assert timed_out.status_code == 504 and timed_out.json()["error"]["message"] == "Upstream timed out"
+    assert c.post(dialect="openrouter").json()["choices"][0]["message"]["content"] == "Fourth time lucky."
+
+
+def test_cookbook_upstream_errors_with_a_retrying_sdk(cook: Callable[[str], Cook]) -> None:
+    c = cook("upstream-errors")
+    reply = c.sdk(max_retries=3).chat.completions.create(model=c.model, messages=CHAT)
+    assert reply.choices[0].message.content == "Fourth time lucky."
+    assert c.statuses() == [502, 503, 504, 200]
+
+
+def test_cookbook_insufficient_credits(cook: Callable[[str], Cook]) -> None:
+    c = cook("insufficient-credits")
+    with pytest.raises(openai.APIStatusError) as info:
+        c.sdk(max_retries=2).chat.completions.create(model=c.model, messages=CHAT)
+    assert info.value.status_code == 402 and "Insufficient credits" in info.value.message
+    assert c.statuses() == [402]  # not retried
+
+
+def test_cookbook_mid_stream_error(cook: Callable[[str], Cook]) -> None:
+    c = cook("mid-stream-error")
+    events = _data(list(c.stream_lines()))
+    assert "[DONE]" not in events
+    chunks = [json.loads(e) for e in events]
+    assert len(chunks) == 4 and "error" not in chunks[2]
+    last = chunks[-1]
+    assert last["error"]["message"] == "Provider disconnected unexpectedly"
+    assert last["choices"][0]["finish_reason"] == "error"
+
+
+def test_cookbook_connection_dropped(cook: Callable[[str], Cook]) -> None:
+    c = cook("connection-dropped")
+    lines: list[str] = []
+    with pytest.raises(httpx.RemoteProtocolError):
+        for line in c.stream_lines():
+            lines.append(line)
+    assert len(_data(lines)) == 3 and "[DONE]" not in _data(lines)
+
+
+def test_cookbook_stalled_stream(cook: Callable[[str], Cook]) -> None:
+    c = cook("stalled-stream")
+    lines: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        for line in c.stream_lines(timeout=0.5):
+            lines.append(line)
+    assert len(_data(lines)) == 2 and time.monotonic() - started < 5
+
+
+def test_cookbook_malformed_chunk(cook: Callable[[str], Cook]) -> None:
+    c = cook("malformed-chunk")
+    events = _data(list(c.stream_lines()))
+    assert events[-1] == "[DONE]"
+    bad = []
+    for event in events[:-1]:
+        try:
+            json.loads(event)
+        except json.JSONDecodeError:
+            bad.append(event)
+    assert len(bad) == 1 and events.index(bad[0]) == 2
+    with pytest.raises(json.JSONDecodeError):  # the openai SDK does not skip it
+        for _ in c.sdk().chat.completions.create(model=c.model, messages=CHAT, stream=True):
+            pass
+
+
+def test_cookbook_not_a_full_answer(cook: Callable[[str], Cook]) -> None:
+    c = cook("not-a-full-answer")
+    replies = [c.post() for _ in range(3)]
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    choices = [r.json()["choices"][0] for r in replies]
+    assert [ch["finish_reason"] for ch in choices] == ["content_filter", "length", "error"]
+    assert choices[2]["error"]["code"] and choices[2]["message"]["content"] == "Half an"
+
+
+def test_cookbook_invalid_tool_arguments(cook: Callable[[str], Cook]) -> None:
+    c = cook("invalid-tool-arguments")
+    reply = c.sdk().chat.completions.create(model=c.model, messages=CHAT)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls or []
+    assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Tok'
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(call.function.arguments)
