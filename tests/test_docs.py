@@ -11,8 +11,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -343,3 +351,122 @@ def test_cookbook_invalid_tool_arguments(cook: Callable[[str], Cook]) -> None:
     assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Tok'
     with pytest.raises(json.JSONDecodeError):
         json.loads(call.function.arguments)
+
+
+# --------------------------------------------------------------------------- C. the CI recipe
+
+USER_TEST = """
+from openai import OpenAI
+
+
+def test_reply_through_the_service():
+    client = OpenAI()  # OPENAI_BASE_URL and OPENAI_API_KEY from the job's env
+    reply = client.chat.completions.create(model="mockrouter/ci-greeting", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Hello from CI"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the recipe waits with curl (on GitHub's runners too)")
+def test_ci_recipe_starts_a_server_and_waits_for_health(tmp_path: Path) -> None:
+    item = recipe("ci-github-actions")
+    port = _free_port()
+    job = yaml.safe_load(item.code.replace("8080", str(port)))  # substitution 1: a free port
+    steps = {step["name"]: step for step in job["jobs"]["test"]["steps"] if "run" in step}
+    assert list(steps) == ["Install mockrouter", "Start mockrouter", "Run tests"]
+    assert steps["Install mockrouter"]["run"].split()[:2] == ["pip", "install"]
+    install = "true"  # substitution 2: mockrouter is installed in this environment already
+    # The user's repository: a scenario for --scenarios and a test that reads the job's env.
+    (tmp_path / "tests" / "mockrouter").mkdir(parents=True)
+    (tmp_path / "tests" / "mockrouter" / "greeting.yaml").write_text(
+        "name: ci-greeting\nsteps:\n  - content: Hello from CI\n", encoding="utf-8"
+    )
+    (tmp_path / "tests" / "test_app.py").write_text(USER_TEST, encoding="utf-8")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {k: v for k, v in env.items() if not k.startswith(("MOCKROUTER_", "OPENAI_", "PYTEST_"))}
+
+    def run(script: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # GitHub's default shell: bash -e
+            ["bash", "-e", "-c", script], cwd=tmp_path, env={**env, **(extra or {})}, capture_output=True, text=True
+        )
+
+    assert run(install).returncode == 0
+    # The start step in a session of its own, so the server it leaves running can be stopped by id.
+    start = subprocess.Popen(
+        ["bash", "-e", "-c", steps["Start mockrouter"]["run"]],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = start.communicate(timeout=60)
+        log = (tmp_path / "mockrouter.log").read_text(encoding="utf-8", errors="replace")
+        assert start.returncode == 0, f"{out}\n{err}\n{log}"
+        assert json.loads(out)["status"] == "ok"  # what the health wait printed
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/chat/completions",
+            json={"model": "mockrouter/ci-greeting", "messages": CHAT},
+            headers={"Authorization": "Bearer sk-ci"},
+        )
+        assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "Hello from CI"
+        job_env = {k: str(v) for k, v in steps["Run tests"]["env"].items()}
+        # Not a change to the recipe: this machine's pytest plugins (schemathesis, ...) only slow the inner run.
+        tests = run(steps["Run tests"]["run"], {**job_env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+        assert "1 passed" in tests.stdout
+    finally:
+        os.killpg(start.pid, signal.SIGTERM)  # the background server is in the start step's group
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/__mockrouter/health", timeout=0.2)
+        except httpx.TransportError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the background server did not stop on SIGTERM")
+
+
+# --------------------------------------------------------------------------- D. editor support
+
+BUILTIN_FILES = sorted((ROOT / "scenarios").glob("*.yaml"))
+MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
+
+
+@pytest.mark.parametrize("path", BUILTIN_FILES, ids=lambda p: p.name)
+def test_every_builtin_names_the_schema_in_its_modeline(path: Path) -> None:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    match = MODELINE.match(first)
+    assert match, f"{path.name}: the first line is not a yaml-language-server modeline: {first!r}"
+    assert (path.parent / match.group(1)).resolve() == (ROOT / "schemas" / "scenario.schema.json").resolve()
+
+
+def test_readme_editor_snippets_point_at_the_schema() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Editor support") :]
+    section = section[: section.index("\n## ")]
+    yaml_block = re.search(r"```yaml\n(.*?)\n```", section, re.DOTALL)
+    json_block = re.search(r"```json\n(.*?)\n```", section, re.DOTALL)
+    assert yaml_block and json_block
+    modeline = MODELINE.match(yaml_block.group(1).splitlines()[0])
+    assert modeline and (ROOT / "scenarios" / modeline.group(1)).resolve() == ROOT / "schemas" / "scenario.schema.json"
+    load_text(yaml_block.group(1))  # the example file is a valid scenario
+    [(schema, globs)] = json.loads(json_block.group(1))["yaml.schemas"].items()
+    assert (ROOT / schema).resolve() == ROOT / "schemas" / "scenario.schema.json"
+    assert any(ROOT.glob(globs[0]))  # the built-ins match the first glob
+    command = re.search(r'`(python -c "[^`]*")`', section)
+    assert command, "the README no longer says how to find the installed schema"
+    printed = subprocess.run(
+        [sys.executable, "-c", command.group(1).split('"', 1)[1].rsplit('"', 1)[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(printed).name == "scenario.schema.json" and Path(printed).is_file()
