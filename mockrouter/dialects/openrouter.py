@@ -206,13 +206,16 @@ class OpenRouter(Dialect):
             "per_request_limits": None,
             "supported_parameters": params,
             "default_parameters": None,
+            "links": {"details": f"/api/v1/models/{m.id}/endpoints"},
+            "supported_voices": None,
         }
         return out
 
     def models(self, catalog: Catalog, scenario_ids: list[str]) -> bytes:
         data = [self.model_object(m) for m in catalog.models.values()]
         data += [self.model_object(self.scenario_model(i)) for i in scenario_ids]
-        return dumps({"data": data})
+        # The 2026 spec's required paging fields (@openrouter/sdk rejects a list without them).
+        return dumps({"data": data, "links": {"next": None}, "total_count": len(data)})
 
     def rate_limit_error(
         self, limit: int, window_s: float, name: str | None, retry_after: int, reset: float

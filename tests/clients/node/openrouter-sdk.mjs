@@ -1,0 +1,118 @@
+// `@openrouter/sdk` (the official OpenRouter TypeScript SDK) against mockrouter's openrouter dialect; see harness.mjs.
+// Its responses go through strict zod schemas, so a field mockrouter gets wrong fails here.
+import { OpenRouter } from "@openrouter/sdk";
+import * as errors from "@openrouter/sdk/models/errors";
+
+import { describeError, run, TOOL_RESULT, WEATHER_PARAMETERS } from "./harness.mjs";
+
+const client = (serverURL, apiKey) => new OpenRouter({ serverURL, apiKey, timeoutMs: 20000 });
+const user = (content) => [{ role: "user", content }];
+// The SDK retries 5XX (and connection errors) by default, not 429; this opts 429 in (Retry-After is honoured).
+const RETRY_429 = { retryCodes: ["429", "5XX"] };
+
+async function raised(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    return {
+      raised: describeError(err),
+      is_openrouter_error: err instanceof errors.OpenRouterError,
+      error_body: err.error ?? null,
+      retry_after: err.headers?.get?.("retry-after") ?? null,
+    };
+  }
+  throw new Error("no error raised");
+}
+
+await run({
+  async chat({ baseURL, key }) {
+    const reply = await client(baseURL, key).chat.send({
+      chatRequest: { model: "openai/gpt-4o-mini", messages: user("Hello from node openrouter") },
+    });
+    const choice = reply.choices[0];
+    return {
+      id: reply.id,
+      model: reply.model,
+      content: choice.message.content,
+      finish_reason: choice.finishReason,
+      usage: reply.usage,
+    };
+  },
+
+  // No serverURL: the SDK reads OPENROUTER_BASE_URL (the test sets it), so unchanged app code can be pointed here.
+  async env_base_url({ key }) {
+    const reply = await new OpenRouter({ apiKey: key }).chat.send({
+      chatRequest: { model: "openai/gpt-4o-mini", messages: user("Found through the environment") },
+    });
+    return { content: reply.choices[0].message.content, base_url: process.env.OPENROUTER_BASE_URL ?? null };
+  },
+
+  // The catalog through the SDK's (strict) Model schema: every field the spec requires must be there.
+  async models({ baseURL, key }) {
+    const { result: list } = await client(baseURL, key).models.list(); // the first (and only) page
+    return {
+      total_count: list.totalCount,
+      count: list.data.length,
+      ids: list.data.map((m) => m.id),
+      tool_call_links: list.data.find((m) => m.id === "mockrouter/tool-call")?.links ?? null,
+    };
+  },
+
+  // `slow` echoes the prompt after SSE keep-alive comments (": OPENROUTER PROCESSING"); speed 0 skips its delays.
+  async stream({ baseURL, key }) {
+    const stream = await client(baseURL, key).chat.send({
+      chatRequest: { model: "mockrouter/slow", messages: user("Stream me, node openrouter"), stream: true },
+    });
+    const deltas = [];
+    let finishReason = null;
+    let usage = null;
+    let chunks = 0;
+    for await (const chunk of stream) {
+      chunks += 1;
+      const choice = chunk.choices[0];
+      if (choice?.delta?.content) deltas.push(choice.delta.content);
+      if (choice?.finishReason) finishReason = choice.finishReason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return { content: deltas.join(""), deltas: deltas.length, chunks, finish_reason: finishReason, usage };
+  },
+
+  async tool_call({ baseURL, key }) {
+    const openRouter = client(baseURL, key);
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: WEATHER_PARAMETERS } }];
+    const messages = user("What is the weather in Paris?");
+    const first = await openRouter.chat.send({ chatRequest: { model: "mockrouter/tool-call", messages, tools } });
+    const message = first.choices[0].message;
+    const call = message.toolCalls[0];
+    messages.push(message, { role: "tool", toolCallId: call.id, content: TOOL_RESULT });
+    const second = await openRouter.chat.send({ chatRequest: { model: "mockrouter/tool-call", messages, tools } });
+    return {
+      first_finish_reason: first.choices[0].finishReason,
+      tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: c.type, name: c.function.name, arguments: JSON.parse(c.function.arguments) })),
+      content: second.choices[0].message.content,
+      finish_reason: second.choices[0].finishReason,
+    };
+  },
+
+  async error({ baseURL, key }) {
+    return raised(
+      client(baseURL, key).chat.send({ chatRequest: { model: "mockrouter/insufficient-credits", messages: user("Hi") } }),
+    );
+  },
+
+  // Without retryCodes the SDK does not retry a 429: the caller gets TooManyRequestsResponseError.
+  async rate_limited_default({ baseURL, key }) {
+    return raised(
+      client(baseURL, key).chat.send({ chatRequest: { model: "mockrouter/rate-limited", messages: user("Once only") } }),
+    );
+  },
+
+  async rate_limited({ baseURL, key }) {
+    const started = Date.now();
+    const reply = await client(baseURL, key).chat.send(
+      { chatRequest: { model: "mockrouter/rate-limited", messages: user("Worth the wait") } },
+      RETRY_429,
+    );
+    return { content: reply.choices[0].message.content, elapsed_ms: Date.now() - started };
+  },
+});
