@@ -117,9 +117,15 @@ def spent(app: MockrouterApp, key: str, spec: KeySpec | None) -> float:
     return sum((e.get("usage") or {}).get("cost") or 0 for e in app.state.journal if e["_key"] == key)
 
 
+def free_requests(app: MockrouterApp, key: str) -> int:
+    """The key's journaled requests to ``:free`` models (OpenRouter's free-model daily quota)."""
+    return app.state.journal.count(key, lambda e: str(e.get("model") or "").endswith(":free"))
+
+
 async def key_info(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
     key = app.authenticate(info)
-    return json_response(info.dialect.key_info(key, info.account, spent(app, key, info.account)))
+    body = info.dialect.key_info(key, info.account, spent(app, key, info.account), free_requests(app, key))
+    return json_response(body)
 
 
 auth_key = serves("auth_key")(key_info)

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,10 +54,11 @@ class Journal:
         """An event set at the next ``add``; count yourself in ``watchers`` while waiting on it."""
         return self._changed
 
-    def count(self, key: str | None = None) -> int:
-        if key is None:
+    def count(self, key: str | None = None, where: Callable[[dict[str, Any]], bool] | None = None) -> int:
+        """Entries (of ``key``); with ``where``, those it holds for (it sees packed entries: scalars only)."""
+        if key is None and where is None:
             return len(self._entries)
-        return sum(1 for e in self._entries if e["_key"] == key)
+        return sum(1 for e in self._entries if (key is None or e["_key"] == key) and (where is None or where(e)))
 
     def get(self, entry_id: str) -> dict[str, Any] | None:
         entry = self._by_id.get(entry_id)

@@ -17,6 +17,7 @@ import openai
 import orjson
 import pytest
 
+from mockrouter.dialects.base import DEFAULT_WORKSPACE_ID
 from mockrouter.schemas import SchemaRegistry
 
 REGISTRY = SchemaRegistry()
@@ -131,6 +132,17 @@ def test_key_info(http, dialect, api_key):
     assert data["is_free_tier"] is False and data["rate_limit"]["requests"] == -1
     if dialect == "openrouter":
         assert ok(http.get("/key"), "key-info") == {"data": data}
+    # the fields @openrouter/sdk requires (tests/clients/test_node_clients.py parses them with it)
+    assert data["allowed_data_regions"] == ["global"]
+    assert data["free_model_daily_requests"] == {"limit": 1000, "remaining": 1000, "used": 0}
+    assert data["organization_id"] is None and data["workspace_id"] == DEFAULT_WORKSPACE_ID
+
+
+def test_key_info_counts_requests_to_free_models(http, dialect):
+    for model in ("meta-llama/llama-3.3-70b-instruct:free", "openai/gpt-4o-mini", "google/gemma-3-27b-it:free"):
+        assert http.post("/chat/completions", json={**CHAT, "model": model}).status_code == 200
+    data = ok(http.get("/auth/key"), "key-info")["data"]
+    assert data["free_model_daily_requests"] == {"limit": 1000, "remaining": 998, "used": 2}
 
 
 def test_credits(http, dialect):
@@ -275,6 +287,9 @@ def test_keys_crud(keys_server):
         created = ok(c.post("/keys", json={"name": "ci", "limit": 0.5}), "key.openrouter", status=201)
         raw_key, key = created["key"], created["data"]
         assert key["name"] == "ci" and key["limit"] == key["limit_remaining"] == 0.5
+        assert (
+            key["workspace_id"] == DEFAULT_WORKSPACE_ID and key["external_user"] is None
+        )  # @openrouter/sdk needs both
         listed = ok(c.get("/keys"), "key-list.openrouter")["data"]
         assert [k["hash"] for k in listed] == [key["hash"]]
         assert ok(c.get(f"/keys/{key['hash']}"), "key.openrouter")["data"]["name"] == "ci"

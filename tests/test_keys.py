@@ -187,6 +187,7 @@ def test_free_tier_key_gets_20_requests_per_minute(call, dialect):
     info = call("sk-free", path="/auth/key").json()["data"]
     assert info["is_free_tier"] is True
     assert info["rate_limit"]["requests"] == 20 and info["rate_limit"]["interval"] == "60s"
+    assert info["free_model_daily_requests"] == {"limit": 50, "remaining": 50, "used": 0}  # never bought credits
     statuses = [call("sk-free").status_code for _ in range(19)]
     assert statuses == [200] * 19
     limited = call("sk-free")

@@ -28,6 +28,13 @@ DONE = b"data: [DONE]\n\n"
 
 dumps = orjson.dumps
 
+#: The workspace every key spends in (OpenRouter's default workspace; the mock has one).
+DEFAULT_WORKSPACE_ID = "00000000-0000-4000-8000-000000000000"
+#: OpenRouter's daily quota of ``:free`` model requests: 50 for an account that never bought
+#: credits (a ``free_tier`` key), 1000 once it has.
+FREE_MODEL_DAILY_LIMIT = 50
+FREE_MODEL_DAILY_LIMIT_PAID = 1000
+
 if TYPE_CHECKING:
     from ..config import Config
     from ..keys import KeySpec
@@ -143,11 +150,14 @@ class Dialect(ABC):
             f"You requested up to {requested} tokens, but can only afford {affordable}.",
         )
 
-    def key_info(self, key: str, spec: KeySpec | None, usage: float) -> bytes:
-        """``GET /key`` (``/auth/key``): the calling key, OpenRouter's fields in ``{data}``."""
+    def key_info(self, key: str, spec: KeySpec | None, usage: float, free_used: int = 0) -> bytes:
+        """``GET /key`` (``/auth/key``): the calling key, OpenRouter's fields in ``{data}``;
+        ``free_used``: the key's requests to ``:free`` models (the mock has no calendar day)."""
         limit = spec.credits if spec is not None else None
         rate = spec.rate_limit if spec is not None else None
         usage = round(usage, 12)
+        free_tier = spec.free_tier if spec is not None else False
+        free_limit = FREE_MODEL_DAILY_LIMIT if free_tier else FREE_MODEL_DAILY_LIMIT_PAID
         return dumps(
             {
                 "data": {
@@ -157,7 +167,7 @@ class Dialect(ABC):
                     "limit_remaining": round(limit - usage, 12) if limit is not None else None,
                     "include_byok_in_limit": spec.include_byok_in_limit if spec is not None else False,
                     **usage_fields(usage),
-                    "is_free_tier": spec.free_tier if spec is not None else False,
+                    "is_free_tier": free_tier,
                     "is_management_key": spec.management if spec is not None else False,
                     "is_provisioning_key": spec.management if spec is not None else False,
                     "creator_user_id": user_id(key),
@@ -167,6 +177,14 @@ class Dialect(ABC):
                         "interval": f"{rate.window_s:g}s" if rate is not None else "1h",
                         "note": "This field is deprecated and safe to ignore.",
                     },
+                    "allowed_data_regions": ["global"],
+                    "free_model_daily_requests": {
+                        "limit": free_limit,
+                        "remaining": max(free_limit - free_used, 0),
+                        "used": free_used,
+                    },
+                    "organization_id": None,
+                    "workspace_id": DEFAULT_WORKSPACE_ID,
                 }
             }
         )

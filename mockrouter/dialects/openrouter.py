@@ -23,7 +23,17 @@ from ..reply import (
     ToolCallFragment,
     UsageReport,
 )
-from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, usage_fields, user_id, wants_usage
+from .base import (
+    DEFAULT_WORKSPACE_ID,
+    Dialect,
+    Identity,
+    RateInfo,
+    StreamEncoder,
+    dumps,
+    usage_fields,
+    user_id,
+    wants_usage,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -300,7 +310,8 @@ class OpenRouter(Dialect):
             "updated_at": spec.updated_at,
             "expires_at": spec.expires_at,
             "creator_user_id": user_id(spec.key),
-            "workspace_id": None,
+            "external_user": None,
+            "workspace_id": DEFAULT_WORKSPACE_ID,
         }
 
 

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from recipes import recipe
 
+from mockrouter.dialects.base import DEFAULT_WORKSPACE_ID
 from mockrouter.server import BackgroundServer
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -218,6 +219,31 @@ def test_openrouter_sdk_tool_call(openrouter_sdk_run: ScriptRun) -> None:
     result = openrouter_sdk_run.result("tool_call")
     assert result["first_finish_reason"] == "tool_calls"
     assert_tool_round_trip(openrouter_sdk_run, result)
+
+
+def test_openrouter_sdk_key_metadata(openrouter_sdk_run: ScriptRun) -> None:
+    """apiKeys.getCurrentKeyMetadata() parses GET /key with the SDK's strict schema."""
+    data = openrouter_sdk_run.result("key_metadata")
+    assert data["allowedDataRegions"] == ["global"]
+    assert data["freeModelDailyRequests"] == {"limit": 1000, "remaining": 999, "used": 1}
+    assert data["organizationId"] is None
+    assert data["workspaceId"] == DEFAULT_WORKSPACE_ID
+    assert data["isFreeTier"] is False and data["limit"] is None
+
+
+def test_openrouter_sdk_credits(openrouter_sdk_run: ScriptRun) -> None:
+    assert openrouter_sdk_run.result("credits") == {"totalCredits": 1_000_000, "totalUsage": 0}
+
+
+def test_openrouter_sdk_keys_api(openrouter_sdk_run: ScriptRun) -> None:
+    """The keys API's key objects parse with the SDK's schemas (create, get, list, update, delete)."""
+    result = openrouter_sdk_run.result("keys_api")
+    created = result["created"]
+    assert created["limit"] == 5 and created["workspaceId"] == DEFAULT_WORKSPACE_ID
+    assert created["externalUser"] is None
+    assert result["raw_key_prefix"] == "sk-or-v1-"
+    assert result["got_hash"] == created["hash"] and result["listed"]
+    assert result["updated_name"] == "renamed" and result["deleted"] is True
 
 
 def test_openrouter_sdk_error(openrouter_sdk_run: ScriptRun) -> None:

@@ -94,6 +94,38 @@ await run({
     };
   },
 
+  // GET /key through the SDK's strict schema; one request to a `:free` model first, so the free-model quota counts it.
+  async key_metadata({ baseURL, key }) {
+    const openRouter = client(baseURL, key);
+    await openRouter.chat.send({ chatRequest: { model: "meta-llama/llama-3.3-70b-instruct:free", messages: user("Free") } });
+    const { data } = await openRouter.apiKeys.getCurrentKeyMetadata();
+    return data;
+  },
+
+  async credits({ baseURL, key }) {
+    const { data } = await client(baseURL, key).credits.getCredits();
+    return data;
+  },
+
+  // The keys API (no keys file: any key may manage keys): create, read, list, rename, delete.
+  async keys_api({ baseURL, key }) {
+    const openRouter = client(baseURL, key);
+    const created = await openRouter.apiKeys.create({ requestBody: { name: `node-${key}`, limit: 5 } });
+    const hash = created.data.hash;
+    const got = await openRouter.apiKeys.get({ hash });
+    const listed = await openRouter.apiKeys.list();
+    const updated = await openRouter.apiKeys.update({ hash, requestBody: { name: "renamed" } });
+    const deleted = await openRouter.apiKeys.delete({ hash });
+    return {
+      created: created.data,
+      raw_key_prefix: created.key.slice(0, 9),
+      got_hash: got.data.hash,
+      listed: listed.data.some((k) => k.hash === hash),
+      updated_name: updated.data.name,
+      deleted: deleted.deleted,
+    };
+  },
+
   async error({ baseURL, key }) {
     return raised(
       client(baseURL, key).chat.send({ chatRequest: { model: "mockrouter/insufficient-credits", messages: user("Hi") } }),
