@@ -1,0 +1,444 @@
+"""The popular Python clients, unmodified, against a real mockrouter.
+
+Per client, in the dialect it targets: a plain chat, a streamed chat, a tool-call round trip,
+an error it must raise, and a 429 it survives (by default, or when told to retry) or raises.
+Then the README's recipes for that client, run as users copy them (in a subprocess).
+
+``openai`` is a test dependency; the others come with the ``clients`` extra
+(``pip install -e ".[test,clients]"``) and their tests skip without it. Generic
+OpenAI-compatible clients (``openai``, ``langchain-openai``) talk to the default ``anyrouter``
+dialect; OpenRouter-specific ones (the ``openrouter`` SDK, litellm's ``openrouter/`` provider)
+to a server started with ``dialect="openrouter"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from recipes import recipe
+
+from mockrouter.server import BackgroundServer
+
+MODEL = "openai/gpt-4o-mini"
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TOOL_RESULT = "Sunny, 21 degrees"
+# litellm fetches its model cost map from GitHub at import unless told to use the bundled one.
+LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def journal_of(server: BackgroundServer) -> list[dict[str, Any]]:
+    """Every journal entry of ``server`` (a fresh one, for a recipe's fixed key), oldest first."""
+    response = httpx.get(server.url + "/__mockrouter/requests", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def expected_call(entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The (name, parsed arguments) of the tool call the journal says was sent."""
+    (call,) = entry["expected"]["tool_calls"]
+    arguments = call["arguments"]
+    return call["name"], json.loads(arguments) if isinstance(arguments, str) else arguments
+
+
+RECIPE_DRIVER = """
+import sys
+for name, code in {recipes!r}:
+    print("=== recipe " + name, flush=True)
+    exec(compile(code, name, "exec"), {{"__name__": "__main__"}})
+    sys.stdout.flush()
+"""
+
+
+def run_recipes(names: list[str], server: BackgroundServer, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Run the README recipes ``names``, in order, against ``server``; each one's printed output.
+
+    They share one fresh interpreter (one import of the client for all of them), each in its
+    own namespace, exactly as written but for the server's address.
+    """
+    codes = [(name, recipe(name).for_server(server.url)) for name in names]
+    done = subprocess.run(
+        [sys.executable, "-c", RECIPE_DRIVER.format(recipes=codes)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, f"recipes {names} failed:\n{done.stdout}\n{done.stderr}"
+    _, *parts = re.split(r"^=== recipe (\S+)\n", done.stdout, flags=re.MULTILINE)
+    return dict(zip(parts[::2], parts[1::2], strict=True))
+
+
+def statuses(entries: list[dict[str, Any]]) -> list[int]:
+    return [entry["status"] for entry in entries]
+
+
+# --------------------------------------------------------------------------------------------
+# openai (anyrouter)
+
+
+class TestOpenAI:
+    @pytest.fixture
+    def dialect(self) -> str:
+        return "anyrouter"
+
+    @pytest.fixture
+    def sdk(self, server: BackgroundServer, api_key: str) -> Iterator[openai.OpenAI]:
+        with openai.OpenAI(base_url=server.base_url, api_key=api_key, timeout=10) as c:
+            yield c
+
+    def test_plain_chat(self, sdk: openai.OpenAI) -> None:
+        reply = sdk.chat.completions.create(model=MODEL, messages=user("Hello, openai!"))
+        assert reply.choices[0].message.content == "Hello, openai!"
+        assert reply.choices[0].finish_reason == "stop"
+
+    def test_streamed_chat(self, sdk: openai.OpenAI, journal: Callable[[], list[dict[str, Any]]]) -> None:
+        chunks = list(
+            sdk.chat.completions.create(
+                model=MODEL,
+                messages=user("Streaming through openai"),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "Streaming through openai"
+        assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+        (entry,) = journal()
+        assert entry["stream"] and not entry["client_disconnected"]
+
+    def test_tool_call_round_trip(self, sdk: openai.OpenAI, journal: Callable[[], list[dict[str, Any]]]) -> None:
+        messages: list[Any] = user("What is the weather in Paris?")
+        first = sdk.chat.completions.create(model="mockrouter/tool-call", messages=messages, tools=[WEATHER_TOOL])
+        assert first.choices[0].finish_reason == "tool_calls"
+        (call,) = first.choices[0].message.tool_calls
+        assert (call.function.name, json.loads(call.function.arguments)) == expected_call(journal()[0])
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT},
+        ]
+        second = sdk.chat.completions.create(model="mockrouter/tool-call", messages=messages, tools=[WEATHER_TOOL])
+        assert second.choices[0].message.content == f"The tool says: {TOOL_RESULT}"
+        assert second.choices[0].finish_reason == "stop"
+
+    def test_insufficient_credits_raises_402(self, sdk: openai.OpenAI) -> None:
+        # openai has no class of its own for 402: the generic APIStatusError.
+        with pytest.raises(openai.APIStatusError) as raised:
+            sdk.chat.completions.create(model="mockrouter/insufficient-credits", messages=user("hi"))
+        assert raised.value.status_code == 402
+        assert "Insufficient credits" in raised.value.message
+
+    def test_moderation_raises_permission_denied(self, sdk: openai.OpenAI) -> None:
+        with pytest.raises(openai.PermissionDeniedError) as raised:
+            sdk.chat.completions.create(model="mockrouter/moderation", messages=user("hi"))
+        assert raised.value.status_code == 403
+
+    def test_survives_429_by_default(self, sdk: openai.OpenAI, journal: Callable[[], list[dict[str, Any]]]) -> None:
+        reply = sdk.chat.completions.create(model="mockrouter/rate-limited", messages=user("Survived"))
+        assert reply.choices[0].message.content == "Survived"
+        assert statuses(journal()) == [429, 200]
+
+    def test_without_retries_raises_rate_limit_error(self, server: BackgroundServer, api_key: str) -> None:
+        with (
+            openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=10) as sdk,
+            pytest.raises(openai.RateLimitError) as raised,
+        ):
+            sdk.chat.completions.create(model="mockrouter/rate-limited", messages=user("hi"))
+        assert raised.value.status_code == 429
+        assert raised.value.response.headers["retry-after"] == "1"
+
+    def test_readme_recipes(self, make_server: Callable[..., BackgroundServer]) -> None:
+        server = make_server()  # fresh: the recipes' fixed key must not have been used yet
+        printed = run_recipes(["python-openai", "python-openai-retry"], server)
+        assert printed == {"python-openai": "Hello from openai!\n", "python-openai-retry": "Survived a 429\n"}
+        assert statuses(journal_of(server)) == [200, 429, 200]
+
+
+# --------------------------------------------------------------------------------------------
+# openrouter, the official OpenRouter SDK (openrouter dialect)
+
+
+@pytest.fixture(scope="module")
+def openrouter_sdk() -> ModuleType:
+    return pytest.importorskip("openrouter", reason="the clients extra is not installed")
+
+
+class TestOpenRouterSDK:
+    @pytest.fixture
+    def dialect(self) -> str:
+        return "openrouter"
+
+    @pytest.fixture
+    def sdk(self, openrouter_sdk: ModuleType, server: BackgroundServer, api_key: str) -> Iterator[Any]:
+        with openrouter_sdk.OpenRouter(api_key=api_key, server_url=server.base_url, timeout_ms=10_000) as c:
+            yield c
+
+    def test_plain_chat(self, sdk: Any) -> None:
+        reply = sdk.chat.send(model=MODEL, messages=user("Hello, OpenRouter SDK!"))
+        assert reply.choices[0].message.content == "Hello, OpenRouter SDK!"
+        assert reply.choices[0].finish_reason == "stop"
+        assert reply.id.startswith("gen-")
+        assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+    def test_streamed_chat(self, sdk: Any, journal: Callable[[], list[dict[str, Any]]]) -> None:
+        with sdk.chat.send(model=MODEL, messages=user("Streaming through the SDK"), stream=True) as events:
+            chunks = list(events)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "Streaming through the SDK"
+        assert "stop" in {c.choices[0].finish_reason for c in chunks if c.choices}
+        assert chunks[-1].usage is not None  # openrouter always ends with the usage chunk
+        (entry,) = journal()
+        assert entry["stream"] and not entry["client_disconnected"]
+
+    def test_tool_call_round_trip(self, sdk: Any, journal: Callable[[], list[dict[str, Any]]]) -> None:
+        messages: list[Any] = user("What is the weather in Paris?")
+        first = sdk.chat.send(model="mockrouter/tool-call", messages=messages, tools=[WEATHER_TOOL])
+        assert first.choices[0].finish_reason == "tool_calls"
+        (call,) = first.choices[0].message.tool_calls
+        assert (call.function.name, json.loads(call.function.arguments)) == expected_call(journal()[0])
+        messages += [
+            first.choices[0].message,  # the SDK's own assistant message goes back as is
+            {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT},
+        ]
+        second = sdk.chat.send(model="mockrouter/tool-call", messages=messages, tools=[WEATHER_TOOL])
+        assert second.choices[0].message.content == f"The tool says: {TOOL_RESULT}"
+        assert second.choices[0].finish_reason == "stop"
+
+    def test_insufficient_credits_raises_402(self, sdk: Any, openrouter_sdk: ModuleType) -> None:
+        with pytest.raises(openrouter_sdk.errors.PaymentRequiredResponseError) as raised:
+            sdk.chat.send(model="mockrouter/insufficient-credits", messages=user("hi"))
+        assert raised.value.status_code == 402
+        # the SDK parsed OpenRouter's error envelope: {"error": {"code": 402, "message"}, "user_id"}
+        assert raised.value.data.error.code == 402
+        assert "Insufficient credits" in raised.value.data.error.message
+
+    def test_does_not_retry_429_by_default(
+        self, sdk: Any, openrouter_sdk: ModuleType, journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        # The SDK's default retry policy covers 5XX only.
+        with pytest.raises(openrouter_sdk.errors.TooManyRequestsResponseError) as raised:
+            sdk.chat.send(model="mockrouter/rate-limited", messages=user("hi"))
+        assert raised.value.status_code == 429
+        assert statuses(journal()) == [429]
+
+    def test_survives_429_when_told_to_retry_it(
+        self,
+        openrouter_sdk: ModuleType,
+        server: BackgroundServer,
+        api_key: str,
+        journal: Callable[[], list[dict[str, Any]]],
+    ) -> None:
+        utils = openrouter_sdk.utils
+        retry = utils.RetryConfig("backoff", utils.BackoffStrategy(100, 2000, 1.5, 10_000), False, ["429", "5XX"])
+        with openrouter_sdk.OpenRouter(api_key=api_key, server_url=server.base_url, retry_config=retry) as sdk:
+            reply = sdk.chat.send(model="mockrouter/rate-limited", messages=user("Survived"))
+        assert reply.choices[0].message.content == "Survived"
+        assert statuses(journal()) == [429, 200]
+
+    def test_readme_recipes(self, openrouter_sdk: ModuleType, make_server: Callable[..., BackgroundServer]) -> None:
+        server = make_server(dialect="openrouter")
+        printed = run_recipes(["python-openrouter", "python-openrouter-retry"], server)
+        assert printed == {
+            "python-openrouter": "Hello from the OpenRouter SDK!\n",
+            "python-openrouter-retry": "Survived a 429\n",
+        }
+        assert statuses(journal_of(server)) == [200, 429, 200]
+
+
+# --------------------------------------------------------------------------------------------
+# litellm, provider openrouter/ (openrouter dialect)
+
+
+@pytest.fixture(scope="module")
+def litellm() -> Iterator[ModuleType]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in LITELLM_ENV.items():
+            patch.setenv(name, value)
+        module = pytest.importorskip("litellm", reason="the clients extra is not installed")
+    module.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every error
+    yield module
+
+
+# litellm builds pydantic schemas from TypedDicts with ReadOnly items on first use; pydantic warns.
+@pytest.mark.filterwarnings("ignore:Item.* using the `ReadOnly` qualifier:UserWarning")
+class TestLiteLLM:
+    @pytest.fixture
+    def dialect(self) -> str:
+        return "openrouter"
+
+    @pytest.fixture
+    def complete(self, litellm: ModuleType, server: BackgroundServer, api_key: str) -> Callable[..., Any]:
+        """``litellm.completion`` against the mock: model ids get litellm's ``openrouter/`` prefix."""
+
+        def call(model: str, messages: list[Any], **kwargs: Any) -> Any:
+            return litellm.completion(
+                model=f"openrouter/{model}",
+                messages=messages,
+                api_base=server.base_url,
+                api_key=api_key,
+                timeout=10,
+                **kwargs,
+            )
+
+        return call
+
+    def test_plain_chat(self, complete: Callable[..., Any]) -> None:
+        reply = complete(MODEL, user("Hello, litellm!"))
+        assert reply.choices[0].message.content == "Hello, litellm!"
+        assert reply.choices[0].finish_reason == "stop"
+
+    def test_streamed_chat(
+        self, complete: Callable[..., Any], litellm: ModuleType, journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        chunks = list(complete(MODEL, user("Streaming through litellm"), stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "Streaming through litellm"
+        assert "stop" in {c.choices[0].finish_reason for c in chunks if c.choices}
+        rebuilt = litellm.stream_chunk_builder(chunks)
+        assert rebuilt.choices[0].message.content == text
+        (entry,) = journal()
+        assert entry["stream"] and not entry["client_disconnected"]
+
+    def test_tool_call_round_trip(
+        self, complete: Callable[..., Any], journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        messages: list[Any] = user("What is the weather in Paris?")
+        first = complete("mockrouter/tool-call", messages, tools=[WEATHER_TOOL])
+        assert first.choices[0].finish_reason == "tool_calls"
+        (call,) = first.choices[0].message.tool_calls
+        assert (call.function.name, json.loads(call.function.arguments)) == expected_call(journal()[0])
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT},
+        ]
+        second = complete("mockrouter/tool-call", messages, tools=[WEATHER_TOOL])
+        assert second.choices[0].message.content == f"The tool says: {TOOL_RESULT}"
+        assert second.choices[0].finish_reason == "stop"
+
+    def test_insufficient_credits_raises_402(self, complete: Callable[..., Any], litellm: ModuleType) -> None:
+        # litellm maps 402 to no class of its own: the generic APIError, with the status.
+        with pytest.raises(litellm.exceptions.APIError) as raised:
+            complete("mockrouter/insufficient-credits", user("hi"))
+        assert raised.value.status_code == 402
+        assert "Insufficient credits" in str(raised.value)
+
+    def test_does_not_retry_429_by_default(
+        self, complete: Callable[..., Any], litellm: ModuleType, journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        with pytest.raises(litellm.exceptions.RateLimitError) as raised:
+            complete("mockrouter/rate-limited", user("hi"))
+        assert raised.value.status_code == 429
+        assert statuses(journal()) == [429]
+
+    def test_survives_429_with_num_retries(
+        self, complete: Callable[..., Any], journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        reply = complete("mockrouter/rate-limited", user("Survived"), num_retries=1)
+        assert reply.choices[0].message.content == "Survived"
+        assert statuses(journal()) == [429, 200]
+
+    def test_readme_recipes(self, litellm: ModuleType, make_server: Callable[..., BackgroundServer]) -> None:
+        server = make_server(dialect="openrouter")
+        printed = run_recipes(["python-litellm", "python-litellm-retry"], server, LITELLM_ENV)
+        assert printed["python-litellm"] == "Hello from litellm!\n"
+        # litellm prints its "Give Feedback / Get Help" banner for the 429 before it retries
+        assert printed["python-litellm-retry"].splitlines()[-1] == "Survived a 429"
+        assert statuses(journal_of(server)) == [200, 429, 200]
+
+
+# --------------------------------------------------------------------------------------------
+# langchain-openai (anyrouter)
+
+
+@pytest.fixture(scope="module")
+def langchain_openai() -> ModuleType:
+    return pytest.importorskip("langchain_openai", reason="the clients extra is not installed")
+
+
+class TestLangChain:
+    @pytest.fixture
+    def dialect(self) -> str:
+        return "anyrouter"
+
+    @pytest.fixture
+    def chat_model(self, langchain_openai: ModuleType, server: BackgroundServer, api_key: str) -> Callable[..., Any]:
+        def make(model: str = MODEL, **kwargs: Any) -> Any:
+            return langchain_openai.ChatOpenAI(
+                base_url=server.base_url, api_key=api_key, model=model, timeout=10, **kwargs
+            )
+
+        return make
+
+    def test_plain_chat(self, chat_model: Callable[..., Any]) -> None:
+        answer = chat_model().invoke("Hello, LangChain!")
+        assert answer.content == "Hello, LangChain!"
+        assert answer.response_metadata["finish_reason"] == "stop"
+        assert answer.usage_metadata["output_tokens"] > 0
+
+    def test_streamed_chat(self, chat_model: Callable[..., Any], journal: Callable[[], list[dict[str, Any]]]) -> None:
+        chunks = list(chat_model().stream("Streaming through LangChain"))
+        whole = chunks[0]
+        for chunk in chunks[1:]:
+            whole += chunk
+        assert whole.content == "Streaming through LangChain"
+        assert whole.response_metadata["finish_reason"] == "stop"
+        assert chunks[-1].chunk_position == "last"
+        (entry,) = journal()
+        assert entry["stream"] and not entry["client_disconnected"]
+
+    def test_tool_call_round_trip(
+        self, chat_model: Callable[..., Any], journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        from langchain_core.messages import HumanMessage, ToolMessage
+
+        model = chat_model("mockrouter/tool-call").bind_tools([WEATHER_TOOL])
+        messages: list[Any] = [HumanMessage("What is the weather in Paris?")]
+        first = model.invoke(messages)
+        assert first.response_metadata["finish_reason"] == "tool_calls"
+        (call,) = first.tool_calls
+        assert (call["name"], call["args"]) == expected_call(journal()[0])
+        messages += [first, ToolMessage(TOOL_RESULT, tool_call_id=call["id"])]
+        second = model.invoke(messages)
+        assert second.content == f"The tool says: {TOOL_RESULT}"
+        assert second.tool_calls == []
+
+    def test_insufficient_credits_raises_402(self, chat_model: Callable[..., Any]) -> None:
+        # LangChain lets the openai SDK's exceptions through.
+        with pytest.raises(openai.APIStatusError) as raised:
+            chat_model("mockrouter/insufficient-credits").invoke("hi")
+        assert raised.value.status_code == 402
+
+    def test_survives_429_by_default(
+        self, chat_model: Callable[..., Any], journal: Callable[[], list[dict[str, Any]]]
+    ) -> None:
+        assert chat_model("mockrouter/rate-limited").invoke("Survived").content == "Survived"
+        assert statuses(journal()) == [429, 200]
+
+    def test_without_retries_raises_rate_limit_error(self, chat_model: Callable[..., Any]) -> None:
+        with pytest.raises(openai.RateLimitError) as raised:
+            chat_model("mockrouter/rate-limited", max_retries=0).invoke("hi")
+        assert raised.value.status_code == 429
+
+    def test_readme_recipe(self, langchain_openai: ModuleType, anyrouter_server: BackgroundServer) -> None:
+        assert run_recipes(["python-langchain"], anyrouter_server) == {"python-langchain": "Hello from LangChain!\n"}
