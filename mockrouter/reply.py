@@ -21,12 +21,15 @@ class Usage:
     reasoning_tokens: int = 0
     prompt_cost: float = 0.0
     completion_cost: float = 0.0
-    #: A scripted ``usage`` mapping from the scenario; its keys win over the computed ones.
+    #: A scripted ``usage`` mapping from the scenario; its keys win over the computed ones
+    #: (``reasoning_tokens`` here, the others in ``Dialect.usage_counts``).
     overrides: dict[str, Any] | None = None
     cost: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.cost = round(self.prompt_cost + self.completion_cost, 12)
+        if self.overrides and "reasoning_tokens" in self.overrides:
+            self.reasoning_tokens = self.overrides["reasoning_tokens"]
 
     @property
     def total_tokens(self) -> int:

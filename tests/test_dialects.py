@@ -200,6 +200,23 @@ def test_mid_stream_error_chunk(http, dialect):
         assert isinstance(last["error"]["code"], str)
 
 
+def test_usage_overrides_reasoning_tokens(http, dialect, add_scenarios, journal):
+    """`usage.reasoning_tokens` is reported as `completion_tokens_details.reasoning_tokens`, in JSON
+    answers and in the stream's usage chunk, and in the journal (so also in the generation stats)."""
+    add_scenarios(
+        "name: think\nsteps:\n  - reasoning: Let me think about it\n    content: done\n"
+        "    usage: {completion_tokens: 50, reasoning_tokens: 42}\n"
+    )
+    answer = json_body(post(http, {**CHAT, "model": "mockrouter/think"}), dialect)
+    chunks, _ = sse_chunks(
+        post(http, stream_body(model="mockrouter/think", stream_options={"include_usage": True})), dialect
+    )
+    for usage in (answer["usage"], chunks[-1]["usage"]):
+        assert usage["completion_tokens"] == 50
+        assert usage["completion_tokens_details"]["reasoning_tokens"] == 42
+    assert [e["usage"]["reasoning_tokens"] for e in journal()] == [42, 42]
+
+
 def test_retry_after_variants_and_raw_bodies(http, dialect, add_scenarios):
     add_scenarios(
         """\
