@@ -233,3 +233,35 @@ def test_format_syntax_outside_braces_is_plain_text() -> None:
     text = "{0.__class__} {request} %s %(x)s {{{{"
     template = compile_template(text.replace("{{{{", "{ {"))
     assert template.static == text.replace("{{{{", "{ {")
+
+
+# -- header injection -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "field"),
+    [
+        ({"status": 429, "retry_after": "1\r\nSet-Cookie: session=stolen"}, "steps[0].error.retry_after"),
+        ({"status": 429, "retry_after": "in 5 € seconds"}, "steps[0].error.retry_after"),
+        ({"status": 503, "headers": {"Via": "proxy\r\nSet-Cookie: session=stolen"}}, "steps[0].error.headers.Via"),
+        ({"status": 503, "headers": {"Via": "1.1 прокси"}}, "steps[0].error.headers.Via"),
+        ({"status": 503, "headers": {"X-A\nX-B": "1"}}, None),
+    ],
+)
+def test_headers_that_would_break_the_response_are_refused_by_the_admin_api(anyrouter_server, error, field) -> None:
+    """Served, these made the answer a 500 (not Latin-1) or a dropped connection (CR/LF: h11 and
+    httptools refuse the header); they are load errors, with the loader's message."""
+    scenario = {"name": "inject", "steps": [{"error": error}]}
+    [expected] = errors_of(json.dumps(scenario))
+    response = httpx.post(anyrouter_server.url + "/__mockrouter/scenarios", json=scenario, timeout=10)
+    assert response.status_code == 400, response.text
+    [reported] = response.json()["error"]["errors"]
+    assert reported["message"] == expected.message
+    assert reported["field"] == expected.field
+    if field is not None:
+        assert reported["field"] == field
+    chat = {"model": "mockrouter/inject", "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(
+        anyrouter_server.base_url + "/chat/completions", json=chat, headers={"Authorization": "Bearer sk-x"}
+    )
+    assert answer.status_code == 404  # never loaded

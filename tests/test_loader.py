@@ -426,3 +426,48 @@ def test_yaml_alias_bomb_loads_or_fails_quickly(where: str, mode: str, tmp_path:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["outcome"] in ("loaded", "checked", "errors"), result
     assert result["seconds"] < 5, result  # unguarded: 17 s or out of memory
+
+
+# -- response headers a scenario sends: Latin-1, no control characters, token names -----------
+
+BAD_HEADER_TEXT = [
+    ("in 5 € seconds", "Latin-1"),
+    ("1\r\nSet-Cookie: a=b", "control character"),
+    ("x\nX-Evil: 1", "control character"),
+    ("a\x00b", "control character"),
+]
+
+
+@pytest.mark.parametrize(("value", "why"), BAD_HEADER_TEXT)
+def test_a_retry_after_string_that_cannot_be_a_header_is_a_load_error(value: str, why: str) -> None:
+    error = only_error(
+        f"name: h\nsteps:\n  - content: ok\n  - error: {{status: 429, retry_after: {json.dumps(value)}}}\n"
+    )
+    assert (error.line, error.field) == (4, "steps[1].error.retry_after")
+    assert why in error.message
+
+
+@pytest.mark.parametrize(("value", "why"), BAD_HEADER_TEXT)
+def test_a_header_value_that_cannot_be_sent_is_a_load_error(value: str, why: str) -> None:
+    text = f"name: h\nsteps:\n  - error:\n      status: 503\n      headers:\n        Via: {json.dumps(value)}\n"
+    error = only_error(text)
+    assert (error.line, error.field) == (6, "steps[0].error.headers.Via")
+    assert why in error.message
+
+
+@pytest.mark.parametrize("name", ["X-A\r\nX-B", "X A", "X-Ü", "X:Y", ""])
+def test_a_header_name_that_is_not_a_token_is_a_load_error(name: str) -> None:
+    fault = f"    - error: {{status: 503, headers: {{{json.dumps(name)}: v}}}}\n"
+    text = "name: h\nchaos:\n  rate: 1\n  faults:\n" + fault + "steps: [{content: ok}]\n"
+    error = only_error(text)
+    assert error.line == 5 and error.field.startswith("chaos.faults[0].error.headers")
+    assert "header name" in error.message
+
+
+def test_latin1_header_values_with_tabs_load() -> None:
+    [scenario] = load_text(
+        "name: h\nsteps:\n  - error:\n      status: 429\n      retry_after: Fri, 31 Dec 1999 23:59:59 GMT\n"
+        '      headers: {Via: "caf\\xe9\\t1.1", X-N: 3}\n',
+        "f.yaml",
+    )
+    assert scenario.steps[0].error.headers == {"Via": "café\t1.1", "X-N": "3"}

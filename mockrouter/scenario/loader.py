@@ -217,6 +217,24 @@ class _Builder:
             self.error(f"invalid regex {source!r}: {exc}{hint}", path)
             return NEVER
 
+    def header_fields(self, spec: dict[str, Any], path: PathKey) -> None:
+        """``error.headers`` and a string ``error.retry_after`` must be sendable as headers."""
+        retry_after = spec.get("retry_after")
+        if isinstance(retry_after, str):
+            problem = header_text_problem(retry_after)
+            if problem is not None:
+                self.error(f"retry_after: {problem}", (*path, "retry_after"))
+        for name, value in spec.get("headers", {}).items():
+            if not _HEADER_NAME.fullmatch(name):
+                self.error(
+                    f"header name {name!r} is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)",
+                    (*path, "headers", name),
+                )
+                continue
+            problem = header_text_problem(str(value))
+            if problem is not None:
+                self.error(f"header {name}: {problem}", (*path, "headers", name))
+
     def scenario(self, doc: dict[str, Any]) -> Scenario:
         steps = [self.step(s, ("steps", i)) for i, s in enumerate(doc["steps"])]
         chaos = None
@@ -320,6 +338,7 @@ class _Builder:
                     f"a step with `error` answers with an HTTP error; it cannot also have {', '.join(clash)}",
                     (*path, "error"),
                 )
+            self.header_fields(spec["error"], (*path, "error"))
             step.error = http_error(spec["error"])
         if "fault" in spec:
             fault = spec["fault"]
@@ -345,6 +364,25 @@ class _Builder:
                 keepalive_ms=fault.get("keepalive_ms"),
             )
         return step.finish()
+
+
+def header_text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be sent as a response header value (None when it can): headers go out
+    as Latin-1, and a control character (CR and LF above all: header injection) breaks the response."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        return f"{text[exc.start]!r} is not Latin-1: response headers are sent as Latin-1"
+    bad = _HEADER_CONTROL.search(text)
+    if bad is not None:
+        return f"control character {bad.group()!r} in a header (CR/LF would inject headers); only tab is allowed"
+    return None
+
+
+#: Control characters a header value may not hold (HTAB is allowed).
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: RFC 9110 ``token``: what a header name may be.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def http_error(spec: dict[str, Any]) -> HttpError:
