@@ -114,13 +114,53 @@ def step_outputs(step: Step, catalog: Catalog, faker: Faker, config: Config | No
                     yield Output("chat-response", name, orjson.loads(dialect.completion(result, identity)))
 
 
+def stream_length(step: Step, catalog: Catalog, faker: Faker, config: Config | None = None) -> int:
+    """The most ``data:`` events (the ones ``fault.after_chunks`` counts) a stream of ``step`` has,
+    over every dialect and the sample requests; 0 for an error step."""
+    config = config or Config()
+    longest = 0
+    for cls in DIALECTS.values():
+        dialect = cls.from_config(config)
+        for seq, body in enumerate(SAMPLE_REQUESTS, start=1):
+            request = {**body, "stream": True}
+            rng = random.Random(seq)
+            result = render(step, RenderInput(RequestFacts.from_body(request, {}), seq, rng, faker), catalog)
+            if isinstance(result, HttpError):
+                return 0
+            encoder = dialect.stream(result, dialect.identity(rng, 1_767_225_600), request)
+            frames = sum(1 for event in result.events() if encoder.encode(event) is not None)
+            longest = max(longest, frames)
+    return longest
+
+
+def _unreachable_fault(step: Step, catalog: Catalog, faker: Faker) -> str | None:
+    """Why the step's fault never fires in a stream, if it cannot: ``after_chunks`` beyond the
+    stream's length in every dialect (a fault at exactly the length fires, before ``[DONE]``).
+    Steps whose length depends on the request (templates, ``call_declared_tools``) are not judged."""
+    fault = step.fault
+    if fault is None or step.dynamic or step.error is not None or fault.after_chunks == 0:
+        return None
+    length = stream_length(step, catalog, faker)
+    if fault.after_chunks <= length:
+        return None
+    return (
+        f"after_chunks {fault.after_chunks} is beyond the stream, which has at most {length} data events "
+        f"(any dialect): the {fault.kind} fault never fires in a stream; use at most {length}"
+    )
+
+
 def check_scenario(scenario: Scenario, registry: SchemaRegistry, catalog: Catalog, faker: Faker) -> list[ScenarioError]:
-    """Schema violations in anything the scenario's steps can produce (deliberate breaks skipped)."""
+    """Schema violations in anything the scenario's steps can produce (deliberate breaks skipped),
+    and faults that can never fire in a stream."""
     errors: list[ScenarioError] = []
     steps = [("steps", i, s) for i, s in enumerate(scenario.steps)]
     if scenario.chaos:
         steps += [("chaos.faults", i, s) for i, s in enumerate(scenario.chaos.faults)]
     for where, i, step in steps:
+        unreachable = _unreachable_fault(step, catalog, faker)
+        if unreachable is not None:
+            field = f"{where}[{i}].fault.after_chunks"
+            errors.append(ScenarioError(unreachable, file=scenario.file, line=step.line, field=field))
         if step.deliberate_break or step.fuzz:  # fuzz answers are schema-valid by construction (strategies)
             continue
         seen: set[str] = set()

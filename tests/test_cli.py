@@ -174,6 +174,37 @@ def test_check_does_not_flag_deliberate_breaks(tmp_path: Path) -> None:
     assert "2 scenario" in done.stdout
 
 
+def test_check_flags_a_fault_beyond_the_stream(tmp_path: Path) -> None:
+    """`one two` streams at most 5 data events (openrouter: role + 2 pieces + finish + usage): a
+    fault after 5 fires (before [DONE]); after 6 it never would, silently, so check says so."""
+    path = tmp_path / "late.yaml"
+    path.write_text(
+        "name: late\n"
+        "steps:\n"
+        "  - content: one two\n"
+        "    fault: {kind: disconnect, after_chunks: 5}\n"
+        "  - content: one two\n"
+        "    fault: {kind: truncate, after_chunks: 6}\n"
+        "  - content: '{{ request.last_user }}'\n"  # length depends on the request: not judged
+        "    fault: {kind: error, after_chunks: 600}\n"
+        "chaos:\n"
+        "  rate: 0.5\n"
+        "  faults:\n"
+        "    - content: one two\n"
+        "      fault: {kind: stall, after_chunks: 99}\n"
+    )
+    done = run("check", str(path))
+    assert done.returncode == 1
+    found = [m.groupdict() for line in done.stderr.splitlines() if (m := ERROR_LINE.match(line))]
+    assert [(p["file"], p["line"], p["field"]) for p in found] == [
+        (str(path), "5", "steps[1].fault.after_chunks"),
+        (str(path), "12", "chaos.faults[0].fault.after_chunks"),
+    ], done.stderr
+    assert "after_chunks 6 is beyond the stream, which has at most 5 data events" in found[0]["message"]
+    assert "the truncate fault never fires" in found[0]["message"]
+    assert "the stall fault never fires" in found[1]["message"]
+
+
 # -- scenarios -------------------------------------------------------------------------------
 
 
