@@ -471,3 +471,11 @@ def test_latin1_header_values_with_tabs_load() -> None:
         "f.yaml",
     )
     assert scenario.steps[0].error.headers == {"Via": "café\t1.1", "X-N": "3"}
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Connection", "Content-Type"])
+def test_a_header_the_server_frames_the_response_with_is_a_load_error(name: str) -> None:
+    text = f"name: h\nsteps:\n  - error:\n      status: 503\n      headers:\n        {name}: '12'\n"
+    error = only_error(text)
+    assert (error.line, error.field) == (6, f"steps[0].error.headers.{name}")
+    assert "set by the server" in error.message

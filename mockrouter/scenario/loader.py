@@ -231,6 +231,13 @@ class _Builder:
                     (*path, "headers", name),
                 )
                 continue
+            if name.lower() in FRAMING_HEADERS:
+                hint = " (use error.content_type with a raw body)" if name.lower() == "content-type" else ""
+                self.error(
+                    f"header {name} is set by the server (it frames the response; a second one breaks it){hint}",
+                    (*path, "headers", name),
+                )
+                continue
             problem = header_text_problem(str(value))
             if problem is not None:
                 self.error(f"header {name}: {problem}", (*path, "headers", name))
@@ -381,6 +388,8 @@ def header_text_problem(text: str) -> str | None:
 
 #: Control characters a header value may not hold (HTAB is allowed).
 _HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: Headers the server writes itself to frame a response; a scenario's copy would make two.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "content-type"})
 #: RFC 9110 ``token``: what a header name may be.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
