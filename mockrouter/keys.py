@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,22 @@ FREE_TIER_WINDOW_S = 60.0
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def next_reset(interval: str | None, now: datetime | None = None) -> str | None:
+    """When a ``limit_reset`` window next rolls over, as OpenRouter resets limits: the next UTC
+    midnight (``daily``), Monday (``weekly``) or first of the month (``monthly``); None for
+    no (or an unknown) interval. The mock itself never resets spend."""
+    midnight = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "daily":
+        at = midnight + timedelta(days=1)
+    elif interval == "weekly":
+        at = midnight + timedelta(days=7 - midnight.weekday())
+    elif interval == "monthly":
+        at = midnight.replace(day=1, year=midnight.year + midnight.month // 12, month=midnight.month % 12 + 1)
+    else:
+        return None
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)

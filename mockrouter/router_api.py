@@ -24,6 +24,7 @@ from starlette.responses import Response
 from .catalog import SCENARIO_MODEL_PREFIX
 from .chat import RequestError, _parse, _read
 from .dialects.base import JSON, Dialect
+from .journal import iso_time
 from .keys import Keyring, KeySpec, credit_error, now_iso
 from .tokens import count_tokens
 
@@ -257,7 +258,8 @@ def _manager(app: MockrouterApp, info: RequestInfo) -> Keyring:
 
 
 def _key_object(app: MockrouterApp, info: RequestInfo, spec: KeySpec) -> dict[str, Any]:
-    return info.dialect.key_object(spec, spent(app, spec.key, spec))
+    used = app.state.journal.last_time(spec.key, lambda e: e.get("generation_id") is not None)
+    return info.dialect.key_object(spec, spent(app, spec.key, spec), iso_time(used) if used is not None else None)
 
 
 @serves("keys")

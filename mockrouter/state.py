@@ -60,6 +60,10 @@ class Journal:
             return len(self._entries)
         return sum(1 for e in self._entries if (key is None or e["_key"] == key) and (where is None or where(e)))
 
+    def last_time(self, key: str, where: Callable[[dict[str, Any]], bool] | None = None) -> float | None:
+        """When the newest entry of ``key`` (that ``where`` holds for) started: its ``ts``, or None."""
+        return max((e["ts"] for e in self._entries if e["_key"] == key and (where is None or where(e))), default=None)
+
     def get(self, entry_id: str) -> dict[str, Any] | None:
         entry = self._by_id.get(entry_id)
         return None if entry is None else unpack(entry)

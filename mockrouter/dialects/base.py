@@ -19,7 +19,7 @@ import orjson
 
 from ..catalog import Catalog, CatalogModel
 from ..journal import iso_time
-from ..keys import mask
+from ..keys import mask, next_reset
 from ..reply import ContentPiece, Event, Finish, HttpError, Reply, Usage, UsageReport
 
 JSON = b"application/json"
@@ -158,6 +158,7 @@ class Dialect(ABC):
         usage = round(usage, 12)
         free_tier = spec.free_tier if spec is not None else False
         free_limit = FREE_MODEL_DAILY_LIMIT if free_tier else FREE_MODEL_DAILY_LIMIT_PAID
+        budgets = key_budgets(spec, usage)
         return dumps(
             {
                 "data": {
@@ -185,6 +186,8 @@ class Dialect(ABC):
                     },
                     "organization_id": None,
                     "workspace_id": DEFAULT_WORKSPACE_ID,
+                    "budgets": budgets,
+                    "effective_budget": effective_budget(budgets),
                 }
             }
         )
@@ -245,7 +248,7 @@ class Dialect(ABC):
                     "preset_id": None,
                     "web_search_engine": None,
                     "workspace_id": None,
-                    "data_region": None,
+                    "data_region": "global",  # the key's only allowed data region (GET /key)
                     "provider_responses": [
                         {
                             "provider_name": entry.get("provider"),
@@ -289,7 +292,7 @@ class Dialect(ABC):
         """``GET /models/{author}/{slug}/endpoints`` where a dialect serves it."""
         raise NotImplementedError
 
-    def key_object(self, spec: KeySpec, usage: float) -> dict[str, Any]:
+    def key_object(self, spec: KeySpec, usage: float, last_used_at: str | None = None) -> dict[str, Any]:
         """One key of the keys API, where a dialect serves it."""
         raise NotImplementedError
 
@@ -394,6 +397,35 @@ class Dialect(ABC):
             reasoning=True,
             description="A mockrouter scenario, selectable as a model.",
         )
+
+
+def key_budgets(spec: KeySpec | None, usage: float) -> list[dict[str, Any]]:
+    """OpenRouter's budget layers of a key (``GET /key``'s ``budgets``). The mock has no
+    guardrails or workspace budgets: only the key's own limit (``key_limit``), if it has one."""
+    if spec is None or spec.credits is None:
+        return []
+    interval = spec.limit_reset if spec.limit_reset in ("daily", "weekly", "monthly") else None
+    return [
+        {
+            "scope": "key_limit",
+            "budget_id": None,
+            "guardrail_id": None,
+            "include_byok": spec.include_byok_in_limit,
+            "limit_usd": spec.credits,
+            "spend_usd": usage,
+            "remaining_usd": round(spec.credits - usage, 12),
+            "reset_interval": interval,
+            "resets_at": next_reset(interval),
+        }
+    ]
+
+
+def effective_budget(budgets: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The budget that blocks first: the first one already spent, else the one with the least left."""
+    spent = [b for b in budgets if b["remaining_usd"] <= 0]
+    if spent:
+        return spent[0]
+    return min(budgets, key=lambda b: b["remaining_usd"], default=None)
 
 
 def usage_fields(usage: float) -> dict[str, float]:

@@ -254,6 +254,7 @@ class OpenRouter(Dialect):
         obj = self.model_object(m)
         latency = {"p50": 250, "p75": 400, "p90": 600, "p99": 1200}
         throughput = {"p50": 80, "p75": 60, "p90": 45, "p99": 20}
+        tools = "tool_use" in m.capabilities and "tool_choice" in obj["supported_parameters"]
         endpoint = {
             "name": f"{m.provider} | {m.id}",
             "model_id": m.id,
@@ -273,6 +274,11 @@ class OpenRouter(Dialect):
             "latency_last_30m": latency,
             "throughput_last_30m": throughput,
             "supports_implicit_caching": False,
+            # Which `tool_choice` values work: every one for a model with tool use, none otherwise.
+            "supports_tool_choice": dict.fromkeys(("auto", "none", "required", "function"), tools),
+            "native_tools": {},  # no provider-native server tools (web search...) are modelled
+            "service_tier": None,  # a standard endpoint
+            "supports_diarization": False,  # no speech-to-text endpoints
         }
         data = {
             "id": m.id,
@@ -293,8 +299,9 @@ class OpenRouter(Dialect):
     def key_deleted(self) -> bytes:
         return dumps({"deleted": True})
 
-    def key_object(self, spec: KeySpec, usage: float) -> dict[str, Any]:
-        """One key of the keys API (``GET/POST /keys``, ``/keys/{hash}``)."""
+    def key_object(self, spec: KeySpec, usage: float, last_used_at: str | None = None) -> dict[str, Any]:
+        """One key of the keys API (``GET/POST /keys``, ``/keys/{hash}``); ``last_used_at``:
+        when the key's newest journaled generation started (None: none yet)."""
         usage = round(usage, 12)
         return {
             "hash": spec.hash,
@@ -308,6 +315,7 @@ class OpenRouter(Dialect):
             **usage_fields(usage),
             "created_at": spec.created_at,
             "updated_at": spec.updated_at,
+            "last_used_at": last_used_at,
             "expires_at": spec.expires_at,
             "creator_user_id": user_id(spec.key),
             "external_user": None,

@@ -231,6 +231,13 @@ def test_openrouter_sdk_key_metadata(openrouter_sdk_run: ScriptRun) -> None:
     assert data["isFreeTier"] is False and data["limit"] is None
 
 
+def test_openrouter_sdk_generation(openrouter_sdk_run: ScriptRun) -> None:
+    """generations.getGeneration() parses GET /generation?id= (its schema requires a data_region string)."""
+    result = openrouter_sdk_run.result("generation")
+    assert result["id"] == result["reply_id"] and result["model"] == "openai/gpt-4o-mini"
+    assert result["data_region"] == "global"
+
+
 def test_openrouter_sdk_credits(openrouter_sdk_run: ScriptRun) -> None:
     assert openrouter_sdk_run.result("credits") == {"totalCredits": 1_000_000, "totalUsage": 0}
 

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -87,6 +88,15 @@ def run_recipes(names: list[str], server: BackgroundServer, env: dict[str, str] 
     assert done.returncode == 0, f"recipes {names} failed:\n{done.stdout}\n{done.stderr}"
     _, *parts = re.split(r"^=== recipe (\S+)\n", done.stdout, flags=re.MULTILINE)
     return dict(zip(parts[::2], parts[1::2], strict=True))
+
+
+def wait_journaled(server: BackgroundServer, key: str, count: int) -> None:
+    """Until ``count`` requests of ``key`` are journaled (an entry is written as its answer ends,
+    which may be just after the client has read it); the journal feeds generation stats and
+    a key's unlimited usage and ``last_used_at``."""
+    body = {"key": key, "count": count, "timeout_ms": 5000}
+    response = httpx.post(server.url + "/__mockrouter/wait", json=body, timeout=10)
+    assert response.status_code == 200, response.text
 
 
 def statuses(entries: list[dict[str, Any]]) -> list[int]:
@@ -184,6 +194,11 @@ def openrouter_sdk() -> ModuleType:
     return pytest.importorskip("openrouter", reason="the clients extra is not installed")
 
 
+# GET /key's required `rate_limit` parses into the SDK's class marked @deprecated, which warns
+# (an error under this suite's filterwarnings) whenever it is built.
+SDK_DEPRECATIONS = pytest.mark.filterwarnings("ignore:.*DEPRECATED:DeprecationWarning")
+
+
 class TestOpenRouterSDK:
     @pytest.fixture
     def dialect(self) -> str:
@@ -255,6 +270,88 @@ class TestOpenRouterSDK:
             reply = sdk.chat.send(model="mockrouter/rate-limited", messages=user("Survived"))
         assert reply.choices[0].message.content == "Survived"
         assert statuses(journal()) == [429, 200]
+
+    # The non-chat methods that map to routes mockrouter serves: the SDK's strict models must
+    # parse every answer (a missing required field raises ResponseValidationError).
+
+    def test_catalog(self, sdk: Any) -> None:
+        models = sdk.models.list().result.data
+        assert sdk.models.count().data.count == len(models)
+        assert {"openai/gpt-4o-mini", "mockrouter/echo"} <= {m.id for m in models}
+        assert "OpenAI" in {p.name for p in sdk.providers.list().data}
+
+    def test_model_endpoints(self, sdk: Any) -> None:
+        listed = sdk.endpoints.list(author="openai", slug="gpt-4o-mini").data
+        assert listed.id == MODEL
+        (endpoint,) = listed.endpoints
+        assert endpoint.provider_name == "OpenAI"
+        choice = endpoint.supports_tool_choice  # a model with tool use: every tool_choice value
+        assert (choice.auto, choice.none, choice.required, choice.function) == (True, True, True, True)
+        assert endpoint.native_tools == {}
+        assert endpoint.service_tier is None
+        assert endpoint.supports_diarization is False
+        (no_tools,) = sdk.endpoints.list(author="deepseek", slug="deepseek-r1").data.endpoints
+        choice = no_tools.supports_tool_choice
+        assert (choice.auto, choice.none, choice.required, choice.function) == (False, False, False, False)
+
+    def test_credits_and_generation(self, sdk: Any, server: BackgroundServer, api_key: str) -> None:
+        reply = sdk.chat.send(model=MODEL, messages=user("Count me"))
+        wait_journaled(server, api_key, 1)
+        generation = sdk.generations.get_generation(id=reply.id).data
+        assert (generation.id, generation.model, generation.streamed) == (reply.id, MODEL, False)
+        assert generation.data_region == "global"
+        assert generation.tokens_completion == reply.usage.completion_tokens
+        credits = sdk.credits.get_credits().data
+        assert credits.total_credits == 1_000_000
+        assert credits.total_usage == pytest.approx(generation.total_cost)
+
+    @SDK_DEPRECATIONS
+    def test_key_metadata_without_limit(self, sdk: Any, api_key: str) -> None:
+        data = sdk.api_keys.get_current_key_metadata().data
+        assert data.label == api_key[:12] + "..." + api_key[-3:]
+        assert (data.limit, data.limit_remaining) == (None, None)
+        assert data.budgets == [] and data.effective_budget is None
+
+    @SDK_DEPRECATIONS
+    def test_key_metadata_with_limit(
+        self, sdk: Any, openrouter_sdk: ModuleType, server: BackgroundServer, api_key: str
+    ) -> None:
+        created = sdk.api_keys.create(name="budgeted", limit=2.0, limit_reset="weekly", include_byok_in_limit=True)
+        with openrouter_sdk.OpenRouter(api_key=created.key, server_url=server.base_url, timeout_ms=10_000) as own:
+            own.chat.send(model=MODEL, messages=user("Spend a little"))
+            data = own.api_keys.get_current_key_metadata().data
+        (budget,) = data.budgets
+        assert (budget.scope, budget.budget_id, budget.guardrail_id) == ("key_limit", None, None)
+        assert (budget.limit_usd, budget.include_byok, budget.reset_interval) == (2.0, True, "weekly")
+        assert budget.spend_usd == data.usage > 0
+        assert budget.remaining_usd == pytest.approx(data.limit_remaining) == pytest.approx(2.0 - data.usage)
+        now = datetime.now(UTC)
+        assert budget.resets_at.weekday() == 0 and budget.resets_at.time() == time(0)  # next Monday, 00:00 UTC
+        assert now < budget.resets_at <= now + timedelta(days=7)
+        assert data.effective_budget == budget
+
+    def test_keys_api(self, sdk: Any, openrouter_sdk: ModuleType, server: BackgroundServer) -> None:
+        created = sdk.api_keys.create(name="ci", limit=0.5)
+        assert created.key.startswith("sk-or-v1-")
+        digest = created.data.hash
+        assert (created.data.name, created.data.limit, created.data.last_used_at) == ("ci", 0.5, None)
+        assert sdk.api_keys.get(hash=digest).data.last_used_at is None
+        before = datetime.now(UTC)
+        with openrouter_sdk.OpenRouter(api_key=created.key, server_url=server.base_url, timeout_ms=10_000) as own:
+            own.chat.send(model=MODEL, messages=user("First use"))
+        wait_journaled(server, created.key, 1)
+        used = sdk.api_keys.get(hash=digest).data.last_used_at
+        assert before - timedelta(seconds=1) <= used <= datetime.now(UTC)
+        (listed,) = [k for k in sdk.api_keys.list().data if k.hash == digest]
+        assert (listed.name, listed.last_used_at) == ("ci", used)
+        updated = sdk.api_keys.update(hash=digest, name="ci-off", disabled=True).data
+        assert (updated.name, updated.disabled, updated.last_used_at) == ("ci-off", True, used)
+        assert updated.updated_at is not None
+        assert digest not in {k.hash for k in sdk.api_keys.list().data}  # disabled keys are left out by default
+        assert digest in {k.hash for k in sdk.api_keys.list(include_disabled=True).data}
+        sdk.api_keys.delete(hash=digest)
+        with pytest.raises(openrouter_sdk.errors.NotFoundResponseError):
+            sdk.api_keys.get(hash=digest)
 
     def test_readme_recipes(self, openrouter_sdk: ModuleType, make_server: Callable[..., BackgroundServer]) -> None:
         server = make_server(dialect="openrouter")

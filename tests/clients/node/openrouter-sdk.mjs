@@ -102,6 +102,20 @@ await run({
     return data;
   },
 
+  // GET /generation?id= of a chat just answered, through the SDK's strict schema.
+  async generation({ baseURL, key }) {
+    const openRouter = client(baseURL, key);
+    const reply = await openRouter.chat.send({ chatRequest: { model: "openai/gpt-4o-mini", messages: user("Stats") } });
+    // The entry is journaled as the answer ends, which may be just after the client has read it.
+    await fetch(new URL("/__mockrouter/wait", baseURL), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key, count: 1, timeout_ms: 5000 }),
+    });
+    const { data } = await openRouter.generations.getGeneration({ id: reply.id });
+    return { reply_id: reply.id, id: data.id, model: data.model, data_region: data.dataRegion };
+  },
+
   async credits({ baseURL, key }) {
     const { data } = await client(baseURL, key).credits.getCredits();
     return data;
