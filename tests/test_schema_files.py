@@ -1369,3 +1369,18 @@ def _or_model(**changes: Any) -> dict[str, Any]:
 )
 def test_openrouter_models_invalid_path(instance: dict[str, Any], path: list[Any]) -> None:
     assert error_path(OR_MODELS, instance) == path
+
+
+def test_completions_request_declares_every_chat_parameter_as_chat_does() -> None:
+    """A /completions body is checked as a chat request after its prompt becomes the message, so
+    its schema must type every chat parameter the same way (schemathesis once sent ``seed: {}``,
+    which the completions schema allowed and the server refused)."""
+    chat, completions = load("chat-request.schema.json"), load("completions-request.schema.json")
+    own = {"prompt", "model", "models", "stream", "max_tokens"}  # typed for /completions itself
+    for name, definition in chat["properties"].items():
+        if name == "messages" or name in own:
+            continue
+        assert completions["properties"].get(name) == definition, name
+    assert completions["$defs"] == chat["$defs"]
+    bad = {"prompt": "hi", "seed": {}}
+    assert not validator("completions-request.schema.json").is_valid(bad)
