@@ -5,7 +5,7 @@ an error it must raise, and a 429 it survives (by default, or when told to retry
 Then the README's recipes for that client, run as users copy them (in a subprocess).
 
 ``openai`` is a test dependency; the others come with the ``clients`` extra
-(``pip install -e ".[test,clients]"``) and their tests skip without it. Generic
+(``pip install -e ".[test,clients]"``) and their tests fail without it. Generic
 OpenAI-compatible clients (``openai``, ``langchain-openai``) talk to the default ``anyrouter``
 dialect; OpenRouter-specific ones (the ``openrouter`` SDK, litellm's ``openrouter/`` provider)
 to a server started with ``dialect="openrouter"``.
@@ -13,6 +13,7 @@ to a server started with ``dialect="openrouter"``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -42,6 +43,14 @@ WEATHER_TOOL = {
 TOOL_RESULT = "Sunny, 21 degrees"
 # litellm fetches its model cost map from GitHub at import unless told to use the bundled one.
 LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+def require(name: str) -> ModuleType:
+    """Import a client of the matrix, or fail (not skip: CI must never pass without running it)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        pytest.fail(f"{name} is not installed ({exc}); install the client matrix: pip install -e '.[test,clients]'")
 
 
 def user(text: str) -> list[dict[str, Any]]:
@@ -191,7 +200,7 @@ class TestOpenAI:
 
 @pytest.fixture(scope="module")
 def openrouter_sdk() -> ModuleType:
-    return pytest.importorskip("openrouter", reason="the clients extra is not installed")
+    return require("openrouter")
 
 
 # GET /key's required `rate_limit` parses into the SDK's class marked @deprecated, which warns
@@ -372,7 +381,7 @@ def litellm() -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in LITELLM_ENV.items():
             patch.setenv(name, value)
-        module = pytest.importorskip("litellm", reason="the clients extra is not installed")
+        module = require("litellm")
     module.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every error
     yield module
 
@@ -470,7 +479,7 @@ class TestLiteLLM:
 
 @pytest.fixture(scope="module")
 def langchain_openai() -> ModuleType:
-    return pytest.importorskip("langchain_openai", reason="the clients extra is not installed")
+    return require("langchain_openai")
 
 
 class TestLangChain:
