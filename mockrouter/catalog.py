@@ -100,6 +100,13 @@ class Catalog:
                 return display
         return name
 
+    def billing(self, model_id: str) -> tuple[str, float, float]:
+        """``provider_for`` and ``prices`` in one lookup (rendering asks for both every request)."""
+        known = self.models.get(model_id)
+        if known is None:
+            return self.provider_for(model_id), 0.0, 0.0
+        return known.provider, known.prompt_per_m / 1e6, known.completion_per_m / 1e6
+
     def prices(self, model_id: str) -> tuple[float, float]:
         """USD per token (prompt, completion); 0 for models the catalog does not know."""
         known = self.models.get(model_id)

@@ -31,7 +31,7 @@ from .keys import credit_error
 from .reply import HttpError, Reply
 from .scenario.engine import Selection, SelectionError
 from .scenario.matcher import RequestFacts
-from .scenario.render import RenderInput, render
+from .scenario.render import RenderInput, render, render_static
 from .stream import NO_PACING, Delivery, Pacing, write_stream
 
 if TYPE_CHECKING:
@@ -256,7 +256,9 @@ def _select_and_render(
     if selection.how == "default":
         entry["unmatched"] = True
         entry["near_misses"] = selection.near_misses
-    return selection, render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+    step = selection.step
+    reply = render_static(step, facts, app.catalog)  # a scripted text: no RenderInput needed
+    return selection, reply or render(step, RenderInput(facts, seq, rng, app.faker), app.catalog)
 
 
 def _model_chain(model: str, models: Any) -> list[str]:

@@ -34,14 +34,15 @@ class RequestFacts:
                 last_user = message_text(message.get("content"))
                 break
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        # Positional (in field order): keywords cost a dict on every request.
         return cls(
-            body=body,
-            model=str(body.get("model") or ""),
-            stream=body.get("stream") is True,
-            last_user=last_user,
-            last_role=last.get("role"),
-            has_tools=bool(body.get("tools")),
-            headers=headers,
+            body,
+            str(body.get("model") or ""),  # model
+            body.get("stream") is True,  # stream
+            last_user,
+            last.get("role"),  # last_role
+            bool(body.get("tools")),  # has_tools
+            headers,
         )
 
 
@@ -102,7 +103,7 @@ def _dig(body: Any, path: tuple[str, ...]) -> Any:
 
 def holds(match: Match, facts: RequestFacts) -> bool:
     """Whether every condition holds: the allocation-free fast path of :func:`evaluate`."""
-    if match.model is not None and not any(rx.match(facts.model) for _, rx in match.model):
+    if match.model is not None and not _model_matches(match.model, facts.model):
         return False
     if match.stream is not None and match.stream != facts.stream:
         return False
@@ -115,6 +116,14 @@ def holds(match: Match, facts: RequestFacts) -> bool:
     if match.header or match.body:
         return evaluate(match, facts, first_failure=True).matched
     return True
+
+
+def _model_matches(patterns: list[tuple[str, Any]], model: str) -> bool:
+    """Whether any of ``patterns`` matches ``model`` (a loop: no generator per request)."""
+    for _, rx in patterns:  # noqa: SIM110 (any() over a generator costs more per request)
+        if rx.match(model):
+            return True
+    return False
 
 
 def evaluate(match: Match, facts: RequestFacts, *, first_failure: bool = False) -> MatchResult:

@@ -102,6 +102,31 @@ class StreamSpec:
     usage: str = "auto"
 
 
+@dataclass(slots=True, frozen=True)
+class StaticTexts:
+    """The texts of a step without templates or tool calls, as every request answers them
+    (until ``max_tokens`` cuts them): fixed at load so rendering only looks them up."""
+
+    content: str | None
+    reasoning: str | None
+    refusal: str | None
+    content_pieces: list[str]
+    reasoning_pieces: list[str]
+    refusal_pieces: list[str]
+    reasoning_tokens: int
+    #: Completion tokens: reasoning, content and refusal together.
+    tokens: int
+    finish_reason: str
+
+
+def _static_text(spec: TextSpec | None) -> tuple[str | None, list[str], int]:
+    """A static text field as (text, stream pieces, tokens); a missing one is (None, [], 0)."""
+    if spec is None:
+        return None, [], 0
+    assert spec.pieces is not None
+    return spec.template.static, spec.pieces, spec.tokens
+
+
 @dataclass(slots=True)
 class Step:
     """One scripted response."""
@@ -126,6 +151,8 @@ class Step:
     #: Derived at load time (see ``finish``): whether rendering needs templates / a seeded faker.
     dynamic: bool = False
     needs_faker: bool = False
+    #: Derived at load time: the texts of a step with neither templates nor tool calls.
+    static: StaticTexts | None = None
 
     def finish(self) -> Step:
         """Compute the derived fields once the step is built."""
@@ -133,7 +160,28 @@ class Step:
         templates += [c.arguments for c in self.tool_calls] + [c.name for c in self.tool_calls]
         self.dynamic = any(t.static is None for t in templates) or bool(self.call_declared_tools)
         self.needs_faker = any(t.needs_faker for t in templates)
+        self.static = None if self.dynamic or self.tool_calls else self._static_texts()
         return self
+
+    def _static_texts(self) -> StaticTexts | None:
+        """What ``render`` answers for this step's texts when nothing truncates them (the
+        same values its general path computes: a missing content is ``""`` unless there is
+        a refusal, the finish reason defaults to ``stop``)."""
+        specs = (self.content, self.reasoning, self.refusal)
+        if any(s is not None and s.pieces is None for s in specs):
+            return None
+        content, reasoning, refusal = (_static_text(s) for s in specs)
+        return StaticTexts(
+            content="" if content[0] is None and refusal[0] is None else content[0],
+            reasoning=reasoning[0],
+            refusal=refusal[0],
+            content_pieces=content[1],
+            reasoning_pieces=reasoning[1],
+            refusal_pieces=refusal[1],
+            reasoning_tokens=reasoning[2],
+            tokens=content[2] + reasoning[2] + refusal[2],
+            finish_reason="stop" if self.finish_reason is None else self.finish_reason,
+        )
 
     @property
     def deliberate_break(self) -> bool:

@@ -69,6 +69,51 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
     """Turn ``step`` into the answer for this request (static parts were prepared at load)."""
     if step.error is not None:
         return step.error
+    return render_static(step, inp.facts, catalog) or _render(step, inp, catalog)
+
+
+def render_static(step: Step, facts: RequestFacts, catalog: Catalog) -> Reply | None:
+    """What :func:`render` answers for a step whose texts were fixed at load (no templates,
+    no tool calls, no error) when ``max_tokens`` cuts nothing; None for any other step.
+
+    Only the model, its prices and the prompt vary per request, so this is the hot path of
+    a scripted answer: it needs no :class:`RenderInput` and skips the general path's work."""
+    static = step.static
+    if static is None or step.error is not None:
+        return None
+    limit = _max_tokens(facts.body)
+    if limit is not None and static.tokens > limit:
+        return None
+    model = step.model or facts.model
+    billing = catalog.billing(model)
+    prompt = prompt_tokens(facts.body)
+    completion = static.tokens
+    usage = Usage(prompt, completion, static.reasoning_tokens, prompt * billing[1], completion * billing[2], step.usage)
+    stream = step.stream
+    # Positional (in Reply's field order): keywords cost a dict per call, twice the time here.
+    return Reply(
+        model,
+        step.provider or billing[0],
+        static.content,
+        static.reasoning,
+        static.refusal,
+        [],  # tool_calls
+        static.finish_reason,
+        usage,
+        static.reasoning_pieces,
+        static.content_pieces,
+        static.refusal_pieces,
+        stream.chunk_tokens,
+        stream.usage,  # usage_mode
+        stream.keepalive,
+        step.timing,
+        step.fault,
+        step.native_finish_reason,
+    )
+
+
+def _render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply:
+    """The general path: templates, tool calls, truncation by ``max_tokens``."""
     facts = inp.facts
     body = facts.body
     rng = inp.rng

@@ -1,0 +1,81 @@
+"""Rendering: the static fast path answers exactly what the general path answers."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from typing import Any
+
+import pytest
+
+from mockrouter.catalog import Catalog
+from mockrouter.scenario.loader import load_text
+from mockrouter.scenario.matcher import RequestFacts
+from mockrouter.scenario.render import RenderInput, _render, render, render_static
+
+CATALOG = Catalog.load()
+
+STEPS = textwrap.dedent(
+    """
+    name: static
+    steps:
+      - content: "Hello there, a scripted answer."
+      - content: "cut into chunks"
+        stream: {chunk_tokens: 2}
+      - content: "hello world"
+        stream: {chunks: [hel, lo, " world"]}
+      - reasoning: "Thinking it over first."
+        content: "Then an answer."
+        finish_reason: length
+        native_finish_reason: MAX_TOKENS
+      - refusal: "I cannot help with that."
+      - {}
+      - content: "priced elsewhere"
+        model: anthropic/claude-sonnet-4
+        provider: Somebody
+        usage: {prompt_tokens: 7, reasoning_tokens: 2, cost: 0.5}
+    """
+)
+
+BODIES: list[dict[str, Any]] = [
+    {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello, please."}]},
+    {
+        "model": "not/in-the-catalog",
+        "messages": [{"role": "system", "content": "terse"}, {"role": "user", "content": "hi"}],
+    },
+    {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1000},
+    {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3},
+    {"model": "openai/gpt-4o-mini", "messages": [], "tools": [{"type": "function", "function": {"name": "f"}}]},
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_static_steps_render_as_the_general_path_does(body: dict[str, Any]) -> None:
+    [scenario] = load_text(STEPS)
+    facts = RequestFacts.from_body(body, {})
+    for step in scenario.steps:
+        assert step.static is not None
+        general = _render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG)
+        fast = render_static(step, facts, CATALOG)
+        if fast is None:  # max_tokens cuts the text: the general path truncates it
+            assert general.finish_reason == "length"
+            continue
+        assert fast == general
+        assert render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG) == general
+
+
+def test_templated_error_and_tool_steps_take_the_general_path() -> None:
+    [scenario] = load_text(
+        textwrap.dedent(
+            """
+            name: dynamic
+            steps:
+              - content: "Turn {{ seq }}"
+              - tool_calls: [{name: f, arguments: {a: 1}}]
+              - error: {status: 503}
+            """
+        )
+    )
+    facts = RequestFacts.from_body(BODIES[0], {})
+    for step in scenario.steps:
+        assert render_static(step, facts, CATALOG) is None
