@@ -66,3 +66,22 @@ export const WEATHER_PARAMETERS = {
   additionalProperties: false,
 };
 export const TOOL_RESULT = '{"temp_c":21}';
+
+/**
+ * Drain an OpenAI-shaped chunk stream: joined content deltas, the finish reason and usage as the
+ * client parsed them. `finishField` is the client's spelling (`finish_reason`, or `finishReason`).
+ */
+export async function collectChunks(stream, finishField) {
+  const deltas = [];
+  let finishReason = null;
+  let usage = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks += 1;
+    const choice = chunk.choices[0];
+    if (choice?.delta?.content) deltas.push(choice.delta.content);
+    if (choice?.[finishField]) finishReason = choice[finishField];
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return { content: deltas.join(""), deltas: deltas.length, chunks, finish_reason: finishReason, usage };
+}

@@ -1,7 +1,7 @@
 // The `openai` npm package against mockrouter's default (anyrouter) dialect; see harness.mjs.
 import OpenAI from "openai";
 
-import { describeError, run, TOOL_RESULT, WEATHER_PARAMETERS } from "./harness.mjs";
+import { collectChunks, describeError, run, TOOL_RESULT, WEATHER_PARAMETERS } from "./harness.mjs";
 
 const client = (baseURL, apiKey) => new OpenAI({ baseURL, apiKey, timeout: 20000 });
 const user = (content) => [{ role: "user", content }];
@@ -24,18 +24,7 @@ await run({
       stream: true,
       stream_options: { include_usage: true },
     });
-    const deltas = [];
-    let finishReason = null;
-    let usage = null;
-    let chunks = 0;
-    for await (const chunk of stream) {
-      chunks += 1;
-      const choice = chunk.choices[0];
-      if (choice?.delta?.content) deltas.push(choice.delta.content);
-      if (choice?.finish_reason) finishReason = choice.finish_reason;
-      if (chunk.usage) usage = chunk.usage;
-    }
-    return { content: deltas.join(""), deltas: deltas.length, chunks, finish_reason: finishReason, usage };
+    return collectChunks(stream, "finish_reason");
   },
 
   async tool_call({ baseURL, key }) {

@@ -3,7 +3,7 @@
 import { OpenRouter } from "@openrouter/sdk";
 import * as errors from "@openrouter/sdk/models/errors";
 
-import { describeError, run, TOOL_RESULT, WEATHER_PARAMETERS } from "./harness.mjs";
+import { collectChunks, describeError, run, TOOL_RESULT, WEATHER_PARAMETERS } from "./harness.mjs";
 
 const client = (serverURL, apiKey) => new OpenRouter({ serverURL, apiKey, timeoutMs: 20000 });
 const user = (content) => [{ role: "user", content }];
@@ -63,18 +63,7 @@ await run({
     const stream = await client(baseURL, key).chat.send({
       chatRequest: { model: "mockrouter/slow", messages: user("Stream me, node openrouter"), stream: true },
     });
-    const deltas = [];
-    let finishReason = null;
-    let usage = null;
-    let chunks = 0;
-    for await (const chunk of stream) {
-      chunks += 1;
-      const choice = chunk.choices[0];
-      if (choice?.delta?.content) deltas.push(choice.delta.content);
-      if (choice?.finishReason) finishReason = choice.finishReason;
-      if (chunk.usage) usage = chunk.usage;
-    }
-    return { content: deltas.join(""), deltas: deltas.length, chunks, finish_reason: finishReason, usage };
+    return collectChunks(stream, "finishReason");
   },
 
   async tool_call({ baseURL, key }) {
