@@ -115,7 +115,7 @@ def spent(app: MockrouterApp, key: str, spec: KeySpec | None) -> float:
     if spec is not None:
         ks = app.state.keys.get(key)
         return ks.usage if ks is not None else 0.0
-    return sum((e.get("usage") or {}).get("cost") or 0 for e in app.state.journal if e["_key"] == key)
+    return sum((e.get("usage") or {}).get("cost") or 0 for e in app.state.journal.query(key=key))
 
 
 def free_requests(app: MockrouterApp, key: str) -> int:
@@ -148,9 +148,9 @@ def _generation(app: MockrouterApp, info: RequestInfo, generation_id: str) -> Re
     key = app.authenticate(info)
     if not generation_id:
         raise RequestError(400, "Invalid request: id: the generation id is required", "id")
-    for entry in reversed(list(app.state.journal)):
-        if entry.get("generation_id") == generation_id and entry["_key"] == key:
-            return json_response(info.dialect.generation(entry))
+    found = app.state.journal.query(key=key, where=lambda e: e.get("generation_id") == generation_id, limit=1)
+    if found:
+        return json_response(info.dialect.generation(found[0]))
     raise RequestError(404, f"Generation {generation_id!r} not found.")
 
 

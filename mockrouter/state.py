@@ -17,6 +17,9 @@ from .journal import pack, unpack
 if TYPE_CHECKING:
     from .keys import Keyring
 
+#: A test of one stored (packed) journal entry.
+Where = Callable[[dict[str, Any]], bool]
+
 
 class Journal:
     """The request journal: a bounded store, oldest entries dropped (and counted) first.
@@ -54,15 +57,20 @@ class Journal:
         """An event set at the next ``add``; count yourself in ``watchers`` while waiting on it."""
         return self._changed
 
-    def count(self, key: str | None = None, where: Callable[[dict[str, Any]], bool] | None = None) -> int:
+    def _matching(self, key: str | None, where: Where | None) -> Iterator[dict[str, Any]]:
+        """Stored (packed) entries of ``key`` for which ``where`` holds, oldest first: filtering
+        before unpacking, so a reader pays for the entries it wants, not the whole journal."""
+        return (e for e in self._entries if (key is None or e["_key"] == key) and (where is None or where(e)))
+
+    def count(self, key: str | None = None, where: Where | None = None) -> int:
         """Entries (of ``key``); with ``where``, those it holds for (it sees packed entries: scalars only)."""
         if key is None and where is None:
             return len(self._entries)
-        return sum(1 for e in self._entries if (key is None or e["_key"] == key) and (where is None or where(e)))
+        return sum(1 for _ in self._matching(key, where))
 
-    def last_time(self, key: str, where: Callable[[dict[str, Any]], bool] | None = None) -> float | None:
+    def last_time(self, key: str, where: Where | None = None) -> float | None:
         """When the newest entry of ``key`` (that ``where`` holds for) started: its ``ts``, or None."""
-        return max((e["ts"] for e in self._entries if e["_key"] == key and (where is None or where(e))), default=None)
+        return max((e["ts"] for e in self._matching(key, where)), default=None)
 
     def get(self, entry_id: str) -> dict[str, Any] | None:
         entry = self._by_id.get(entry_id)
@@ -75,15 +83,20 @@ class Journal:
         return len(self._entries)
 
     def query(
-        self, *, key: str | None = None, scenario: str | None = None, unmatched: bool = False, limit: int | None = None
+        self,
+        *,
+        key: str | None = None,
+        scenario: str | None = None,
+        unmatched: bool = False,
+        where: Where | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries oldest first; with ``limit``, the newest ``limit`` of them."""
+        """Entries (unpacked copies) oldest first; with ``limit``, the newest ``limit`` of them.
+        ``where`` sees packed entries: test scalar fields only."""
         found = [
             e
-            for e in self._entries
-            if (key is None or e["_key"] == key)
-            and (scenario is None or e.get("scenario") == scenario)
-            and (not unmatched or e.get("unmatched"))
+            for e in self._matching(key, where)
+            if (scenario is None or e.get("scenario") == scenario) and (not unmatched or e.get("unmatched"))
         ]
         if limit is not None:
             found = found[-limit:] if limit > 0 else []
