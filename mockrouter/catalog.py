@@ -109,7 +109,5 @@ class Catalog:
 
     def prices(self, model_id: str) -> tuple[float, float]:
         """USD per token (prompt, completion); 0 for models the catalog does not know."""
-        known = self.models.get(model_id)
-        if known is None:
-            return 0.0, 0.0
-        return known.prompt_per_m / 1e6, known.completion_per_m / 1e6
+        _, prompt, completion = self.billing(model_id)
+        return prompt, completion
