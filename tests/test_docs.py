@@ -195,6 +195,9 @@ class Cook:
         self.server = server
         self.item = recipe(f"cookbook-{name}", COOKBOOK)
         self.key = key
+        #: SDK clients made by ``sdk``, closed by the ``cook`` fixture: an unclosed client's
+        #: pooled socket is found by a later garbage collection, failing whichever test runs then.
+        self.clients: list[openai.OpenAI] = []
         self.model = f"mockrouter/{yaml.safe_load(self.item.code)['name']}"
         added = httpx.post(
             f"{server.url}/__mockrouter/scenarios",
@@ -223,7 +226,9 @@ class Cook:
             yield from response.iter_lines()
 
     def sdk(self, **options: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.server.base_url, api_key=self.key, **options)
+        client = openai.OpenAI(base_url=self.server.base_url, api_key=self.key, **options)
+        self.clients.append(client)
+        return client
 
     def statuses(self) -> list[int]:
         entries = httpx.get(f"{self.server.url}/__mockrouter/requests", params={"key": self.key}).json()["data"]
@@ -231,8 +236,17 @@ class Cook:
 
 
 @pytest.fixture
-def cook(cookbook_server: BackgroundServer, api_key: str) -> Callable[[str], Cook]:
-    return lambda name: Cook(cookbook_server, name, api_key)
+def cook(cookbook_server: BackgroundServer, api_key: str) -> Iterator[Callable[[str], Cook]]:
+    made: list[Cook] = []
+
+    def make(name: str) -> Cook:
+        made.append(Cook(cookbook_server, name, api_key))
+        return made[-1]
+
+    yield make
+    for c in made:
+        for client in c.clients:
+            client.close()
 
 
 def _data(lines: list[str]) -> list[str]:
