@@ -25,13 +25,15 @@ from .asgi import (
     read_body,
     send_response,
 )
-from .dialects.base import JSON, Dialect, Identity
+from .compiled import CompiledAnswer, compiled_answer
+from .dialects.base import JSON, Dialect, Identity, dumps
 from .journal import RAW_BODY
 from .keys import credit_error
-from .reply import HttpError, Reply
+from .reply import HttpError, Reply, Usage
 from .scenario.engine import Selection, SelectionError
 from .scenario.matcher import RequestFacts
-from .scenario.render import RenderInput, render, render_static
+from .scenario.model import Step
+from .scenario.render import RenderInput, prompt_tokens, render, render_static, requested_max_tokens
 from .stream import NO_PACING, Delivery, Pacing, write_stream
 
 if TYPE_CHECKING:
@@ -213,7 +215,24 @@ async def _answer(
     key_state.requests += 1
     seq = key_state.requests
     rng, created = request_rng(app, dialect, seq, raw)
-    selection, result = _select_and_render(app, entry, facts, key, state_key, seq, rng)
+    selection = _select(app, entry, facts, key, state_key, rng)
+    step = selection.step
+    if (
+        step.plain
+        and not facts.stream
+        and not text
+        and not models
+        and info.account is None
+        and app.config.compile_answers
+        and (step.provider or not (body.get("provider") or dialect.provider_header in headers))
+    ):
+        limit = requested_max_tokens(body)
+        if limit is None or step.static.tokens <= limit:  # type: ignore[union-attr]
+            answer = compiled_answer(step, dialect, app.catalog, step.model or facts.model)
+            if answer is not None:
+                await _send_compiled(app, send, info, step, answer, body, rng, created)
+                return
+    result = _render(app, step, facts, seq, rng)
     if selection.step.fuzz:
         await _send_fuzz(app, send, info, body, facts.stream, seq, raw)
         return
@@ -222,7 +241,8 @@ async def _answer(
         for model in chain[1:]:
             facts = replace(facts, model=model)
             entry["models_tried"].append(model)
-            selection, result = _select_and_render(app, entry, facts, key, state_key, seq, rng)
+            selection = _select(app, entry, facts, key, state_key, rng)
+            result = _render(app, selection.step, facts, seq, rng)
             if not isinstance(result, HttpError):
                 break
     preferred = None
@@ -240,15 +260,9 @@ async def _answer(
     await _send_reply(app, scope, receive, send, info, result, body, rng, created, text)
 
 
-def _select_and_render(
-    app: MockrouterApp,
-    entry: dict[str, Any],
-    facts: RequestFacts,
-    key: str,
-    state_key: str,
-    seq: int,
-    rng: random.Random,
-) -> tuple[Selection, Reply | HttpError]:
+def _select(
+    app: MockrouterApp, entry: dict[str, Any], facts: RequestFacts, key: str, state_key: str, rng: random.Random
+) -> Selection:
     selection = app.engine.select(facts, key, state_key, facts.headers.get("x-mockrouter-scenario"), app.state, rng)
     entry["scenario"] = selection.scenario.name
     entry["step"] = selection.step_index if selection.step_index >= 0 else None
@@ -256,9 +270,12 @@ def _select_and_render(
     if selection.how == "default":
         entry["unmatched"] = True
         entry["near_misses"] = selection.near_misses
-    step = selection.step
+    return selection
+
+
+def _render(app: MockrouterApp, step: Step, facts: RequestFacts, seq: int, rng: random.Random) -> Reply | HttpError:
     reply = render_static(step, facts, app.catalog)  # a scripted text: no RenderInput needed
-    return selection, reply or render(step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+    return reply or render(step, RenderInput(facts, seq, rng, app.faker), app.catalog)
 
 
 def _model_chain(model: str, models: Any) -> list[str]:
@@ -349,6 +366,50 @@ async def _send_reply(
             await _broken_json(app, send, receive, payload, headers, reply, entry)
             return
     await send_response(send, 200, payload, JSON, headers)
+    entry["bytes_sent"] = len(payload)
+    entry["ttft_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
+
+
+async def _send_compiled(
+    app: MockrouterApp,
+    send: Send,
+    info: RequestInfo,
+    step: Step,
+    answer: CompiledAnswer,
+    body: dict[str, Any],
+    rng: random.Random,
+    created: int,
+) -> None:
+    """A plain step's non-streaming answer from its compiled bytes: what ``_send_reply``
+    answers and journals for the same step, without rendering a ``Reply``."""
+    entry = info.entry
+    dialect = info.dialect
+    static = step.static
+    assert static is not None
+    identity = dialect.identity(rng, created)
+    prompt = prompt_tokens(body)
+    completion = static.tokens
+    usage = Usage(
+        prompt,
+        completion,
+        static.reasoning_tokens,
+        prompt * answer.prompt_price,
+        completion * answer.completion_price,
+        step.usage,
+    )
+    counts = dialect.usage_counts(usage)
+    payload = answer.body(identity, dumps(dialect.usage(usage)))
+    entry["generation_id"] = identity.id
+    entry["expected"] = answer.expected
+    entry["status"] = 200
+    counts["reasoning_tokens"] = usage.reasoning_tokens
+    entry["usage"] = counts
+    entry["model"] = answer.model
+    entry["provider"] = answer.provider
+    entry["finish_reason"] = static.finish_reason
+    if step.native_finish_reason is not None:
+        entry["native_finish_reason"] = step.native_finish_reason
+    await send_response(send, 200, payload, JSON, dialect.headers(identity, app.rate_info(info)))
     entry["bytes_sent"] = len(payload)
     entry["ttft_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
 

@@ -33,6 +33,9 @@ class Config:
     #: openrouter dialect: the closing usage chunk repeats the final choice ("repeat",
     #: as captured on the wire in 2026) or carries ``choices: []`` ("empty", as documented).
     usage_chunk: str = "repeat"
+    #: Serve plain scripted steps from compiled answers (``mockrouter.compiled``). No CLI
+    #: flag: off only in tests that compare the compiled bytes with the general path's.
+    compile_answers: bool = True
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:

@@ -81,7 +81,7 @@ def pack(entry: dict[str, Any]) -> None:
     """Turn ``entry``'s container fields into JSON bytes, in place (see ``PACKED``)."""
     for name in PACKED:
         value = entry.get(name)
-        if value is not None:
+        if value is not None and type(value) is not bytes:  # bytes: packed by its writer
             # A copy of exact size: orjson's bytes keep its 4 KiB write buffer (seen with orjson
             # 3.13), which made every journaled entry cost 12 KiB more.
             entry[name] = bytes(memoryview(orjson.dumps(value)))

@@ -20,6 +20,7 @@ from ..reply import (
     Reply,
     Role,
     ToolCallFragment,
+    Usage,
     UsageReport,
 )
 from .base import Dialect, Identity, RateInfo, StreamEncoder, dumps, wants_usage
@@ -126,10 +127,10 @@ class AnyRouter(Dialect):
             ]
         return message
 
-    def usage(self, reply: Reply) -> dict[str, Any]:
-        out = self.usage_counts(reply.usage)
-        if reply.usage.reasoning_tokens:
-            out["completion_tokens_details"] = {"reasoning_tokens": reply.usage.reasoning_tokens}
+    def usage(self, usage: Usage) -> dict[str, Any]:
+        out = self.usage_counts(usage)
+        if usage.reasoning_tokens:
+            out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
         return out
 
     def completion(self, reply: Reply, identity: Identity) -> bytes:
@@ -145,7 +146,7 @@ class AnyRouter(Dialect):
                 "model": reply.model,
                 "provider": reply.provider,
                 "choices": [choice],
-                "usage": self.usage(reply),
+                "usage": self.usage(reply.usage),
             }
         )
 
@@ -211,7 +212,7 @@ class _AnyRouterStream(StreamEncoder):
         if type(event) is UsageReport:
             if not self.send_usage:
                 return None
-            return self.head + b',"choices":[],"usage":' + dumps(self.dialect.usage(self.reply)) + b"}\n\n"
+            return self.head + b',"choices":[],"usage":' + dumps(self.dialect.usage(self.reply.usage)) + b"}\n\n"
         return None
 
     def error_chunk(self, error: HttpError) -> bytes:

@@ -21,6 +21,7 @@ from ..reply import (
     Reply,
     Role,
     ToolCallFragment,
+    Usage,
     UsageReport,
 )
 from .base import (
@@ -138,8 +139,7 @@ class OpenRouter(Dialect):
             ]
         return message
 
-    def usage(self, reply: Reply) -> dict[str, Any]:
-        u = reply.usage
+    def usage(self, u: Usage) -> dict[str, Any]:
         out = self.usage_counts(u)
         out["is_byok"] = False
         out["prompt_tokens_details"] = {
@@ -180,7 +180,7 @@ class OpenRouter(Dialect):
                 "provider": reply.provider,
                 "system_fingerprint": None,
                 "choices": [choice],
-                "usage": self.usage(reply),
+                "usage": self.usage(reply.usage),
             }
         )
 
@@ -404,9 +404,8 @@ class _OpenRouterStream(StreamEncoder):
             if not self.send_usage:
                 return None
             choices = self.final_choice if self.dialect.usage_chunk == "repeat" else b""
-            return (
-                self.head + b',"choices":[' + choices + b'],"usage":' + dumps(self.dialect.usage(self.reply)) + b"}\n\n"
-            )
+            usage = dumps(self.dialect.usage(self.reply.usage))
+            return self.head + b',"choices":[' + choices + b'],"usage":' + usage + b"}\n\n"
         return None
 
     def error_chunk(self, error: HttpError) -> bytes:

@@ -153,6 +153,11 @@ class Step:
     needs_faker: bool = False
     #: Derived at load time: the texts of a step with neither templates nor tool calls.
     static: StaticTexts | None = None
+    #: Derived at load time: static texts and nothing else (no error, fault, delay or fuzz),
+    #: so a non-streaming answer is the same bytes but for id, created, model and usage.
+    plain: bool = False
+    #: Compiled answers of a plain step (``mockrouter.compiled``), filled on first use.
+    compiled: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def finish(self) -> Step:
         """Compute the derived fields once the step is built."""
@@ -161,6 +166,13 @@ class Step:
         self.dynamic = any(t.static is None for t in templates) or bool(self.call_declared_tools)
         self.needs_faker = any(t.needs_faker for t in templates)
         self.static = None if self.dynamic or self.tool_calls else self._static_texts()
+        self.plain = (
+            self.static is not None
+            and self.error is None
+            and self.fault is None
+            and self.timing.is_zero
+            and not self.fuzz
+        )
         return self
 
     def _static_texts(self) -> StaticTexts | None:

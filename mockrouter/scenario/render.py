@@ -48,7 +48,7 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return total
 
 
-def _max_tokens(body: dict[str, Any]) -> int | None:
+def requested_max_tokens(body: dict[str, Any]) -> int | None:
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -81,7 +81,7 @@ def render_static(step: Step, facts: RequestFacts, catalog: Catalog) -> Reply | 
     static = step.static
     if static is None or step.error is not None:
         return None
-    limit = _max_tokens(facts.body)
+    limit = requested_max_tokens(facts.body)
     if limit is not None and static.tokens > limit:
         return None
     model = step.model or facts.model
@@ -146,7 +146,7 @@ def _render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply:
     calls = _tool_calls(step, ctx, body, rng) if step.tool_calls or step.call_declared_tools else []
 
     finish = step.finish_reason
-    limit = _max_tokens(body)
+    limit = requested_max_tokens(body)
     used = reasoning_tokens + content_tokens + refusal_tokens
     call_tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls) if calls else 0
     if limit is not None and used + call_tokens > limit:

@@ -1,0 +1,120 @@
+"""Compiled answers: the JSON body of a scripted reply rendered once, filled in per request.
+
+A *plain* step (``Step.plain``: fixed texts, no tool calls, error, fault, delay or fuzz)
+answers every non-streaming request with the same message. What changes from one request
+to the next is the response id, ``created``, the model (and with it provider and prices)
+and the usage, which depends on the prompt. So the body is rendered once per (step,
+dialect, model) by the dialect's own ``completion`` around marker values, cut at the
+markers, and a request only joins its id, ``created`` and usage into the pieces. The
+general path (render a ``Reply``, build the dicts, encode them) costs several times more.
+
+The dialect stays the only code that knows the envelope: the cut is checked against the
+rendered body, and a dialect whose body does not have the shape
+``{"id": ..., ..., "created": ..., ..., "usage": {...}}`` gets no compiled answer (the
+general path serves it). ``tests/test_compiled.py`` checks both paths give the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .catalog import Catalog
+from .dialects.base import Dialect, Identity
+from .reply import Reply, Usage, expected_message
+from .scenario.model import Step
+
+#: Marker values the body is rendered with, to be cut out (``created``: 2100-01-01T00:00:01Z).
+ID_MARK = "mockrouter-compiled-id"
+CREATED_MARK = 4_102_444_801
+_HEAD = b'{"id":"' + ID_MARK.encode() + b'"'
+_CREATED = b',"created":' + str(CREATED_MARK).encode() + b","
+#: A step answering more distinct models than this renders the rest each time (bounded memory).
+MAX_MODELS_PER_STEP = 256
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledAnswer:
+    """One plain step's answer for one dialect and model, as the bytes between the parts
+    that change per request: ``{"id":"<id>`` + ``after_id`` + ``<created>`` +
+    ``after_created`` + ``<usage>`` + ``}``."""
+
+    model: str
+    provider: str
+    prompt_price: float
+    completion_price: float
+    after_id: bytes
+    after_created: bytes
+    #: The journal's ``expected`` message, already packed (see ``journal.pack``).
+    expected: bytes
+
+    def body(self, identity: Identity, usage: bytes) -> bytes:
+        return b"".join(
+            (
+                b'{"id":"',
+                identity.id.encode(),
+                self.after_id,
+                str(identity.created).encode(),
+                self.after_created,
+                usage,
+                b"}",
+            )
+        )
+
+
+def compiled_answer(step: Step, dialect: Dialect, catalog: Catalog, model: str) -> CompiledAnswer | None:
+    """The compiled answer of plain ``step`` for ``model`` (cached on the step), or None
+    when the dialect's body cannot be cut.
+
+    The cache is keyed by the dialect instance, which belongs to one app, whose catalog
+    is loaded once: so (dialect, model) fixes the catalog too."""
+    cache = step.compiled
+    key = (dialect, model)
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    answer = compile_answer(step, dialect, catalog, model)
+    if len(cache) < MAX_MODELS_PER_STEP:
+        cache[key] = answer
+    return answer
+
+
+def compile_answer(step: Step, dialect: Dialect, catalog: Catalog, model: str) -> CompiledAnswer | None:
+    static = step.static
+    assert static is not None
+    provider, prompt_price, completion_price = catalog.billing(model)
+    provider = step.provider or provider
+    usage = Usage(0, static.tokens, static.reasoning_tokens, overrides=step.usage)
+    reply = Reply(
+        model=model,
+        provider=provider,
+        content=static.content,
+        reasoning=static.reasoning,
+        refusal=static.refusal,
+        tool_calls=[],
+        finish_reason=static.finish_reason,
+        usage=usage,
+        native_finish_reason=step.native_finish_reason,
+    )
+    full = dialect.completion(reply, Identity(ID_MARK, CREATED_MARK))
+    tail = b',"usage":' + orjson.dumps(dialect.usage(usage)) + b"}"
+    created_at = full.find(_CREATED)
+    if not full.startswith(_HEAD) or not full.endswith(tail) or created_at < 0:
+        return None
+    value_at = created_at + len(_CREATED) - 1 - len(str(CREATED_MARK))
+    return CompiledAnswer(
+        model=model,
+        provider=provider,
+        prompt_price=prompt_price,
+        completion_price=completion_price,
+        after_id=full[len(_HEAD) - 1 : value_at],
+        after_created=full[value_at + len(str(CREATED_MARK)) : len(full) - len(tail) + len(b',"usage":')],
+        expected=_packed(expected_message(static.content, static.reasoning, static.refusal, [])),
+    )
+
+
+def _packed(value: Any) -> bytes:
+    return bytes(memoryview(orjson.dumps(value)))
