@@ -214,9 +214,10 @@ async def embeddings(app: MockrouterApp, request: Request, info: RequestInfo) ->
             raise RequestError(400, f"dimensions must be at most {size} for {model_id}", "dimensions")
         size = wanted
     raw_input = body["input"]
-    items = (
-        raw_input if isinstance(raw_input, list) and raw_input and not isinstance(raw_input[0], int) else [raw_input]
-    )
+    # One text, a list of texts, one list of token ids or a list of them. JSON Schema's
+    # "integer" admits 1.0, so a token id may arrive as a float.
+    one = not isinstance(raw_input, list) or not raw_input or isinstance(raw_input[0], int | float)
+    items = [raw_input] if one else raw_input
     texts = [item if isinstance(item, str) else " ".join(map(str, item)) for item in items]
     tokens = sum(count_tokens(t) for t in texts)
     cost = round(tokens * app.catalog.prices(model_id)[0], 12)

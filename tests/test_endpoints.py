@@ -261,6 +261,10 @@ def test_embeddings_raw(http, dialect):
         ),
         "embeddings.anyrouter",
     )
+    for tokens, count in (([1, 2, 3], 1), ([1.0, 2], 1), ([[1, 2], [3.0]], 2)):  # token ids; 1.0 is an integer
+        response = http.post("/embeddings", json={"model": "openai/text-embedding-3-small", "input": tokens})
+        answered = ok(response, "embeddings.anyrouter")
+        assert len(answered["data"]) == count, tokens
     raw = base64.b64decode(encoded["data"][0]["embedding"])
     assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == pytest.approx(body["data"][0]["embedding"], abs=1e-6)
     for bad in (
