@@ -179,6 +179,12 @@ def test_models_validate(http, dialect):
     assert_valid("models", dialect, body)
     ids = {m["id"] for m in body["data"]}
     assert {"openai/gpt-4o-mini", "mockrouter/echo"} <= ids
+    if dialect == "openrouter":  # parameters follow capabilities: clients read them before sending tools
+        params = {m["id"]: m["supported_parameters"] for m in body["data"]}
+        assert {"tools", "tool_choice", "structured_outputs"} <= set(params["openai/gpt-4o-mini"])
+        assert "tools" not in params["deepseek/deepseek-r1"] and "reasoning" in params["deepseek/deepseek-r1"]
+        assert params["openai/text-embedding-3-small"] == []
+        assert {"tools", "reasoning", "structured_outputs"} <= set(params["mockrouter/echo"])
 
 
 def test_mid_stream_error_chunk(http, dialect):

@@ -62,10 +62,24 @@ SUPPORTED_PARAMETERS = [
     "presence_penalty",
     "seed",
     "response_format",
-    "structured_outputs",
-    "tools",
-    "tool_choice",
 ]
+
+
+def supported_parameters(m: CatalogModel) -> list[str]:
+    """What a model's ``supported_parameters`` lists: the sampling parameters of a chat model,
+    plus ``tools``/``tool_choice``, ``structured_outputs`` and ``reasoning`` only where the
+    model has the capability (clients such as the AI SDK read this list before sending tools).
+    An embedding model takes none of them."""
+    if m.category == "embedding":
+        return []
+    params = list(SUPPORTED_PARAMETERS)
+    if "json_mode" in m.capabilities:
+        params.append("structured_outputs")
+    if "tool_use" in m.capabilities:
+        params += ["tools", "tool_choice"]
+    if m.reasoning:
+        params += ["reasoning", "include_reasoning"]
+    return params
 
 
 def user_id_for(key: str) -> str:
@@ -188,9 +202,7 @@ class OpenRouter(Dialect):
         return _OpenRouterStream(self, reply, identity, wants_usage(reply.usage_mode, body, always_by_default=True))
 
     def model_object(self, m: CatalogModel) -> dict[str, Any]:
-        params = list(SUPPORTED_PARAMETERS)
-        if m.reasoning:
-            params += ["reasoning", "include_reasoning"]
+        params = supported_parameters(m)
         modality = "+".join(m.input_modalities) + "->" + "+".join(m.output_modalities)
         out: dict[str, Any] = {
             "id": m.id,
