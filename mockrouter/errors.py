@@ -22,6 +22,14 @@ class ConfigError(MockrouterError):
     """A server setting is invalid."""
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped as Python writes them (``\\r``, ``\\x1b``), so
+    a key in a scenario file cannot break a line of ``check`` output or drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ScenarioError(MockrouterError):
     """A scenario cannot be loaded; says where (file, line, field) and why."""
 
@@ -44,7 +52,7 @@ class ScenarioError(MockrouterError):
         if self.line is not None:
             where += f":{self.line}"
         if self.field:
-            where += f": {self.field}"
+            where += f": {printable(self.field)}"
         return f"{where}: {self.message}"
 
     def located(self, *, file: str | None, line: int | None, field: str | None) -> ScenarioError:

@@ -462,6 +462,7 @@ def test_a_header_name_that_is_not_a_token_is_a_load_error(name: str) -> None:
     error = only_error(text)
     assert error.line == 5 and error.field.startswith("chaos.faults[0].error.headers")
     assert "header name" in error.message
+    assert "\r" not in str(error) and "\n" not in str(error)  # one line of `check` output, control chars escaped
 
 
 def test_latin1_header_values_with_tabs_load() -> None:
