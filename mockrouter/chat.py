@@ -217,21 +217,10 @@ async def _answer(
     rng, created = request_rng(app, dialect, seq, raw)
     selection = _select(app, entry, facts, key, state_key, rng)
     step = selection.step
-    if (
-        step.plain
-        and not facts.stream
-        and not text
-        and not models
-        and info.account is None
-        and app.config.compile_answers
-        and (step.provider or not (body.get("provider") or dialect.provider_header in headers))
-    ):
-        limit = requested_max_tokens(body)
-        if limit is None or step.static.tokens <= limit:  # type: ignore[union-attr]
-            answer = compiled_answer(step, dialect, app.catalog, step.model or facts.model)
-            if answer is not None:
-                await _send_compiled(app, send, info, step, answer, body, rng, created)
-                return
+    answer = _compiled_for(app, info, step, facts) if step.plain and not (text or models) else None
+    if answer is not None:
+        await _send_compiled(app, send, info, step, answer, body, rng, created)
+        return
     result = _render(app, step, facts, seq, rng)
     if selection.step.fuzz:
         await _send_fuzz(app, send, info, body, facts.stream, seq, raw)
@@ -271,6 +260,22 @@ def _select(
         entry["unmatched"] = True
         entry["near_misses"] = selection.near_misses
     return selection
+
+
+def _compiled_for(app: MockrouterApp, info: RequestInfo, step: Step, facts: RequestFacts) -> CompiledAnswer | None:
+    """The compiled answer for a plain step, unless this request needs the general path: a
+    stream, a keyring account (credits are checked and billed there), a provider preference
+    the step does not override, or a ``max_tokens`` that cuts the answer."""
+    static = step.static
+    if static is None or facts.stream or info.account is not None or not app.config.compile_answers:
+        return None
+    dialect = info.dialect
+    if not step.provider and (facts.body.get("provider") or dialect.provider_header in facts.headers):
+        return None
+    limit = requested_max_tokens(facts.body)
+    if limit is not None and static.tokens > limit:
+        return None
+    return compiled_answer(step, dialect, app.catalog, step.model or facts.model)
 
 
 def _render(app: MockrouterApp, step: Step, facts: RequestFacts, seq: int, rng: random.Random) -> Reply | HttpError:
