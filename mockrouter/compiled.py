@@ -30,7 +30,8 @@ from .scenario.model import Step
 ID_MARK = "mockrouter-compiled-id"
 CREATED_MARK = 4_102_444_801
 _HEAD = b'{"id":"' + ID_MARK.encode() + b'"'
-_CREATED = b',"created":' + str(CREATED_MARK).encode() + b","
+_CREATED_KEY = b',"created":'
+_CREATED_VALUE = str(CREATED_MARK).encode()
 #: A step answering more distinct models than this renders the rest each time (bounded memory).
 MAX_MODELS_PER_STEP = 256
 
@@ -83,6 +84,8 @@ def compiled_answer(step: Step, dialect: Dialect, catalog: Catalog, model: str) 
 
 
 def compile_answer(step: Step, dialect: Dialect, catalog: Catalog, model: str) -> CompiledAnswer | None:
+    """Render plain ``step``'s body for ``model`` with marker id and ``created`` and cut it
+    at them; None when the body does not have the shape the cut expects."""
     static = step.static
     assert static is not None
     provider, prompt_price, completion_price = catalog.billing(model)
@@ -101,17 +104,17 @@ def compile_answer(step: Step, dialect: Dialect, catalog: Catalog, model: str) -
     )
     full = dialect.completion(reply, Identity(ID_MARK, CREATED_MARK))
     tail = b',"usage":' + orjson.dumps(dialect.usage(usage)) + b"}"
-    created_at = full.find(_CREATED)
+    created_at = full.find(_CREATED_KEY + _CREATED_VALUE + b",")
     if not full.startswith(_HEAD) or not full.endswith(tail) or created_at < 0:
         return None
-    value_at = created_at + len(_CREATED) - 1 - len(str(CREATED_MARK))
+    value_at = created_at + len(_CREATED_KEY)
     return CompiledAnswer(
         model=model,
         provider=provider,
         prompt_price=prompt_price,
         completion_price=completion_price,
         after_id=full[len(_HEAD) - 1 : value_at],
-        after_created=full[value_at + len(str(CREATED_MARK)) : len(full) - len(tail) + len(b',"usage":')],
+        after_created=full[value_at + len(_CREATED_VALUE) : len(full) - len(tail) + len(b',"usage":')],
         expected=_packed(expected_message(static.content, static.reasoning, static.refusal, [])),
     )
 

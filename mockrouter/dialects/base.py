@@ -101,6 +101,11 @@ class Dialect(ABC):
     def completion(self, reply: Reply, identity: Identity) -> bytes:
         """A non-streaming chat completion body."""
 
+    def usage(self, usage: Usage) -> dict[str, Any]:
+        """The ``usage`` object of a completion body (and of a stream's usage chunk); compiled
+        answers encode it per request. Override to add the dialect's detail fields."""
+        return self.usage_counts(usage)
+
     @abstractmethod
     def stream(self, reply: Reply, identity: Identity, body: dict[str, Any]) -> StreamEncoder:
         """An encoder for this reply's stream; ``body`` tells whether usage was asked for."""
