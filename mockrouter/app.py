@@ -29,7 +29,7 @@ from .chat import RequestError, chat_completions
 from .config import Config
 from .dialects import DIALECTS
 from .dialects.base import JSON, Dialect, RateInfo
-from .journal import new_entry
+from .journal import RAW_HEADERS, new_entry, shown_headers
 from .keys import KeySpec, load_keys, roll_window
 from .reply import HttpError
 from .scenario.engine import Engine
@@ -180,13 +180,15 @@ class MockrouterApp:
         admin = path.startswith(ADMIN_PREFIX)
         key = parse_bearer(headers) if not admin else None
         query = scope.get("query_string", b"").decode("latin-1")
+        raw_headers = tuple(scope["headers"])
         entry = new_entry(
-            "" if admin else self.state.journal.next_id(), method, path, query, headers, key, dialect.name
+            "" if admin else self.state.journal.next_id(), method, path, query, raw_headers, key, dialect.name
         )
         client = scope.get("client")
         info = RequestInfo(method, path, headers, dialect, key, entry, client[0] if client else "")
-        if sum(map(len, chain.from_iterable(scope["headers"]))) > self.config.max_header:  # uvicorn sets no limit
-            entry["headers"] = {n: v[:MAX_JOURNALED_HEADER] for n, v in entry["headers"].items()}
+        if sum(map(len, chain.from_iterable(raw_headers))) > self.config.max_header:  # uvicorn sets no limit
+            del entry[RAW_HEADERS]
+            entry["headers"] = {n: v[:MAX_JOURNALED_HEADER] for n, v in shown_headers(raw_headers).items()}
             message = f"Request headers are larger than {self.config.max_header} bytes."
             error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
             await self.send_error(send, info, error)

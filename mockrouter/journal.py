@@ -19,6 +19,9 @@ REDACTED = "[REDACTED]"
 #: as its own bytes (``RAW_BODY``), and the container fields below as JSON bytes; the collector
 #: then stops tracking the entry. ``unpack`` restores them when the journal is read.
 RAW_BODY = "_raw_body"
+#: The request headers as the server got them (ASGI's name/value byte pairs, in a tuple); an
+#: entry shows them decoded and redacted (``headers``), made when the journal is read.
+RAW_HEADERS = "_raw_headers"
 PACKED = ("headers", "expected", "usage", "near_misses", "models_tried")
 #: Entry fields kept for the server's own use and never shown.
 PRIVATE = ("_key", RAW_BODY)
@@ -62,19 +65,31 @@ DEFAULTS: dict[str, Any] = {
 
 
 def new_entry(
-    entry_id: str, method: str, path: str, query: str, headers: dict[str, str], key: str | None, dialect: str
+    entry_id: str,
+    method: str,
+    path: str,
+    query: str,
+    raw_headers: tuple[tuple[bytes, bytes], ...],
+    key: str | None,
+    dialect: str,
 ) -> dict[str, Any]:
+    """A request's entry; its headers are kept as sent and redacted when read (``unpack``)."""
     return {
         "id": entry_id,
         "ts": time.time(),
         "method": method,
         "path": path,
         "query": query,
-        "headers": redact(headers),
+        RAW_HEADERS: raw_headers,
         "key_hint": key[-4:] if key else None,
         "dialect": dialect,
         "_key": key,
     }
+
+
+def shown_headers(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    """Request headers as an entry shows them: decoded (latin-1, as HTTP/1.1 defines them), secrets redacted."""
+    return redact({k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers})
 
 
 def pack(entry: dict[str, Any]) -> None:
@@ -94,6 +109,9 @@ def unpack(entry: dict[str, Any]) -> dict[str, Any]:
         value = out.get(name)
         if value is not None:
             out[name] = orjson.loads(value)
+    raw_headers = out.pop(RAW_HEADERS, None)
+    if raw_headers is not None:
+        out["headers"] = shown_headers(raw_headers)
     return out
 
 
