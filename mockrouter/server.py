@@ -17,6 +17,7 @@ import uvicorn
 
 from .app import MockrouterApp
 from .asgi import DeliberateDisconnect
+from .coalesce import coalescing
 from .config import Config
 
 #: At shutdown, how long responses in progress may take to finish on their own before their
@@ -97,7 +98,18 @@ def uvicorn_config(app: MockrouterApp, config: Config, **overrides: Any) -> uvic
         **_loop_and_http(),
     }
     options.update(overrides)
+    options["http"] = _protocol_class(options["http"])
     return uvicorn.Config(app, **options)
+
+
+def _protocol_class(http: Any) -> Any:
+    """uvicorn's protocol named ``http``, writing each loop turn's output at once (``coalesce``)."""
+    if not isinstance(http, str):
+        return http
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    return coalescing(import_from_string(HTTP_PROTOCOLS[http]))
 
 
 def serve(config: Config, app: MockrouterApp | None = None) -> None:
