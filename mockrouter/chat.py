@@ -26,10 +26,10 @@ from .asgi import (
     send_response,
 )
 from .compiled import CompiledAnswer, compiled_answer
-from .dialects.base import JSON, Dialect, Identity, dumps
+from .dialects.base import JSON, Dialect, Identity
 from .journal import RAW_BODY
 from .keys import credit_error
-from .reply import HttpError, Reply, Usage
+from .reply import HttpError, Reply
 from .scenario.engine import Selection, SelectionError
 from .scenario.matcher import RequestFacts
 from .scenario.model import Step
@@ -392,23 +392,12 @@ async def _send_compiled(
     static = step.static
     assert static is not None
     identity = dialect.identity(rng, created)
-    prompt = prompt_tokens(body)
-    completion = static.tokens
-    usage = Usage(
-        prompt,
-        completion,
-        static.reasoning_tokens,
-        prompt * answer.prompt_price,
-        completion * answer.completion_price,
-        step.usage,
-    )
-    counts = dialect.usage_counts(usage)
-    payload = answer.body(identity, dumps(dialect.usage(usage)))
+    usage, journaled_usage = answer.usage(prompt_tokens(body))
+    payload = answer.body(identity, usage)
     entry["generation_id"] = identity.id
     entry["expected"] = answer.expected
     entry["status"] = 200
-    counts["reasoning_tokens"] = usage.reasoning_tokens
-    entry["usage"] = counts
+    entry["usage"] = journaled_usage
     entry["model"] = answer.model
     entry["provider"] = answer.provider
     entry["finish_reason"] = static.finish_reason

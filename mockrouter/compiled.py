@@ -16,7 +16,7 @@ general path serves it). ``tests/test_compiled.py`` checks both paths give the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -34,6 +34,8 @@ _CREATED_KEY = b',"created":'
 _CREATED_VALUE = str(CREATED_MARK).encode()
 #: A step answering more distinct models than this renders the rest each time (bounded memory).
 MAX_MODELS_PER_STEP = 256
+#: Encoded usages kept per answer, one per prompt size seen (then the memo starts over).
+MAX_USAGES_PER_ANSWER = 64
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +52,38 @@ class CompiledAnswer:
     after_created: bytes
     #: The journal's ``expected`` message, already packed (see ``journal.pack``).
     expected: bytes
+    dialect: Dialect
+    completion_tokens: int
+    reasoning_tokens: int
+    #: The scenario's ``usage`` overrides, if any.
+    overrides: dict[str, Any] | None
+    #: Prompt tokens -> (the body's ``usage`` bytes, the journal's ``usage``, packed).
+    usages: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+
+    def usage(self, prompt_tokens: int) -> tuple[bytes, bytes]:
+        """The encoded usage for a prompt of this size: the body's, and the journal's (packed).
+
+        Usage depends only on the prompt size, and a test suite sends the same prompts again
+        and again, so the encodings are kept per size (a bounded memo, emptied when full)."""
+        try:
+            return self.usages[prompt_tokens]
+        except KeyError:
+            pass
+        usage = Usage(
+            prompt_tokens,
+            self.completion_tokens,
+            self.reasoning_tokens,
+            prompt_tokens * self.prompt_price,
+            self.completion_tokens * self.completion_price,
+            self.overrides,
+        )
+        counts = self.dialect.usage_counts(usage)  # the journal's: for GET /generation, and the key's bill
+        counts["reasoning_tokens"] = usage.reasoning_tokens
+        encoded = (_packed(self.dialect.usage(usage)), _packed(counts))
+        if len(self.usages) >= MAX_USAGES_PER_ANSWER:
+            self.usages.clear()
+        self.usages[prompt_tokens] = encoded
+        return encoded
 
     def body(self, identity: Identity, usage: bytes) -> bytes:
         return b"".join(
@@ -116,6 +150,10 @@ def compile_answer(step: Step, dialect: Dialect, catalog: Catalog, model: str) -
         after_id=full[len(_HEAD) - 1 : value_at],
         after_created=full[value_at + len(_CREATED_VALUE) : len(full) - len(tail) + len(b',"usage":')],
         expected=_packed(expected_message(static.content, static.reasoning, static.refusal, [])),
+        dialect=dialect,
+        completion_tokens=static.tokens,
+        reasoning_tokens=static.reasoning_tokens,
+        overrides=step.usage,
     )
 
 

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from mockrouter.catalog import Catalog
-from mockrouter.compiled import MAX_MODELS_PER_STEP, compiled_answer
+from mockrouter.compiled import MAX_MODELS_PER_STEP, MAX_USAGES_PER_ANSWER, compiled_answer
 from mockrouter.config import Config
 from mockrouter.dialects import DIALECTS
+from mockrouter.reply import Usage
 from mockrouter.scenario.loader import load_text
 from mockrouter.server import BackgroundServer
 
@@ -117,6 +119,22 @@ def test_compiled_answer_is_cached_per_dialect_and_model_and_bounded() -> None:
     for i in range(MAX_MODELS_PER_STEP + 10):
         assert compiled_answer(step, dialect, catalog, f"compiled/{i}") is not None
     assert len(step.compiled) == MAX_MODELS_PER_STEP
+
+
+@pytest.mark.parametrize("dialect_name", sorted(DIALECTS))
+def test_usage_memo_gives_what_the_dialect_encodes_and_is_bounded(dialect_name: str) -> None:
+    step = load_text(PLAIN, "plain.yaml")[0].steps[4]  # priced, with usage overrides
+    dialect = DIALECTS[dialect_name].from_config(Config())
+    answer = compiled_answer(step, dialect, Catalog.load(), "openai/gpt-4o-mini")
+    assert answer is not None and answer.prompt_price > 0
+    for prompt in [*range(MAX_USAGES_PER_ANSWER + 10), 3, 5, 10_000]:
+        usage = Usage(
+            prompt, answer.completion_tokens, answer.reasoning_tokens,
+            prompt * answer.prompt_price, answer.completion_tokens * answer.completion_price, step.usage,
+        )  # fmt: skip
+        counts = {**dialect.usage_counts(usage), "reasoning_tokens": usage.reasoning_tokens}
+        assert answer.usage(prompt) == (orjson.dumps(dialect.usage(usage)), orjson.dumps(counts))
+        assert len(answer.usages) <= MAX_USAGES_PER_ANSWER
 
 
 def test_only_plain_steps_are_compiled() -> None:
