@@ -63,7 +63,21 @@ class CoalescingTransport:
         self._pending = None
         self._transport.abort()
 
-    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, pause_reading, ...
+    # What uvicorn calls on every request, passed on without ``__getattr__``'s failed lookup first.
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the transport interface
         return getattr(self._transport, name)
 
 
