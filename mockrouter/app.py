@@ -82,6 +82,8 @@ def parse_bearer(headers: dict[str, str]) -> str | None:
     value = headers.get("authorization")
     if value is None:
         return None
+    if value[:7] == "Bearer ":  # the usual form, without the general parse below
+        return value[7:].strip() or None
     scheme, _, token = value.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -193,7 +195,7 @@ class MockrouterApp:
             error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
             await self.send_error(send, info, error)
             if not admin:
-                entry["duration_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
+                entry["duration_ms"] = (time.perf_counter() - info.started) * 1000
                 self.state.journal.add(entry)
             return
         state = self.state
@@ -208,7 +210,7 @@ class MockrouterApp:
             try:
                 await self._dispatch(scope, receive, send, info, admin)
             finally:
-                entry["duration_ms"] = round((time.perf_counter() - info.started) * 1000, 3)
+                entry["duration_ms"] = (time.perf_counter() - info.started) * 1000
                 state.journal.add(entry)
         finally:
             state.in_flight -= 1

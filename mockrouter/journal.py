@@ -23,6 +23,8 @@ RAW_BODY = "_raw_body"
 #: entry shows them decoded and redacted (``headers``), made when the journal is read.
 RAW_HEADERS = "_raw_headers"
 PACKED = ("headers", "expected", "usage", "near_misses", "models_tried")
+#: Durations are written as measured and shown rounded to the microsecond (``unpack``).
+TIMINGS = ("ttft_ms", "duration_ms", "disconnected_after_ms")
 #: Entry fields kept for the server's own use and never shown.
 PRIVATE = ("_key", RAW_BODY)
 
@@ -112,6 +114,10 @@ def unpack(entry: dict[str, Any]) -> dict[str, Any]:
     raw_headers = out.pop(RAW_HEADERS, None)
     if raw_headers is not None:
         out["headers"] = shown_headers(raw_headers)
+    for name in TIMINGS:
+        value = out.get(name)
+        if value is not None:
+            out[name] = round(value, 3)
     return out
 
 
