@@ -38,7 +38,7 @@ class Journal:
         self.watchers = 0
 
     def next_id(self) -> str:
-        return f"req_{next(self._ids):08d}"
+        return "req_" + str(next(self._ids)).zfill(8)  # f"{n:08d}" parses its format spec each time
 
     def add(self, entry: dict[str, Any]) -> None:
         """Keep ``entry`` (packed in place: the caller must not use it afterwards)."""
