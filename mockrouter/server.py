@@ -95,6 +95,9 @@ def uvicorn_config(app: MockrouterApp, config: Config, **overrides: Any) -> uvic
         "lifespan": "on",
         "timeout_graceful_shutdown": 3,
         "h11_max_incomplete_event_size": 64 * 1024,
+        # Clients talk to the mock directly: no X-Forwarded-* rewriting of the client address
+        # (uvicorn's proxy-headers middleware otherwise wraps every request).
+        "proxy_headers": False,
         **_loop_and_http(),
     }
     options.update(overrides)
