@@ -9,8 +9,10 @@ records the three nearest scenarios with what failed.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockrouter.scenario.engine import Engine
 from mockrouter.scenario.loader import load_text
-from mockrouter.scenario.matcher import RequestFacts, evaluate
+from mockrouter.scenario.matcher import RequestFacts, _model_matches, evaluate
 from mockrouter.server import BackgroundServer
 from mockrouter.state import Journal, State
 
@@ -621,3 +625,13 @@ def test_evaluate_reports_every_failed_condition() -> None:
         "body.n",
     ]
     assert evaluate(scenario.match, _facts("p", model="b/x"), first_failure=True).conditions == 1
+
+
+GLOB_TEXT = st.text(alphabet="ab/-*?[]!.", max_size=8)
+
+
+@given(glob=GLOB_TEXT, other=GLOB_TEXT)
+def test_model_match_fast_path_agrees_with_the_glob(glob: str, other: str) -> None:
+    patterns = [(glob, re.compile(fnmatch.translate(glob)))]
+    for model in (glob, other):
+        assert _model_matches(patterns, model) == fnmatch.fnmatchcase(model, glob)
