@@ -14,8 +14,8 @@ _TOKEN = re.compile(r"\s*+(?:\w++|[^\w\s])")
 _WORD = re.compile(r"\w++|[^\w\s]")
 _ASCII = [chr(c) for c in range(128)]
 _WORD_OR_SPACE = "".join(c for c in _ASCII if c.isalnum() or c == "_" or c.isspace()).encode("ascii")
-_OTHERS = "".join(c for c in _ASCII if not (c.isalnum() or c == "_")).encode("ascii")  # incl. \x1c-\x1f
-_OTHER_TO_SPACE = bytes.maketrans(_OTHERS, b" " * len(_OTHERS))
+#: Word characters to ``w``, everything else to a space: each word is then one ``" w"`` (or a leading ``w``).
+_WORD_TO_W = bytes(ord("w") if chr(c).isalnum() or c == ord("_") else ord(" ") for c in range(256))
 
 
 def tokenize(text: str) -> list[str]:
@@ -42,7 +42,8 @@ def count_tokens(text: str | None) -> int:
         return 0
     if text.isascii():  # byte-level C passes: single non-word characters, then runs of word characters
         data = text.encode("ascii")
-        n = len(data.translate(None, _WORD_OR_SPACE)) + len(data.translate(_OTHER_TO_SPACE).split())
+        words = data.translate(_WORD_TO_W)  # counted without splitting (no list, no pieces)
+        n = len(data.translate(None, _WORD_OR_SPACE)) + words.count(b" w") + words.startswith(b"w")
         return n or 1
     words = text.split()
     n = len(words)
