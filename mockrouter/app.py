@@ -294,9 +294,8 @@ class MockrouterApp:
             ks.window_start = now
             ks.window_count = 0
         ks.window_count += 1
-        return RateInfo(
-            DEFAULT_RATE_LIMIT, max(DEFAULT_RATE_LIMIT - ks.window_count, 0), int(ks.window_start + RATE_WINDOW_S)
-        )
+        remaining = DEFAULT_RATE_LIMIT - ks.window_count
+        return RateInfo(DEFAULT_RATE_LIMIT, remaining if remaining > 0 else 0, int(ks.window_start + RATE_WINDOW_S))
 
     def _keyed_rate_info(self, info: RequestInfo, ks: KeyState, now: float) -> RateInfo | None:
         """The window of a key with its own rate limit (None: the default window applies)."""

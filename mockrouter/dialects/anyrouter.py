@@ -95,11 +95,9 @@ class AnyRouter(Dialect):
         if identity is not None:
             out.append((b"x-request-id", identity.id.encode()))
         if rate is not None:
-            out += [
-                (b"x-ratelimit-limit", str(rate.limit).encode()),
-                (b"x-ratelimit-remaining", str(rate.remaining).encode()),
-                (b"x-ratelimit-reset", str(rate.reset).encode()),
-            ]
+            out.append((b"x-ratelimit-limit", b"%d" % (rate.limit,)))
+            out.append((b"x-ratelimit-remaining", b"%d" % (rate.remaining,)))
+            out.append((b"x-ratelimit-reset", b"%d" % (rate.reset,)))
         return out
 
     def error_object(self, error: HttpError) -> dict[str, Any]:

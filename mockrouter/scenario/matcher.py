@@ -31,13 +31,15 @@ class RequestFacts:
         last_user = ""
         for message in reversed(messages):
             if isinstance(message, dict) and message.get("role") == "user":
-                last_user = message_text(message.get("content"))
+                content = message.get("content")
+                last_user = content if type(content) is str else message_text(content)
                 break
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        model = body.get("model")
         # Positional (in field order): keywords cost a dict on every request.
         return cls(
             body,
-            str(body.get("model") or ""),  # model
+            model if type(model) is str else str(model or ""),  # model
             body.get("stream") is True,  # stream
             last_user,
             last.get("role"),  # last_role
