@@ -26,7 +26,7 @@ PACKED = ("headers", "expected", "usage", "near_misses", "models_tried")
 #: Durations are written as measured and shown rounded to the microsecond (``unpack``).
 TIMINGS = ("ttft_ms", "duration_ms", "disconnected_after_ms")
 #: Entry fields kept for the server's own use and never shown.
-PRIVATE = ("_key", RAW_BODY)
+PRIVATE = ("_key", RAW_BODY, RAW_HEADERS)
 
 
 def redact(headers: dict[str, str]) -> dict[str, str]:
