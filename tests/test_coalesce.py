@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import time
+from typing import Any
 
 import httpx
+import pytest
 
 from mockrouter.coalesce import CoalescingTransport
 from mockrouter.config import Config
@@ -92,19 +95,44 @@ def test_server_uses_the_coalescing_protocol() -> None:
     assert config.http_protocol_class.__name__.startswith("Coalescing")
 
 
+#: ``struct tcp_info`` (linux/tcp.h): ``tcpi_data_segs_in``, segments that carried data, is
+#: the u32 at byte 152 (Linux 4.6 and later).
+DATA_SEGS_IN = struct.Struct("=I")
+DATA_SEGS_IN_OFFSET = 152
+
+
+def _data_segments_in(sock: socket.socket) -> int | None:
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except (AttributeError, OSError):  # not Linux
+        return None
+    if len(info) < DATA_SEGS_IN_OFFSET + 4:
+        return None
+    return DATA_SEGS_IN.unpack_from(info, DATA_SEGS_IN_OFFSET)[0]
+
+
+def _answer(sock: socket.socket, reader: Any, body: bytes) -> None:
+    sock.sendall(REQUEST % (len(body), body))
+    assert reader.readline().startswith(b"HTTP/1.1 200")
+    length = 0
+    while (line := reader.readline()) != b"\r\n":
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    assert len(reader.read(length)) == length
+
+
 def test_a_json_answer_leaves_in_one_segment(anyrouter_server: BackgroundServer) -> None:
     body = b'{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-    with socket.create_connection(("127.0.0.1", anyrouter_server.port)) as sock:
-        sock.sendall(REQUEST % (len(body), body))
+    with socket.create_connection(("127.0.0.1", anyrouter_server.port)) as sock, sock.makefile("rb") as reader:
         sock.settimeout(5)
-        first = sock.recv(1 << 16)  # returns as soon as the first segment arrives
-    head, _, rest = first.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200")
-    length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")).split(b":")[1])
-    # Head and the whole body came in the first receive. (Without coalescing this usually holds
-    # on loopback too, the client being slower than the second write: the protocol test above
-    # is what pins the wiring; this one pins that nothing is held back.)
-    assert len(rest) == length
+        _answer(sock, reader, body)  # the connection is warm: only data segments are counted below
+        before = _data_segments_in(sock)
+        if before is None:
+            pytest.skip("TCP_INFO's data segment count is Linux-only")
+        _answer(sock, reader, body)
+        after = _data_segments_in(sock)
+    assert after is not None and after - before == 1  # head and body in one segment (uvicorn alone: 2)
 
 
 def test_a_stall_still_sends_what_came_before_it(make_server, api_key: str) -> None:
