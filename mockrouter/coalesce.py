@@ -23,12 +23,17 @@ from typing import Any
 class CoalescingTransport:
     """A transport that gathers the writes of one loop turn into one write of the real one."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "_pending", "_transport", "get_extra_info", "is_closing", "pause_reading", "resume_reading")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] | None = None
+        # What uvicorn calls on every request: the transport's own methods, no Python call between.
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
 
     def write(self, data: bytes) -> None:
         pending = self._pending
@@ -62,20 +67,6 @@ class CoalescingTransport:
     def abort(self) -> None:
         self._pending = None
         self._transport.abort()
-
-    # What uvicorn calls on every request, passed on without ``__getattr__``'s failed lookup first.
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
 
     def __getattr__(self, name: str) -> Any:  # the rest of the transport interface
         return getattr(self._transport, name)
