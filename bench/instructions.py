@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.inprocess import BODY  # noqa: E402
+from bench.run import free_port  # noqa: E402
 
 WARM_UP = 50
 REQUEST = (
@@ -52,12 +53,6 @@ def _collected(log: str) -> int:
     if found is None:
         raise RuntimeError(f"callgrind printed no total:\n{log[-2000:]}")
     return int(found.group(1))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _drive(port: int, n: int) -> None:
@@ -89,7 +84,7 @@ def server_instructions(name: str, n: int) -> int:
     """Server-side instructions of ``n`` requests to server ``name`` (uvicorn included)."""
     totals = []
     for count in (0, n):
-        port = _free_port()
+        port = free_port()
         with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
             proc = subprocess.Popen(
                 [*CALLGRIND, *SERVERS[name](port)],

@@ -311,6 +311,29 @@ def _preferred_provider(
     return app.catalog.provider_display(order[0]) if order else None
 
 
+def _journal_answer(
+    entry: dict[str, Any],
+    generation_id: str,
+    expected: Any,
+    usage: dict[str, Any] | bytes,
+    model: str,
+    provider: str | None,
+    finish_reason: str | None,
+    native_finish_reason: str | None,
+) -> None:
+    """What every answered completion journals; both answer paths (``_send_reply`` and
+    ``_send_compiled``) write it here, so their entries cannot drift apart."""
+    entry["generation_id"] = generation_id
+    entry["expected"] = expected
+    entry["status"] = 200
+    entry["usage"] = usage
+    entry["model"] = model
+    entry["provider"] = provider
+    entry["finish_reason"] = finish_reason
+    if native_finish_reason is not None:
+        entry["native_finish_reason"] = native_finish_reason
+
+
 async def _send_reply(
     app: MockrouterApp,
     scope: Scope,
@@ -326,17 +349,18 @@ async def _send_reply(
     entry = info.entry
     dialect = info.dialect
     identity: Identity = dialect.identity(rng, created)
-    entry["generation_id"] = identity.id
-    entry["expected"] = reply.expected()
-    entry["status"] = 200
     usage = dialect.usage_counts(reply.usage)  # for GET /generation, and the key's bill
     usage["reasoning_tokens"] = reply.usage.reasoning_tokens
-    entry["usage"] = usage
-    entry["model"] = reply.model
-    entry["provider"] = reply.provider
-    entry["finish_reason"] = reply.finish_reason
-    if reply.native_finish_reason is not None:
-        entry["native_finish_reason"] = reply.native_finish_reason
+    _journal_answer(
+        entry,
+        identity.id,
+        reply.expected(),
+        usage,
+        reply.model,
+        reply.provider,
+        reply.finish_reason,
+        reply.native_finish_reason,
+    )
     if info.account is not None:
         app.state.key(info.key or "").usage += usage["cost"] or 0
     headers = dialect.headers(identity, app.rate_info(info))
@@ -394,15 +418,16 @@ async def _send_compiled(
     identity = dialect.identity(rng, created)
     usage, journaled_usage = answer.usage(prompt_tokens(body))
     payload = answer.body(identity, usage)
-    entry["generation_id"] = identity.id
-    entry["expected"] = answer.expected
-    entry["status"] = 200
-    entry["usage"] = journaled_usage
-    entry["model"] = answer.model
-    entry["provider"] = answer.provider
-    entry["finish_reason"] = static.finish_reason
-    if step.native_finish_reason is not None:
-        entry["native_finish_reason"] = step.native_finish_reason
+    _journal_answer(
+        entry,
+        identity.id,
+        answer.expected,
+        journaled_usage,
+        answer.model,
+        answer.provider,
+        static.finish_reason,
+        step.native_finish_reason,
+    )
     await send_response(send, 200, payload, JSON, dialect.headers(identity, app.rate_info(info)))
     entry["bytes_sent"] = len(payload)
     entry["ttft_ms"] = (time.perf_counter() - info.started) * 1000
