@@ -108,7 +108,7 @@ def in_process_instructions(n: int) -> int:
     script = (
         f"import asyncio, sys; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r})\n"
         "from bench.inprocess import drive, BODY\n"
-        "from mockrouter.app import MockrouterApp; from mockrouter.config import Config\n"
+        "from mockrouter.http.app import MockrouterApp; from mockrouter.core.config import Config\n"
         f"app = MockrouterApp(Config(speed=0, scenarios=[Path({str(ROOT / 'bench/scenarios/bench.yaml')!r})]))\n"
         "asyncio.run(drive(app, BODY, 300)); n = int(sys.argv[1])\n"
         "if n: asyncio.run(drive(app, BODY, n))\n"

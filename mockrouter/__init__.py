@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "BackgroundServer": "server",
-    "Config": "config",
+    "BackgroundServer": "http.server",
+    "Config": "core.config",
     "ConfigError": "errors",
-    "MockrouterApp": "app",
+    "MockrouterApp": "http.app",
     "MockrouterError": "errors",
     "ScenarioError": "errors",
     "ScenarioErrors": "errors",
     "TemplateError": "errors",
-    "create_app": "app",
+    "create_app": "http.app",
 }
 
 __all__ = [
@@ -37,10 +37,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .app import MockrouterApp, create_app
-    from .config import Config
+    from .core.config import Config
     from .errors import ConfigError, MockrouterError, ScenarioError, ScenarioErrors, TemplateError
-    from .server import BackgroundServer
+    from .http.app import MockrouterApp, create_app
+    from .http.server import BackgroundServer
 
 
 def __getattr__(name: str) -> Any:

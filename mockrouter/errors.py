@@ -1,17 +1,31 @@
-"""The exceptions mockrouter raises.
+"""Every exception mockrouter raises, in one tree.
 
 The hierarchy::
 
     MockrouterError             anything mockrouter raises on purpose
     ├── ConfigError             a bad command-line flag, environment variable or keys file
-    └── ScenarioError           a scenario file that cannot be loaded (file, line, field)
-        └── TemplateError       a ``{{ }}`` template outside the template language
+    ├── ScenarioError           a scenario file that cannot be loaded (file, line, field)
+    │   └── TemplateError       a ``{{ }}`` template outside the template language
+    ├── ScenarioErrors          several scenario errors found in one pass
+    ├── RegexError              a ``match`` regex RE2 refuses (also a ValueError)
+    ├── RequestError            a client error answered before any scenario ran (a 4xx)
+    │   ├── BodyTooLarge        the request body passed the size limit (413)
+    │   └── SelectionError      the request names a scenario that does not exist (404)
+    ├── ClientGone              the client hung up before its request was read
+    ├── DeliberateDisconnect    a ``disconnect`` fault: drop the connection mid-response
+    ├── StreamError             a stream a client could not assemble (also a ValueError)
+    └── ResilienceError         ``assert_resilient()`` found findings (also an AssertionError)
 
-Errors that a *client* causes over HTTP are not exceptions of this tree: they become
-responses in the dialect's error format (see ``mockrouter.reply.HttpError``).
+A ``RequestError`` is not a crash: the HTTP layer answers it in the dialect's error format
+(its :attr:`RequestError.answer`, a :class:`~mockrouter.core.reply.HttpError`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .core.reply import HttpError
 
 
 class MockrouterError(Exception):
@@ -75,3 +89,62 @@ class ScenarioErrors(MockrouterError):
     def __init__(self, errors: list[ScenarioError]) -> None:
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+
+class RegexError(MockrouterError, ValueError):
+    """A pattern RE2 refuses (bad syntax, a construct it lacks, or too large)."""
+
+
+class RequestError(MockrouterError):
+    """A client error found before any scenario ran; answered in the dialect's format.
+
+    ``status``, ``message`` and ``param`` say what to answer; :meth:`wrap` carries a whole
+    prepared answer instead (headers, metadata and all), as :attr:`answer`."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.param = param
+        self.answer: HttpError | None = None
+        super().__init__(message)
+
+    @classmethod
+    def wrap(cls, answer: HttpError) -> RequestError:
+        """A RequestError answering with ``answer`` as it is."""
+        exc = cls(answer.status, answer.message or "", answer.param)
+        exc.answer = answer
+        return exc
+
+
+class BodyTooLarge(RequestError):
+    """The request body exceeded the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than {limit} bytes.")
+
+
+class SelectionError(RequestError):
+    """The request names a scenario that does not exist (answered as a 404)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(404, message, param)
+
+
+class ClientGone(MockrouterError):
+    """The client disconnected before the request body was read."""
+
+
+class DeliberateDisconnect(MockrouterError):
+    """Raised to make the server drop a connection mid-response (the ``disconnect`` fault).
+
+    uvicorn closes the transport when an app raises after the response started, so the
+    client sees an incomplete body rather than a clean end. The server's log filter hides it.
+    """
+
+
+class StreamError(MockrouterError, ValueError):
+    """A stream is not one a client could assemble (raised by the reference accumulator)."""
+
+
+class ResilienceError(MockrouterError, AssertionError):
+    """``assert_resilient()`` found findings in this test's traffic."""

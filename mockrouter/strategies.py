@@ -49,7 +49,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
-from .reply import expected_message
+from .core.reply import expected_message
 
 __all__ = [
     "DIALECTS",

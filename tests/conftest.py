@@ -14,8 +14,8 @@ import httpx
 import openai
 import pytest
 
-from mockrouter.config import Config
-from mockrouter.server import BackgroundServer
+from mockrouter.core.config import Config
+from mockrouter.http.server import BackgroundServer
 
 
 @pytest.fixture(scope="session")

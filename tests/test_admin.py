@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mockrouter.config import Config
+from mockrouter.core.config import Config
 
 GOOD = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello admin"}]}
 
@@ -100,7 +100,7 @@ def test_schemas_served(admin):
 def test_admin_needs_token_beyond_loopback():
     from starlette.testclient import TestClient
 
-    from mockrouter.app import MockrouterApp
+    from mockrouter.http.app import MockrouterApp
 
     app = MockrouterApp(Config(host="0.0.0.0", speed=0))
     with TestClient(app) as c:

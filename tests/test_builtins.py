@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mockrouter.check import check_paths
+from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.http.server import BackgroundServer
 from mockrouter.scenario.loader import load_builtin
-from mockrouter.schemas import SchemaRegistry
-from mockrouter.server import BackgroundServer
+from mockrouter.tools.check import check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = SchemaRegistry()

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mockrouter.coalesce import CoalescingTransport
-from mockrouter.config import Config
-from mockrouter.server import BackgroundServer, uvicorn_config
+from mockrouter.core.config import Config
+from mockrouter.http.server import BackgroundServer, uvicorn_config
+from mockrouter.wire.coalesce import CoalescingTransport
 
 USER = [{"role": "user", "content": "stall, please"}]
 REQUEST = (

@@ -1,8 +1,10 @@
-"""Compiled answers: a plain step answers and journals, byte for byte, what the general
-path answers and journals (two seeded servers, one with compiled answers turned off)."""
+"""Compiled answers: an encoder answers a static reply from bytes it compiled once, and they
+are, byte for byte, what rendering the body in full gives; the journal is the same too (two
+seeded servers, one with compiled answers turned off)."""
 
 from __future__ import annotations
 
+import random
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +14,16 @@ import httpx
 import orjson
 import pytest
 
-from mockrouter.catalog import Catalog
-from mockrouter.compiled import MAX_MODELS_PER_STEP, MAX_USAGES_PER_ANSWER, compiled_answer
-from mockrouter.config import Config
-from mockrouter.dialects import DIALECTS
-from mockrouter.reply import Usage
+from mockrouter.core.catalog import Catalog
+from mockrouter.core.config import Config
+from mockrouter.core.reply import Reply
+from mockrouter.http.server import BackgroundServer
 from mockrouter.scenario.loader import load_text
-from mockrouter.server import BackgroundServer
+from mockrouter.scenario.matcher import RequestFacts
+from mockrouter.scenario.render import RenderInput, render
+from mockrouter.wire.dialects import DIALECTS
+from mockrouter.wire.dialects.base import Identity
+from mockrouter.wire.dialects.openai import MAX_MODELS_PER_STEP, MAX_USAGES_PER_BODY
 
 PLAIN = textwrap.dedent(
     """
@@ -110,34 +115,46 @@ def test_compiled_answers_equal_the_general_path(
     assert len(_journal(compiled, key)) == 2 * len(REQUESTS)
 
 
+def _reply(step: Any, model: str, prompt: str = "Hi") -> Reply:
+    facts = RequestFacts.from_body({"model": model, "messages": [{"role": "user", "content": prompt}]}, {})
+    reply = render(step, RenderInput(facts, 1, random.Random(0), None), Catalog.load())
+    assert isinstance(reply, Reply)
+    return reply
+
+
 def test_compiled_answer_is_cached_per_dialect_and_model_and_bounded() -> None:
     step = load_text(PLAIN, "plain.yaml")[0].steps[0]
-    catalog = Catalog.load()
-    dialect = DIALECTS["anyrouter"].from_config(Config())
-    first = compiled_answer(step, dialect, catalog, "compiled/a")
-    assert first is not None and compiled_answer(step, dialect, catalog, "compiled/a") is first
+    assert step.static is not None
+    memo = step.static.memo
+    encoder = DIALECTS["anyrouter"].from_config(Config()).encoders["chat"]
+    identity = Identity("chatcmpl-1", 1_767_225_600)
+    first = encoder.body(_reply(step, "compiled/a"), identity)
+    assert len(memo) == 1
+    assert encoder.body(_reply(step, "compiled/a"), identity) == first and len(memo) == 1
     for i in range(MAX_MODELS_PER_STEP + 10):
-        assert compiled_answer(step, dialect, catalog, f"compiled/{i}") is not None
-    assert len(step.compiled) == MAX_MODELS_PER_STEP
+        reply = _reply(step, f"compiled/{i}")
+        assert encoder.body(reply, identity) == encoder.render(reply, identity)
+    assert len(memo) == MAX_MODELS_PER_STEP
 
 
 @pytest.mark.parametrize("dialect_name", sorted(DIALECTS))
-def test_usage_memo_gives_what_the_dialect_encodes_and_is_bounded(dialect_name: str) -> None:
-    step = load_text(PLAIN, "plain.yaml")[0].steps[4]  # priced, with usage overrides
-    dialect = DIALECTS[dialect_name].from_config(Config())
-    answer = compiled_answer(step, dialect, Catalog.load(), "openai/gpt-4o-mini")
-    assert answer is not None and answer.prompt_price > 0
-    for prompt in [*range(MAX_USAGES_PER_ANSWER + 10), 3, 5, 10_000]:
-        usage = Usage(
-            prompt, answer.completion_tokens, answer.reasoning_tokens,
-            prompt * answer.prompt_price, answer.completion_tokens * answer.completion_price, step.usage,
-        )  # fmt: skip
-        counts = {**dialect.usage_counts(usage), "reasoning_tokens": usage.reasoning_tokens}
-        assert answer.usage(prompt) == (orjson.dumps(dialect.usage(usage)), orjson.dumps(counts))
-        assert len(answer.usages) <= MAX_USAGES_PER_ANSWER
+@pytest.mark.parametrize("index", [4, 6])  # usage overrides; a priced model
+def test_usage_memo_gives_what_the_dialect_encodes_and_is_bounded(dialect_name: str, index: int) -> None:
+    step = load_text(PLAIN, "plain.yaml")[0].steps[index]
+    encoder = DIALECTS[dialect_name].from_config(Config()).encoders["chat"]
+    identity = Identity("gen-1", 1_767_225_600)
+    memo = step.static.memo if step.static is not None else {}
+    for size in [*range(MAX_USAGES_PER_BODY + 10), 3, 5, 10_000]:
+        reply = _reply(step, "any/model", "word " * size)
+        assert reply.usage.prompt_cost > 0 or index == 4
+        body = encoder.body(reply, identity)
+        assert body == encoder.render(reply, identity)
+        assert orjson.loads(body)["usage"] == orjson.loads(orjson.dumps(encoder.usage(reply.usage)))
+        [compiled] = memo.values()
+        assert len(compiled.usages) <= MAX_USAGES_PER_BODY
 
 
-def test_only_plain_steps_are_compiled() -> None:
+def test_only_static_replies_are_compiled() -> None:
     steps = load_text(
         textwrap.dedent(
             """
@@ -153,4 +170,15 @@ def test_only_plain_steps_are_compiled() -> None:
         ),
         "mixed.yaml",
     )[0].steps
-    assert [s.plain for s in steps] == [True, False, False, False, False, False]
+    encoder = DIALECTS["openrouter"].from_config(Config()).encoders["chat"]
+    compiled = []
+    for step in steps:
+        result = render(
+            step, RenderInput(RequestFacts.from_body({"model": "m/x", "messages": []}, {}), 1, random.Random(0), None),
+            Catalog.load(),
+        )  # fmt: skip
+        if isinstance(result, Reply):
+            encoder.body(result, Identity("gen-1", 1))
+        compiled.append(step.static is not None and bool(step.static.memo))
+    # The delay does not change the bytes; a fault does (the body is answered broken).
+    assert compiled == [True, False, False, False, True, False]

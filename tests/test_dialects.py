@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mockrouter.schemas import SchemaRegistry
+from mockrouter.core.schemas import SchemaRegistry
 
 REGISTRY = SchemaRegistry()
 MODEL = "openai/gpt-4o-mini"

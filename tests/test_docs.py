@@ -1,6 +1,6 @@
 """The docs that cannot drift: the scenario reference, the cookbook, the CI recipe, editor support.
 
-- ``docs/scenarios.md`` is generated from ``schemas/scenario.schema.json`` (``mockrouter.docs``);
+- ``docs/scenarios.md`` is generated from ``schemas/scenario.schema.json`` (``mockrouter.tools.docs``);
   every field there has a description and examples, and every example, placed in a whole
   scenario, loads with the real loader and passes ``mockrouter check``.
 - Every recipe of ``docs/cookbook.md`` runs in a real server and fails the way it promises.
@@ -31,12 +31,12 @@ from faker import Faker
 from jsonschema import Draft202012Validator
 from recipes import ROOT, recipe, recipes
 
-from mockrouter import docs
-from mockrouter.catalog import Catalog
-from mockrouter.check import check_scenario
+from mockrouter.core.catalog import Catalog
+from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.http.server import BackgroundServer
 from mockrouter.scenario.loader import load_text
-from mockrouter.schemas import SchemaRegistry
-from mockrouter.server import BackgroundServer
+from mockrouter.tools import docs
+from mockrouter.tools.check import check_scenario
 
 SCHEMA = docs.load_schema()
 EXAMPLES = docs.examples(SCHEMA)
@@ -50,7 +50,7 @@ REFERENCE = ROOT / "docs" / "scenarios.md"
 def test_reference_is_generated_from_the_schema() -> None:
     assert REFERENCE.read_text(encoding="utf-8") == docs.render(SCHEMA), (
         "docs/scenarios.md is out of date with schemas/scenario.schema.json: "
-        "run `python -m mockrouter.docs` from the repository root and commit the result"
+        "run `python -m mockrouter.tools.docs` from the repository root and commit the result"
     )
 
 

@@ -17,8 +17,8 @@ import openai
 import orjson
 import pytest
 
-from mockrouter.dialects.base import DEFAULT_WORKSPACE_ID
-from mockrouter.schemas import SchemaRegistry
+from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.wire.dialects.account import DEFAULT_WORKSPACE_ID
 
 REGISTRY = SchemaRegistry()
 CHAT = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Count my tokens please"}]}

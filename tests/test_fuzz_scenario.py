@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from mockrouter.schemas import SchemaRegistry
+from mockrouter.core.schemas import SchemaRegistry
 from mockrouter.strategies import assemble
 
 REGISTRY = SchemaRegistry()

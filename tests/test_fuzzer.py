@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from mockrouter import fuzzer
-from mockrouter.cli import main
-from mockrouter.config import Config
-from mockrouter.schemas import SchemaRegistry
-from mockrouter.server import BackgroundServer
+from mockrouter.core.config import Config
+from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.http.server import BackgroundServer
+from mockrouter.tools import fuzzer
+from mockrouter.tools.cli import main
 
 SCHEMAS = SchemaRegistry()
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mockrouter.schemas import SchemaRegistry
-from mockrouter.server import BackgroundServer
+from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.http.server import BackgroundServer
 
 REGISTRY = SchemaRegistry()
 GOOD = b'{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'

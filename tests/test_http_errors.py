@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mockrouter.schemas import SchemaRegistry
+from mockrouter.core.schemas import SchemaRegistry
 
 REGISTRY = SchemaRegistry()
 GOOD = b'{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'

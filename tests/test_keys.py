@@ -15,11 +15,11 @@ import httpx
 import openai
 import pytest
 
-from mockrouter.cli import main
+from mockrouter.core.schemas import SchemaRegistry
 from mockrouter.errors import ConfigError
-from mockrouter.keys import parse_keys
-from mockrouter.schemas import SchemaRegistry
-from mockrouter.server import BackgroundServer
+from mockrouter.http.server import BackgroundServer
+from mockrouter.state.keys import parse_keys
+from mockrouter.tools.cli import main
 
 REGISTRY = SchemaRegistry()
 CHAT = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hello there"}]}

@@ -381,7 +381,7 @@ try:
         load_text(doc, "bomb.yaml")
         outcome = "loaded"
     else:
-        from mockrouter.check import check_paths
+        from mockrouter.tools.check import check_paths
         path = Path(tmp) / "bomb.yaml"
         path.write_text(doc)
         _, errors = check_paths([path])

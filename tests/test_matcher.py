@@ -23,11 +23,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockrouter.http.server import BackgroundServer
 from mockrouter.scenario.engine import Engine
 from mockrouter.scenario.loader import load_text
 from mockrouter.scenario.matcher import RequestFacts, _model_matches, evaluate
-from mockrouter.server import BackgroundServer
-from mockrouter.state import Journal, State
+from mockrouter.state.store import Journal, State
 
 U = uuid.uuid4().hex[:8]  # keeps this module's global scenario names unique in the session
 

@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mockrouter.openapi import CHAT_ERROR_STATUSES, REQUIRES_A_MODEL, build, document_bytes
+from mockrouter.http.openapi import CHAT_ERROR_STATUSES, REQUIRES_A_MODEL, build, document_bytes
 
 DIALECTS = ("anyrouter", "openrouter")
 GOOD = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

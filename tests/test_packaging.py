@@ -74,7 +74,7 @@ def test_wheel_declares_the_console_script(wheel: Path, names: set[str]) -> None
     parser = configparser.ConfigParser()
     parser.read_string(_dist_info_file(wheel, names, "entry_points.txt"))
     assert parser.has_section("console_scripts")
-    assert parser.get("console_scripts", "mockrouter").strip() == "mockrouter.cli:main"
+    assert parser.get("console_scripts", "mockrouter").strip() == "mockrouter.tools.cli:main"
 
 
 def test_wheel_metadata_matches_pyproject(wheel: Path, names: set[str]) -> None:
@@ -100,9 +100,9 @@ def test_unpacked_wheel_finds_its_data_inside_the_package(wheel: Path, tmp_path:
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
     probe = (
-        "import mockrouter, mockrouter.resources as r\n"
+        "import mockrouter, mockrouter.core.resources as r\n"
         "from mockrouter.scenario.loader import load_builtin\n"
-        "from mockrouter.catalog import Catalog\n"
+        "from mockrouter.core.catalog import Catalog\n"
         "print(mockrouter.__file__); print(r.schemas_dir()); print(r.scenarios_dir()); print(len(load_builtin()))\n"
         "Catalog.load()\n"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import mockrouter
-from mockrouter import pytest_plugin
+from mockrouter.tools import pytest_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -228,7 +228,10 @@ def test_plugin_import_is_cheap() -> None:
     import subprocess
     import sys
 
-    code = "import sys, mockrouter.pytest_plugin; print(sorted({'uvicorn', 'starlette', 'faker'} & set(sys.modules)))"
+    code = (
+        "import sys, mockrouter.tools.pytest_plugin; "
+        "print(sorted({'uvicorn', 'starlette', 'faker'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

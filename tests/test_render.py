@@ -1,17 +1,20 @@
-"""Rendering: the static fast path answers exactly what the general path answers."""
+"""Rendering: a step's static texts (fixed at load) answer exactly what working them out per
+request answers."""
 
 from __future__ import annotations
 
 import random
 import textwrap
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from mockrouter.catalog import Catalog
+from mockrouter.core.catalog import Catalog
+from mockrouter.core.reply import Reply
 from mockrouter.scenario.loader import load_text
 from mockrouter.scenario.matcher import RequestFacts
-from mockrouter.scenario.render import RenderInput, _render, render, render_static
+from mockrouter.scenario.render import RenderInput, render
 
 CATALOG = Catalog.load()
 
@@ -49,22 +52,27 @@ BODIES: list[dict[str, Any]] = [
 ]
 
 
+def _general(step: Any, facts: RequestFacts) -> Any:
+    """What ``render`` answers when the step's texts are worked out per request."""
+    return render(replace(step, static=None), RenderInput(facts, 1, random.Random(0), None), CATALOG)
+
+
 @pytest.mark.parametrize("body", BODIES)
 def test_static_steps_render_as_the_general_path_does(body: dict[str, Any]) -> None:
     [scenario] = load_text(STEPS)
     facts = RequestFacts.from_body(body, {})
     for step in scenario.steps:
         assert step.static is not None
-        general = _render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG)
-        fast = render_static(step, facts, CATALOG)
-        if fast is None:  # max_tokens cuts the text: the general path truncates it
-            assert general.finish_reason == "length"
+        general = _general(step, facts)
+        fast = render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG)
+        assert isinstance(fast, Reply) and isinstance(general, Reply)
+        if fast.memo is None:  # max_tokens cuts the text: truncated per request
+            assert general.finish_reason == "length" == fast.finish_reason
             continue
-        assert fast == general
-        assert render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG) == general
+        assert replace(fast, memo=None) == general
 
 
-def test_templated_error_and_tool_steps_take_the_general_path() -> None:
+def test_templated_error_and_tool_steps_are_not_static() -> None:
     [scenario] = load_text(
         textwrap.dedent(
             """
@@ -78,4 +86,5 @@ def test_templated_error_and_tool_steps_take_the_general_path() -> None:
     )
     facts = RequestFacts.from_body(BODIES[0], {})
     for step in scenario.steps:
-        assert render_static(step, facts, CATALOG) is None
+        result = render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG)
+        assert not isinstance(result, Reply) or result.memo is None

@@ -21,7 +21,7 @@ import httpx
 import openai
 import pytest
 
-from mockrouter.report import IMMEDIATE_S
+from mockrouter.state.report import IMMEDIATE_S
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = [{"role": "user", "content": "how resilient am I?"}]

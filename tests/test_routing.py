@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from mockrouter.schemas import SchemaRegistry
+from mockrouter.core.schemas import SchemaRegistry
 
 REGISTRY = SchemaRegistry()
 MESSAGES = [{"role": "user", "content": "route me"}]

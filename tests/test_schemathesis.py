@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 from schemathesis.core.failures import FailureGroup
 
-from mockrouter.config import Config
-from mockrouter.server import BackgroundServer
+from mockrouter.core.config import Config
+from mockrouter.http.server import BackgroundServer
 
 POSITIVE = schemathesis.GenerationMode.POSITIVE
 NEGATIVE = schemathesis.GenerationMode.NEGATIVE

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockrouter.cli import build_parser
+from mockrouter.tools.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 WARNING = "warning: listening beyond loopback without --admin-token"
@@ -137,9 +137,9 @@ def test_max_header_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("MOCKROUTER_MAX_HEADER", "8192")
     import importlib
 
-    import mockrouter.cli
+    import mockrouter.tools.cli
 
-    assert importlib.reload(mockrouter.cli).build_parser().parse_args(["serve"]).max_header == 8192
+    assert importlib.reload(mockrouter.tools.cli).build_parser().parse_args(["serve"]).max_header == 8192
 
 
 def test_serve_answers_431_over_the_max_header_flag(served: list[Serve]) -> None:

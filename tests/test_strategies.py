@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from mockrouter import strategies
-from mockrouter.schemas import SchemaRegistry
+from mockrouter.core.schemas import SchemaRegistry
 from mockrouter.strategies import (
     ChatResponse,
     ChatStream,

@@ -1,4 +1,4 @@
-"""The token approximation (``mockrouter.tokens``): lossless, counted consistently, cut evenly.
+"""The token approximation (``mockrouter.core.tokens``): lossless, counted consistently, cut evenly.
 
 SPEC ("Cutting"): a token is a run of word characters or a single other non-space character,
 with the whitespace before it.
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mockrouter.tokens import count_tokens, cut, group, tokenize
+from mockrouter.core.tokens import count_tokens, cut, group, tokenize
 
 # Text biased towards the interesting cases: whitespace runs, punctuation, astral characters,
 # combining marks, emoji with modifiers and scripts where \w is not ASCII.

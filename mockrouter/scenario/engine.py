@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..catalog import SCENARIO_MODEL_PREFIX
-from ..reply import HttpError
-from ..state import State
+from ..core.catalog import SCENARIO_MODEL_PREFIX
+from ..errors import SelectionError
+from ..state.store import State
 from .matcher import MatchResult, RequestFacts, evaluate, holds
 from .model import Scenario, Step
 
@@ -83,14 +83,6 @@ def _rank(s: Scenario) -> tuple[int, int]:
     return (-s.priority, s.order)
 
 
-class SelectionError(Exception):
-    """The request names a scenario that does not exist (answered as a 404)."""
-
-    def __init__(self, error: HttpError) -> None:
-        self.error = error
-        super().__init__(error.message)
-
-
 class Engine:
     """The loaded scenarios and the rules that pick one per request."""
 
@@ -141,7 +133,7 @@ class Engine:
             message = f"No scenario named {name!r}"
             message += f" (did you mean {hint[0]!r}?)" if hint else ""
             message += f"; selected by {how}."
-            raise SelectionError(HttpError(status=404, message=message, param="model" if how == "model" else None))
+            raise SelectionError(message, "model" if how == "model" else None)
         return found
 
     def choose(
@@ -162,7 +154,7 @@ class Engine:
                     return s, "match", []
         default = self.find(DEFAULT_SCENARIO, key)
         if default is None:
-            raise SelectionError(HttpError(status=404, message="No scenario matched and no default 'echo' is loaded."))
+            raise SelectionError("No scenario matched and no default 'echo' is loaded.")
         return default, "default", self.near_misses(facts, key)
 
     def near_misses(self, facts: RequestFacts, key: str, limit: int = 3) -> list[dict[str, Any]]:
@@ -196,11 +188,7 @@ class Engine:
         elif scenario.then == "cycle":
             index = served % count
         elif scenario.then == "exhausted":
-            raise SelectionError(
-                HttpError(
-                    status=404, message=f"Scenario {scenario.name!r} is exhausted: all {count} steps were served."
-                )
-            )
+            raise SelectionError(f"Scenario {scenario.name!r} is exhausted: all {count} steps were served.")
         else:
             index = count - 1
         return Selection(scenario, scenario.steps[index], index, how, misses)

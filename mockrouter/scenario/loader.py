@@ -20,10 +20,10 @@ import orjson
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from ..core.reply import Fault, HttpError, Timing
+from ..core.resources import scenarios_dir, schemas_dir
+from ..core.tokens import group, tokenize
 from ..errors import ScenarioError, ScenarioErrors
-from ..reply import Fault, HttpError, Timing
-from ..resources import scenarios_dir, schemas_dir
-from ..tokens import group, tokenize
 from .model import (
     Chaos,
     Match,

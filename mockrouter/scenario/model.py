@@ -12,44 +12,33 @@ from typing import Any
 
 import re2
 
-from ..reply import Fault, HttpError, Timing
+from ..core.reply import Fault, HttpError, Timing
+from ..errors import RegexError
 from .templates import Template
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern is a load error, not a line on stderr
 _RE2_OPTIONS.never_capture = True  # only "does it match" is ever asked
-_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
-
-
-class RegexError(ValueError):
-    """A pattern RE2 refuses (bad syntax, a construct it lacks, or too large)."""
 
 
 class Regex:
     """A ``match`` regex, compiled once with RE2: searching is linear in the text, so no
     pattern can backtrack catastrophically (backreferences and lookaround are refused)."""
 
-    __slots__ = ("_match", "pattern")
+    __slots__ = ("_compiled", "pattern")
 
     def __init__(self, pattern: str) -> None:
         try:
-            compiled = re2.compile(pattern, _RE2_OPTIONS)
+            self._compiled = re2.compile(pattern, _RE2_OPTIONS)
         except re2.error as exc:
             reason = exc.args[0] if exc.args else exc
             raise RegexError(reason.decode() if isinstance(reason, bytes) else str(reason)) from None
         self.pattern = pattern
-        raw = getattr(compiled, "_regexp", None)
-        # The binding's own Match skips the Python wrapper's Match object: ~2 us instead of ~5-10 us.
-        self._match = raw.Match if raw is not None and hasattr(raw, "Match") else None
-        if self._match is None:  # pragma: no cover - another google-re2 layout
-            self._match = lambda _anchor, text, _pos, _end: (
-                ((0, 0),) if compiled.search(text) is not None else ((-1, -1),)
-            )
 
     def search(self, text: str) -> bool:
-        """Whether the pattern matches anywhere in ``text``."""
-        data = text.encode("utf-8", "surrogatepass")
-        return self._match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+        """Whether the pattern matches anywhere in ``text`` (searched as UTF-8 bytes, so a
+        lone surrogate from a JSON ``\\udcff`` escape cannot make it fail)."""
+        return self._compiled.search(text.encode("utf-8", "surrogatepass")) is not None
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
@@ -117,6 +106,11 @@ class StaticTexts:
     #: Completion tokens: reasoning, content and refusal together.
     tokens: int
     finish_reason: str
+    #: Where encoders keep the bytes they compile for replies of this step (``Reply.memo``).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: The replies built from these texts, by (model, prompt tokens): the same request shape
+    #: gets the same (read-only) reply. Bounded by ``render``.
+    replies: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _static_text(spec: TextSpec | None) -> tuple[str | None, list[str], int]:
@@ -153,11 +147,6 @@ class Step:
     needs_faker: bool = False
     #: Derived at load time: the texts of a step with neither templates nor tool calls.
     static: StaticTexts | None = None
-    #: Derived at load time: static texts and nothing else (no error, fault, delay or fuzz),
-    #: so a non-streaming answer is the same bytes but for id, created, model and usage.
-    plain: bool = False
-    #: Compiled answers of a plain step (``mockrouter.compiled``), filled on first use.
-    compiled: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def finish(self) -> Step:
         """Compute the derived fields once the step is built."""
@@ -166,13 +155,6 @@ class Step:
         self.dynamic = any(t.static is None for t in templates) or bool(self.call_declared_tools)
         self.needs_faker = any(t.needs_faker for t in templates)
         self.static = None if self.dynamic or self.tool_calls else self._static_texts()
-        self.plain = (
-            self.static is not None
-            and self.error is None
-            and self.fault is None
-            and self.timing.is_zero
-            and not self.fuzz
-        )
         return self
 
     def _static_texts(self) -> StaticTexts | None:
@@ -183,8 +165,9 @@ class Step:
         if any(s is not None and s.pieces is None for s in specs):
             return None
         content, reasoning, refusal = (_static_text(s) for s in specs)
+        text = "" if content[0] is None and refusal[0] is None else content[0]
         return StaticTexts(
-            content="" if content[0] is None and refusal[0] is None else content[0],
+            content=text,
             reasoning=reasoning[0],
             refusal=refusal[0],
             content_pieces=content[1],

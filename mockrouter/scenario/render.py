@@ -1,5 +1,5 @@
-"""Render a scenario step for one request: a :class:`Reply` (with its stream events) or an
-:class:`HttpError`. Dialect-free: ids of responses, envelopes and bytes are not made here.
+"""Render a scenario step for one request: the one place a :class:`Reply` is built (or the
+step's :class:`HttpError` returned). Dialect-free: ids, envelopes and bytes are not made here.
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ from typing import Any
 
 import orjson
 
-from ..catalog import Catalog
-from ..ids import random_id
-from ..reply import HttpError, Reply, ToolCall, Usage
-from ..tokens import count_tokens, group, tokenize
+from ..core.catalog import Catalog
+from ..core.ids import random_id
+from ..core.reply import HttpError, Reply, ToolCall, Usage
+from ..core.tokens import count_tokens, group, tokenize
 from .examples import example
 from .matcher import RequestFacts, message_text
-from .model import Step, TextSpec
+from .model import StaticTexts, Step, TextSpec
 from .templates import TemplateContext
 
+#: Static replies kept per step (one per model and prompt size seen; then the cache starts over).
+MAX_STATIC_REPLIES = 1024
 #: Tokens of framing counted per message on top of its text (roughly what chat formats add).
 MESSAGE_OVERHEAD_TOKENS = 3
 
@@ -66,54 +68,118 @@ def _json_schema_instance(body: dict[str, Any], rng: random.Random) -> Any:
 
 
 def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
-    """Turn ``step`` into the answer for this request (static parts were prepared at load)."""
+    """Turn ``step`` into the answer for this request: its error, or the one :class:`Reply`.
+
+    A step whose texts were fixed at load (``step.static``) only looks them up, unless the
+    request's ``max_tokens`` cuts them; such a reply is *static*: built once per (model,
+    prompt size) and shared, read-only, by every request of that shape, and an encoder may
+    answer it from bytes it compiled once (``Reply.memo``). Templates, tool calls and
+    truncation are worked out here per request."""
     if step.error is not None:
         return step.error
-    return render_static(step, inp.facts, catalog) or _render(step, inp, catalog)
-
-
-def render_static(step: Step, facts: RequestFacts, catalog: Catalog) -> Reply | None:
-    """What :func:`render` answers for a step whose texts were fixed at load (no templates,
-    no tool calls, no error) when ``max_tokens`` cuts nothing; None for any other step.
-
-    Only the model, its prices and the prompt vary per request, so this is the hot path of
-    a scripted answer: it needs no :class:`RenderInput` and skips the general path's work."""
+    facts = inp.facts
+    body = facts.body
+    limit = requested_max_tokens(body)
     static = step.static
-    if static is None or step.error is not None:
-        return None
-    limit = requested_max_tokens(facts.body)
-    if limit is not None and static.tokens > limit:
-        return None
     model = step.model or facts.model
-    billing = catalog.billing(model)
-    prompt = prompt_tokens(facts.body)
-    completion = static.tokens
-    usage = Usage(prompt, completion, static.reasoning_tokens, prompt * billing[1], completion * billing[2], step.usage)
-    stream = step.stream
-    # Positional (in Reply's field order): keywords cost a dict per call, twice the time here.
+    provider, prompt_price, completion_price = catalog.billing(model)
+    prompt = prompt_tokens(body)
+    if static is not None and (limit is None or static.tokens <= limit):
+        cached = static.replies.get((model, prompt))
+        if cached is None:
+            cached = _static_reply(
+                step, static, model, step.provider or provider, prompt, prompt_price, completion_price
+            )
+            if len(static.replies) >= MAX_STATIC_REPLIES:
+                static.replies.clear()
+            static.replies[model, prompt] = cached
+        return cached
+    texts = _texts(step, inp, limit)
     return Reply(
-        model,
-        step.provider or billing[0],
-        static.content,
-        static.reasoning,
-        static.refusal,
-        [],  # tool_calls
-        static.finish_reason,
-        usage,
-        static.reasoning_pieces,
-        static.content_pieces,
-        static.refusal_pieces,
-        stream.chunk_tokens,
-        stream.usage,  # usage_mode
-        stream.keepalive,
-        step.timing,
-        step.fault,
-        step.native_finish_reason,
+        model=model,
+        provider=step.provider or provider,
+        content=texts.content,
+        reasoning=texts.reasoning,
+        refusal=texts.refusal,
+        tool_calls=texts.calls,
+        finish_reason=texts.finish,
+        usage=Usage(
+            prompt,
+            texts.completion,
+            texts.reasoning_tokens,
+            prompt * prompt_price,
+            texts.completion * completion_price,
+            step.usage,
+        ),
+        reasoning_pieces=texts.reasoning_pieces,
+        content_pieces=texts.content_pieces,
+        refusal_pieces=texts.refusal_pieces,
+        chunk_tokens=step.stream.chunk_tokens,
+        usage_mode=step.stream.usage,
+        keepalive=step.stream.keepalive,
+        timing=step.timing,
+        fault=step.fault,
+        native_finish_reason=step.native_finish_reason,
     )
 
 
-def _render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply:
-    """The general path: templates, tool calls, truncation by ``max_tokens``."""
+def _static_reply(
+    step: Step,
+    static: StaticTexts,
+    model: str,
+    provider: str,
+    prompt: int,
+    prompt_price: float,
+    completion_price: float,
+) -> Reply:
+    completion = static.tokens
+    return Reply(
+        model=model,
+        provider=provider,
+        content=static.content,
+        reasoning=static.reasoning,
+        refusal=static.refusal,
+        tool_calls=[],
+        finish_reason=static.finish_reason,
+        usage=Usage(
+            prompt,
+            completion,
+            static.reasoning_tokens,
+            prompt * prompt_price,
+            completion * completion_price,
+            step.usage,
+        ),
+        reasoning_pieces=static.reasoning_pieces,
+        content_pieces=static.content_pieces,
+        refusal_pieces=static.refusal_pieces,
+        chunk_tokens=step.stream.chunk_tokens,
+        usage_mode=step.stream.usage,
+        keepalive=step.stream.keepalive,
+        timing=step.timing,
+        fault=step.fault,
+        native_finish_reason=step.native_finish_reason,
+        memo=static.memo,
+    )
+
+
+@dataclass(slots=True)
+class _Texts:
+    """What a step says for one request, worked out per request (templates, tool calls,
+    truncation by ``max_tokens``)."""
+
+    content: str | None
+    reasoning: str | None
+    refusal: str | None
+    content_pieces: list[str]
+    reasoning_pieces: list[str]
+    refusal_pieces: list[str]
+    calls: list[ToolCall]
+    finish: str
+    reasoning_tokens: int
+    completion: int
+
+
+def _texts(step: Step, inp: RenderInput, limit: int | None) -> _Texts:
     facts = inp.facts
     body = facts.body
     rng = inp.rng
@@ -146,7 +212,6 @@ def _render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply:
     calls = _tool_calls(step, ctx, body, rng) if step.tool_calls or step.call_declared_tools else []
 
     finish = step.finish_reason
-    limit = requested_max_tokens(body)
     used = reasoning_tokens + content_tokens + refusal_tokens
     call_tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls) if calls else 0
     if limit is not None and used + call_tokens > limit:
@@ -164,29 +229,17 @@ def _render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply:
         finish = "tool_calls" if calls else "stop"
     if content is None and not calls and refusal is None:
         content = ""
-
-    model = step.model or facts.model
-    completion = used + call_tokens
-    p_price, c_price = catalog.prices(model)
-    prompt = prompt_tokens(body)
-    return Reply(
-        model=model,
-        provider=step.provider or catalog.provider_for(model),
+    return _Texts(
         content=content,
         reasoning=reasoning,
         refusal=refusal,
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=Usage(prompt, completion, reasoning_tokens, prompt * p_price, completion * c_price, step.usage),
-        reasoning_pieces=reasoning_pieces,
         content_pieces=content_pieces,
+        reasoning_pieces=reasoning_pieces,
         refusal_pieces=refusal_pieces,
-        chunk_tokens=chunk,
-        usage_mode=step.stream.usage,
-        keepalive=step.stream.keepalive,
-        timing=step.timing,
-        fault=step.fault,
-        native_finish_reason=step.native_finish_reason,
+        calls=calls,
+        finish=finish,
+        reasoning_tokens=reasoning_tokens,
+        completion=used + call_tokens,
     )
 
 

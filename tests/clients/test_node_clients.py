@@ -24,8 +24,8 @@ import httpx
 import pytest
 from recipes import recipe
 
-from mockrouter.dialects.base import DEFAULT_WORKSPACE_ID
-from mockrouter.server import BackgroundServer
+from mockrouter.http.server import BackgroundServer
+from mockrouter.wire.dialects.account import DEFAULT_WORKSPACE_ID
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 SCRIPT_TIMEOUT_S = 60

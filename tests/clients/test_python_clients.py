@@ -29,7 +29,7 @@ import openai
 import pytest
 from recipes import recipe
 
-from mockrouter.server import BackgroundServer
+from mockrouter.http.server import BackgroundServer
 
 MODEL = "openai/gpt-4o-mini"
 WEATHER_TOOL = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ..errors import BodyTooLarge, ClientGone
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -16,31 +18,15 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeded the configured limit."""
-
-
-class ClientGone(Exception):
-    """The client disconnected before the request body was read."""
-
-
-class DeliberateDisconnect(Exception):
-    """Raised to make the server drop a connection mid-response (the ``disconnect`` fault).
-
-    uvicorn closes the transport when an app raises after the response started, so the
-    client sees an incomplete body rather than a clean end. The server's log filter hides it.
-    """
-
-
 async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body, or :class:`BodyTooLarge` as soon as it passes ``limit`` bytes."""
+    """The whole request body, or :class:`~mockrouter.errors.BodyTooLarge` as soon as it passes ``limit`` bytes."""
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientGone
     body = message.get("body", b"")
     if not message.get("more_body"):
         if len(body) > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         return body
     parts = [body]
     size = len(body)
@@ -51,7 +37,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         parts.append(chunk)
     return b"".join(parts)
 

@@ -1,5 +1,6 @@
-"""The stream writer: sends a reply's SSE events straight to the ASGI ``send``, with the
-scripted timing (scaled by ``--speed``) and faults, and records what was actually sent.
+"""The writer: sends a reply's SSE events straight to the ASGI ``send``, with the scripted
+timing (scaled by ``--speed``) and faults, and records what was actually sent; and the
+faults of a non-streaming answer (``write_broken_json``).
 
 A stream with no delays and no fault is joined into one write (the common CI case, and the
 fastest); everything else goes event by event, watching for the client leaving.
@@ -13,9 +14,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .asgi import DeliberateDisconnect, Headers, Receive, Send
-from .dialects.base import DONE, SSE, StreamEncoder
-from .reply import Fault, Reply, Timing
+from ..core.reply import Fault, Reply, Timing
+from ..errors import DeliberateDisconnect
+from .asgi import Headers, Receive, Send, send_response
+from .dialects.base import DONE, JSON, SSE, StreamEncoder
 
 #: Send one body piece (``more`` = more to come); False once the client has gone.
 Emit = Callable[..., Awaitable[bool]]
@@ -225,3 +227,48 @@ async def _stall(fault: Fault, emit: Emit, pause: Pause, encoder: StreamEncoder,
         if waited < total and not await emit(encoder.keepalive):
             return False
     return True
+
+
+async def write_broken_json(
+    send: Send,
+    receive: Receive,
+    payload: bytes,
+    headers: Headers,
+    fault: Fault,
+    delivery: Delivery,
+    *,
+    speed: float,
+) -> None:
+    """Faults on a non-streaming answer: the JSON body itself goes wrong (``payload`` is the
+    body as it should have been)."""
+    kind = fault.kind
+    if kind == "stall":
+        if fault.ms is not None:
+            await asyncio.sleep(fault.ms / 1000)
+        else:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            delivery.client_disconnected = True
+            return
+        await send_response(send, 200, payload, JSON, headers)
+        delivery.bytes_sent = len(payload)
+        return
+    half = payload[: len(payload) // 2]
+    if kind == "malformed":
+        await send_response(send, 200, half, JSON, headers)
+        delivery.bytes_sent = len(half)
+        return
+    start = [(b"content-type", JSON), (b"content-length", str(len(payload)).encode()), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": start})
+    if kind == "dribble":
+        for i in range(0, len(payload), DRIBBLE_BYTES):
+            piece = payload[i : i + DRIBBLE_BYTES]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            delivery.bytes_sent += len(piece)
+            if speed:
+                await asyncio.sleep(DRIBBLE_INTERVAL_MS * speed / 1000)
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.body", "body": half, "more_body": True})
+    delivery.bytes_sent = len(half)
+    raise DeliberateDisconnect  # disconnect and truncate: the body ends short of its length

@@ -38,8 +38,8 @@ from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from .schemas import SchemaRegistry
-from .strategies import DIALECTS, StreamError, assemble_chunks, chat_requests, invalid_chat_requests, sse_events
+from ..core.schemas import SchemaRegistry
+from ..strategies import DIALECTS, StreamError, assemble_chunks, chat_requests, invalid_chat_requests, sse_events
 
 __all__ = ["DEFAULT_KEY", "Case", "Failure", "FuzzReport", "Problem", "check_answer", "curl_command", "run"]
 

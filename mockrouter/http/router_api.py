@@ -16,20 +16,19 @@ import random
 import secrets
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .catalog import SCENARIO_MODEL_PREFIX
-from .chat import RequestError, _parse, _read
-from .dialects.base import JSON, Dialect
-from .journal import iso_time
-from .keys import Keyring, KeySpec, credit_error, now_iso
-from .tokens import count_tokens
-
-if TYPE_CHECKING:
-    from .app import Handler, MockrouterApp, RequestInfo
+from ..core.catalog import SCENARIO_MODEL_PREFIX
+from ..core.tokens import count_tokens
+from ..errors import RequestError
+from ..state.journal import iso_time
+from ..state.keys import Keyring, KeySpec, credit_error, now_iso
+from ..wire.dialects.base import JSON, scenario_model
+from . import body as bodies
+from .runtime import Handler, RequestContext, Runtime
 
 #: ``total_credits`` reported for a key without a credit limit.
 UNLIMITED_CREDITS = 1_000_000.0
@@ -43,9 +42,9 @@ def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None
     return Response(body, status_code=status, media_type=JSON.decode(), headers=headers)
 
 
-async def list_models(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def list_models(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """``GET /models``: the catalog plus every ``mockrouter/<scenario>`` id. No key needed."""
-    return json_response(info.dialect.models(app.catalog, app.scenario_model_ids()))
+    return json_response(ctx.dialect.models(app.catalog, app.scenario_model_ids()))
 
 
 def serves(name: str) -> Any:
@@ -53,64 +52,64 @@ def serves(name: str) -> Any:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def checked(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-            if name not in info.dialect.endpoints:
-                raise RequestError(404, f"No route for {info.method} {info.path}.")
-            return await handler(app, request, info)
+        async def checked(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+            if name not in ctx.dialect.endpoints:
+                raise RequestError(404, f"No route for {ctx.method} {ctx.path}.")
+            return await handler(app, request, ctx)
 
         return checked
 
     return wrap
 
 
-def _rest(info: RequestInfo, marker: str) -> str:
+def _rest(ctx: RequestContext, marker: str) -> str:
     """The path after ``marker`` (``/models/`` → the id, slashes included)."""
-    return info.path.split(marker, 1)[1]
+    return ctx.path.split(marker, 1)[1]
 
 
 # -- catalog (no key needed) -----------------------------------------------------------------
 
 
 @serves("models_count")
-async def models_count(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    return json_response(info.dialect.models_count(len(app.catalog.models) + len(app.scenario_model_ids())))
+async def models_count(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    return json_response(ctx.dialect.models_count(len(app.catalog.models) + len(app.scenario_model_ids())))
 
 
 @serves("providers")
-async def providers(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    return json_response(info.dialect.providers(app.catalog.provider_names()))
+async def providers(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    return json_response(ctx.dialect.providers(app.catalog.provider_names()))
 
 
 @serves("health")
-async def health(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    return json_response(info.dialect.health(app.catalog.provider_names()))
+async def health(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    return json_response(ctx.dialect.health(app.catalog.provider_names()))
 
 
-async def model_path(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def model_path(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """``GET /models/{id}`` (anyrouter; the id URL-encoded or not) and
     ``GET /models/{author}/{slug}/endpoints`` (openrouter)."""
-    rest = _rest(info, "/models/")
-    endpoints = info.dialect.endpoints
+    rest = _rest(ctx, "/models/")
+    endpoints = ctx.dialect.endpoints
     if "model_endpoints" in endpoints and rest.endswith("/endpoints"):
-        return json_response(info.dialect.model_endpoints(_model(app, rest.removesuffix("/endpoints"))))
+        return json_response(ctx.dialect.model_endpoints(_model(app, rest.removesuffix("/endpoints"))))
     if "model_detail" in endpoints:
-        return json_response(info.dialect.model(_model(app, rest)))
-    raise RequestError(404, f"No route for {info.method} {info.path}.")
+        return json_response(ctx.dialect.model(_model(app, rest)))
+    raise RequestError(404, f"No route for {ctx.method} {ctx.path}.")
 
 
-def _model(app: MockrouterApp, model_id: str) -> Any:
+def _model(app: Runtime, model_id: str) -> Any:
     found = app.catalog.get(model_id)
     if found is not None:
         return found
     if model_id.startswith(SCENARIO_MODEL_PREFIX) and app.known_model(model_id):
-        return Dialect.scenario_model(model_id)
+        return scenario_model(model_id)
     raise RequestError(404, f"Model {model_id!r} not found.")
 
 
 # -- account -----------------------------------------------------------------------------------
 
 
-def spent(app: MockrouterApp, key: str, spec: KeySpec | None) -> float:
+def spent(app: Runtime, key: str, spec: KeySpec | None) -> float:
     """USD a key has spent: charged as it went (a keyring key), else summed from the journal."""
     if spec is not None:
         ks = app.state.keys.get(key)
@@ -118,14 +117,14 @@ def spent(app: MockrouterApp, key: str, spec: KeySpec | None) -> float:
     return sum((e.get("usage") or {}).get("cost") or 0 for e in app.state.journal.query(key=key))
 
 
-def free_requests(app: MockrouterApp, key: str) -> int:
+def free_requests(app: Runtime, key: str) -> int:
     """The key's journaled requests to ``:free`` models (OpenRouter's free-model daily quota)."""
-    return app.state.journal.count(key, lambda e: str(e.get("model") or "").endswith(":free"))
+    return app.state.journal.count(key, lambda e: (e.model or "").endswith(":free"))
 
 
-async def key_info(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    key = app.authenticate(info)
-    body = info.dialect.key_info(key, info.account, spent(app, key, info.account), free_requests(app, key))
+async def key_info(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    key = app.authenticate(ctx)
+    body = ctx.dialect.key_info(key, ctx.account, spent(app, key, ctx.account), free_requests(app, key))
     return json_response(body)
 
 
@@ -134,58 +133,55 @@ key_alias = serves("key")(key_info)
 
 
 @serves("credits")
-async def credits(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    key = app.authenticate(info)
-    spec = info.account
+async def credits(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    key = app.authenticate(ctx)
+    spec = ctx.account
     total = spec.credits if spec is not None and spec.credits is not None else UNLIMITED_CREDITS
-    return json_response(info.dialect.credits(total, spent(app, key, spec)))
+    return json_response(ctx.dialect.credits(total, spent(app, key, spec)))
 
 
 # -- generation stats ------------------------------------------------------------------------
 
 
-def _generation(app: MockrouterApp, info: RequestInfo, generation_id: str) -> Response:
-    key = app.authenticate(info)
+def _generation(app: Runtime, ctx: RequestContext, generation_id: str) -> Response:
+    key = app.authenticate(ctx)
     if not generation_id:
         raise RequestError(400, "Invalid request: id: the generation id is required", "id")
-    found = app.state.journal.query(key=key, where=lambda e: e.get("generation_id") == generation_id, limit=1)
+    found = app.state.journal.query(key=key, where=lambda e: e.generation_id == generation_id, limit=1)
     if found:
-        return json_response(info.dialect.generation(found[0]))
+        return json_response(ctx.dialect.generation(found[0]))
     raise RequestError(404, f"Generation {generation_id!r} not found.")
 
 
 @serves("generation_by_path")
-async def generation_by_path(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    return _generation(app, info, _rest(info, "/generation/"))
+async def generation_by_path(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    return _generation(app, ctx, _rest(ctx, "/generation/"))
 
 
 @serves("generation_by_query")
-async def generation_by_query(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    return _generation(app, info, request.query_params.get("id", ""))
+async def generation_by_query(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    return _generation(app, ctx, request.query_params.get("id", ""))
 
 
 # -- embeddings ------------------------------------------------------------------------------
 
 
 async def _json_body(
-    app: MockrouterApp, request: Request, info: RequestInfo, schema: str, *, authenticate: bool = True
+    app: Runtime, request: Request, ctx: RequestContext, schema: str, *, authenticate: bool = True
 ) -> dict[str, Any]:
     """The request's JSON object (journaled), valid against ``schema``; a bad body is
     answered after the auth check (pass ``authenticate=False`` when the caller did it)."""
-    raw = await _read(app, request.receive)
+    raw = await bodies.read(request.receive, app.config.max_body)
     try:
-        body, problem = _parse(raw, info.headers, info.entry), None
+        body, problem = bodies.parse_json(raw, ctx.headers, ctx.entry), None
     except RequestError as exc:
         body, problem = {}, exc
     if authenticate:
-        app.authenticate(info)
+        app.authenticate(ctx)
     if problem is not None:
         raise problem
     if app.config.validate:
-        violation = app.schemas[schema].violation(body)
-        if violation is not None:
-            where = violation.path or "body"
-            raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+        bodies.validate(app.schemas[schema], body)
     return body
 
 
@@ -198,9 +194,9 @@ def embedding(seed: str, text: str, dimensions: int) -> list[float]:
 
 
 @serves("embeddings")
-async def embeddings(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    body = await _json_body(app, request, info, "embeddings-request")
-    key = info.key or ""
+async def embeddings(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    body = await _json_body(app, request, ctx, "embeddings-request")
+    key = ctx.key or ""
     model_id = body["model"]
     model = app.catalog.get(model_id)
     if model is not None and model.category != "embedding":
@@ -221,8 +217,10 @@ async def embeddings(app: MockrouterApp, request: Request, info: RequestInfo) ->
     texts = [item if isinstance(item, str) else " ".join(map(str, item)) for item in items]
     tokens = sum(count_tokens(t) for t in texts)
     cost = round(tokens * app.catalog.prices(model_id)[0], 12)
-    if info.account is not None:
-        refused = credit_error(info.account, app.state.key(key), {}, model_id, app.catalog, info.dialect)
+    if ctx.account is not None:
+        refused = credit_error(
+            ctx.account, app.state.key(key), {}, model_id, app.catalog, ctx.dialect.insufficient_credits
+        )
         if refused is not None:
             raise RequestError.wrap(refused)
         app.state.key(key).usage += cost
@@ -230,42 +228,40 @@ async def embeddings(app: MockrouterApp, request: Request, info: RequestInfo) ->
     vectors: list[Any] = [embedding(seed, t, size) for t in texts]
     if body.get("encoding_format") == "base64":
         vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
-    identity = info.dialect.identity(app.entropy, int(time.time()))
+    identity = ctx.dialect.identity(app.entropy, int(time.time()))
     provider = app.catalog.provider_for(model_id)
-    entry = info.entry
-    entry.update(
-        generation_id=identity.id,
-        api_type="embeddings",
-        model=model_id,
-        provider=provider,
-        usage={"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens, "cost": cost},
-    )
-    return json_response(info.dialect.embeddings(identity, model_id, provider, vectors, tokens, cost))
+    entry = ctx.entry
+    entry.generation_id = identity.id
+    entry.api_type = "embeddings"
+    entry.model = model_id
+    entry.provider = provider
+    entry.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens, "cost": cost}
+    return json_response(ctx.dialect.embeddings(identity, model_id, provider, vectors, tokens, cost))
 
 
 # -- the keys API (openrouter) -----------------------------------------------------------------
 
 
-def _manager(app: MockrouterApp, info: RequestInfo) -> Keyring:
+def _manager(app: Runtime, ctx: RequestContext) -> Keyring:
     """The keyring (made on first use), if the caller may manage keys: with a keys file
     only its ``management`` keys may; without one, any key may."""
-    app.authenticate(info)
+    app.authenticate(ctx)
     keyring = app.state.keyring
-    if keyring is not None and keyring.enforce and not (info.account is not None and info.account.management):
+    if keyring is not None and keyring.enforce and not (ctx.account is not None and ctx.account.management):
         raise RequestError(403, "Only management keys can perform this operation")
     if keyring is None:
         keyring = app.state.keyring = Keyring([], enforce=False)
     return keyring
 
 
-def _key_object(app: MockrouterApp, info: RequestInfo, spec: KeySpec) -> dict[str, Any]:
-    used = app.state.journal.last_time(spec.key, lambda e: e.get("generation_id") is not None)
-    return info.dialect.key_object(spec, spent(app, spec.key, spec), iso_time(used) if used is not None else None)
+def _key_object(app: Runtime, ctx: RequestContext, spec: KeySpec) -> dict[str, Any]:
+    used = app.state.journal.last_time(spec.key, lambda e: e.generation_id is not None)
+    return ctx.dialect.key_object(spec, spent(app, spec.key, spec), iso_time(used) if used is not None else None)
 
 
 @serves("keys")
-async def list_keys(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    keyring = _manager(app, info)
+async def list_keys(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    keyring = _manager(app, ctx)
     flag = request.query_params.get("include_disabled", "false").lower()
     if flag not in ("true", "false"):
         raise RequestError(400, "include_disabled must be true or false", "include_disabled")
@@ -274,13 +270,13 @@ async def list_keys(app: MockrouterApp, request: Request, info: RequestInfo) -> 
     if not offset.isdigit():
         raise RequestError(400, "offset must be a non-negative integer", "offset")
     specs = [s for s in keyring.by_key.values() if include_disabled or not s.disabled][int(offset) :]
-    return json_response(info.dialect.keys_body([_key_object(app, info, s) for s in specs]))
+    return json_response(ctx.dialect.keys_body([_key_object(app, ctx, s) for s in specs]))
 
 
 @serves("keys")
-async def create_key(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    keyring = _manager(app, info)
-    body = await _json_body(app, request, info, "key-create-request.openrouter", authenticate=False)
+async def create_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    keyring = _manager(app, ctx)
+    body = await _json_body(app, request, ctx, "key-create-request.openrouter", authenticate=False)
     spec = KeySpec(
         key="sk-or-v1-" + secrets.token_hex(32),
         label=body["name"],
@@ -290,12 +286,12 @@ async def create_key(app: MockrouterApp, request: Request, info: RequestInfo) ->
         expires_at=body.get("expires_at"),
     )
     keyring.add(spec)
-    return json_response(info.dialect.keys_body(_key_object(app, info, spec), raw_key=spec.key), status=201)
+    return json_response(ctx.dialect.keys_body(_key_object(app, ctx, spec), raw_key=spec.key), status=201)
 
 
-def _by_hash(app: MockrouterApp, info: RequestInfo) -> tuple[Keyring, KeySpec]:
-    keyring = _manager(app, info)
-    digest = _rest(info, "/keys/")
+def _by_hash(app: Runtime, ctx: RequestContext) -> tuple[Keyring, KeySpec]:
+    keyring = _manager(app, ctx)
+    digest = _rest(ctx, "/keys/")
     spec = keyring.find_hash(digest)
     if spec is None:
         raise RequestError(404, f"No key with hash {digest!r}.")
@@ -303,15 +299,15 @@ def _by_hash(app: MockrouterApp, info: RequestInfo) -> tuple[Keyring, KeySpec]:
 
 
 @serves("keys")
-async def get_key(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    _, spec = _by_hash(app, info)
-    return json_response(info.dialect.keys_body(_key_object(app, info, spec)))
+async def get_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    _, spec = _by_hash(app, ctx)
+    return json_response(ctx.dialect.keys_body(_key_object(app, ctx, spec)))
 
 
 @serves("keys")
-async def update_key(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    _, spec = _by_hash(app, info)
-    body = await _json_body(app, request, info, "key-update-request.openrouter", authenticate=False)
+async def update_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    _, spec = _by_hash(app, ctx)
+    body = await _json_body(app, request, ctx, "key-update-request.openrouter", authenticate=False)
     if "name" in body:
         spec.label = body["name"]
     if "disabled" in body:
@@ -323,14 +319,14 @@ async def update_key(app: MockrouterApp, request: Request, info: RequestInfo) ->
     if "include_byok_in_limit" in body:
         spec.include_byok_in_limit = body["include_byok_in_limit"]
     spec.updated_at = now_iso()
-    return json_response(info.dialect.keys_body(_key_object(app, info, spec)))
+    return json_response(ctx.dialect.keys_body(_key_object(app, ctx, spec)))
 
 
 @serves("keys")
-async def delete_key(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    keyring, spec = _by_hash(app, info)
+async def delete_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    keyring, spec = _by_hash(app, ctx)
     keyring.delete(spec)
-    return json_response(info.dialect.key_deleted())
+    return json_response(ctx.dialect.key_deleted())
 
 
 ROUTES: dict[str, dict[str, Handler]] = {

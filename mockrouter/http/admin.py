@@ -10,22 +10,18 @@ import asyncio
 import contextlib
 import hmac
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import __version__
-from .chat import RequestError
-from .errors import ScenarioErrors
-from .journal import public, request_body
-from .report import DEFAULT_MAX_RETRIES, report
-from .scenario.loader import load_text
-
-if TYPE_CHECKING:
-    from .app import Handler, MockrouterApp, RequestInfo
+from .. import __version__
+from ..errors import RequestError, ScenarioErrors
+from ..scenario.loader import load_text
+from ..state.report import DEFAULT_MAX_RETRIES, report
+from .runtime import Handler, RequestContext, Runtime
 
 MAX_SCENARIO_BODY = 5 * 1024 * 1024
 #: Journaled request bodies deeper than this are shown clipped (orjson writes at most 255 levels).
@@ -50,22 +46,22 @@ def _clip_depth(value: Any, depth: int) -> Any:
     return value
 
 
-def check_admin(app: MockrouterApp, info: RequestInfo) -> None:
+def check_admin(app: Runtime, ctx: RequestContext) -> None:
     """Refuse the call unless it is allowed (token given, or loopback without a token)."""
     token = app.config.admin_token
     if token is None:
         if app.config.loopback:
             return
         raise RequestError(401, "The admin API is disabled on a non-loopback address without --admin-token.")
-    sent = info.headers.get("x-mockrouter-admin-token")
+    sent = ctx.headers.get("x-mockrouter-admin-token")
     if sent is None:
-        auth = info.headers.get("authorization", "")
+        auth = ctx.headers.get("authorization", "")
         sent = auth[7:].strip() if auth.lower().startswith("bearer ") else None
     if sent is None or not hmac.compare_digest(sent.encode(), token.encode()):
         raise RequestError(401, "Admin token missing or wrong (send X-Mockrouter-Admin-Token).")
 
 
-async def health(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def health(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     return _json(
         {
             "status": "ok",
@@ -77,12 +73,12 @@ async def health(app: MockrouterApp, request: Request, info: RequestInfo) -> Res
     )
 
 
-async def list_scenarios(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def list_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     key = request.query_params.get("key")
     return _json({"data": [s.summary() for s in app.engine.all(key)]})
 
 
-async def add_scenarios(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def add_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """Add scenarios from a YAML or JSON body; ``?key=`` scopes them to one API key."""
     key = request.query_params.get("key") or None
     raw = await request.body()
@@ -93,7 +89,7 @@ async def add_scenarios(app: MockrouterApp, request: Request, info: RequestInfo)
     except UnicodeDecodeError:
         raise RequestError(400, "Scenario body is not valid UTF-8.") from None
     try:
-        data = orjson.loads(raw) if info.headers.get("content-type", "").startswith("application/json") else None
+        data = orjson.loads(raw) if ctx.headers.get("content-type", "").startswith("application/json") else None
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, f"Malformed JSON: {exc}") from None
     if data is not None:  # JSON: one scenario object or a list of them, re-read as YAML documents
@@ -117,7 +113,7 @@ async def add_scenarios(app: MockrouterApp, request: Request, info: RequestInfo)
     return _json({"added": [s.name for s in scenarios], "key": key is not None}, status=201)
 
 
-async def reset(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def reset(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """Reset cursors, journal and counters (and scoped scenarios) — of one key or all."""
     key = request.query_params.get("key") or None
     app.state.reset(key)
@@ -134,42 +130,46 @@ def _limit(request: Request) -> int | None:
     return int(value)
 
 
-async def list_requests(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     q = request.query_params
     entries = app.state.journal.query(key=q.get("key"), scenario=q.get("scenario"), limit=_limit(request))
-    return _json({"data": [public(e) for e in entries]})
+    return _json({"data": entries})
 
 
-async def request_detail(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    entry_id = info.path.rsplit("/", 1)[-1]
+async def request_detail(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    entry_id = ctx.path.rsplit("/", 1)[-1]
     if entry_id == "unmatched":
         q = request.query_params
         entries = app.state.journal.query(key=q.get("key"), unmatched=True, limit=_limit(request))
-        return _json({"data": [public(e) for e in entries]})
+        return _json({"data": entries})
     entry = app.state.journal.get(entry_id)
     if entry is None:
         raise RequestError(404, f"No journal entry {entry_id!r}.")
-    return _json(public(entry))
+    return _json(entry)
 
 
-async def resilience_report(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def resilience_report(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """``GET report[?key=K&max_retries=N]``: findings per key (see ``mockrouter.report``)."""
     value = request.query_params.get("max_retries", str(DEFAULT_MAX_RETRIES))
     if not value.isdigit():
         raise RequestError(400, "max_retries must be a non-negative integer", "max_retries")
     key, max_retries = request.query_params.get("key"), int(value)
+    by_key = app.state.journal.by_key(key)
     try:
-        reports = report(app.state.journal, key=key, max_retries=max_retries)
+        reports = report(by_key, max_retries=max_retries)
     except TypeError:  # a journaled body nested deeper than orjson writes: compare bodies clipped
-        clipped = [{**e, "body": _clip_depth(request_body(e), MAX_SHOWN_DEPTH)} for e in app.state.journal]
-        reports = report(clipped, key=key, max_retries=max_retries)
+        clipped = {
+            k: [{**e, "body": _clip_depth(e["body"], MAX_SHOWN_DEPTH)} for e in entries]
+            for k, entries in by_key.items()
+        }
+        reports = report(clipped, max_retries=max_retries)
     return _json({"data": [r.as_dict() for r in reports]})
 
 
 MAX_WAIT_MS = 120_000
 
 
-async def wait(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def wait(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """Block until ``count`` requests (of ``key``, or of anyone) are in the journal, or the
     server has been idle for ``idle_ms``, or ``timeout_ms`` passes. Answers ``{"ok", "count",
     "waited_ms"}``; ``ok`` is false on timeout."""
@@ -219,18 +219,18 @@ async def wait(app: MockrouterApp, request: Request, info: RequestInfo) -> Respo
         journal.watchers -= 1
 
 
-async def list_schemas(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def list_schemas(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     return _json({"data": app.schemas.names()})
 
 
-async def schema_detail(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    name = info.path.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".schema")
+async def schema_detail(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    name = ctx.path.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".schema")
     if name not in app.schemas.documents:
         raise RequestError(404, f"No schema {name!r}; see GET /__mockrouter/schemas.")
     return _json(app.schemas.documents[name])
 
 
-async def openapi(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+async def openapi(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """``GET openapi.json[?dialect=D]``: the router API as OpenAPI 3.1 (default: the server's dialect)."""
     from .openapi import document_bytes
 

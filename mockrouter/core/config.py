@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dialects import DIALECTS
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..wire.dialects import DIALECTS
 
 
 @dataclass

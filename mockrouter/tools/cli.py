@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .config import Config
-from .dialects import DIALECTS
-from .errors import MockrouterError, ScenarioErrors
+from .. import __version__
+from ..core.config import Config
+from ..errors import MockrouterError, ScenarioErrors
+from ..wire.dialects import DIALECTS
 
 ENV_PREFIX = "MOCKROUTER_"
 
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import serve
+    from ..http.server import serve
 
     scenario_paths = args.scenarios if args.scenarios is not None else [Path(p) for p in _env_list("SCENARIOS")]
     config = Config(
@@ -166,7 +166,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _scenarios(args: argparse.Namespace) -> int:
-    from .scenario.loader import load_builtin, load_path
+    from ..scenario.loader import load_builtin, load_path
 
     found = []
     if args.paths:

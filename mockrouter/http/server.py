@@ -15,10 +15,10 @@ from typing import Any
 
 import uvicorn
 
+from ..core.config import Config
+from ..errors import DeliberateDisconnect
+from ..wire.coalesce import coalescing
 from .app import MockrouterApp
-from .asgi import DeliberateDisconnect
-from .coalesce import coalescing
-from .config import Config
 
 #: At shutdown, how long responses in progress may take to finish on their own before their
 #: connections are closed (uvicorn then waits ``timeout_graceful_shutdown`` for the handlers).

@@ -9,36 +9,16 @@ import random
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..catalog import Catalog, CatalogModel
-from ..ids import random_id
-from ..reply import (
-    ContentPiece,
-    Event,
-    Finish,
-    HttpError,
-    ReasoningPiece,
-    RefusalPiece,
-    Reply,
-    Role,
-    ToolCallFragment,
-    Usage,
-    UsageReport,
-)
-from .base import (
-    DEFAULT_WORKSPACE_ID,
-    Dialect,
-    Identity,
-    RateInfo,
-    StreamEncoder,
-    dumps,
-    usage_fields,
-    user_id,
-    wants_usage,
-)
+from ...core.catalog import Catalog, CatalogModel
+from ...core.ids import random_id
+from ...core.reply import HttpError, Reply, ToolCallFragment, Usage
+from .account import DEFAULT_WORKSPACE_ID, usage_fields, user_id
+from .base import Dialect, Encoder, Identity, RateInfo, dumps
+from .openai import ChatEncoder, ChatStream, TextEncoder
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..keys import KeySpec
+    from ...core.config import Config
+    from ...state.keys import KeySpec
 
 UPSTREAM = (502, 503, 504)
 MESSAGES: dict[int, str] = {
@@ -82,28 +62,24 @@ def supported_parameters(m: CatalogModel) -> list[str]:
     return params
 
 
-def user_id_for(key: str) -> str:
-    """A stable ``user_id`` for a key, as OpenRouter puts on authenticated errors."""
-    return user_id(key)
-
-
 class OpenRouter(Dialect):
     name = "openrouter"
     endpoints = frozenset(
         {"auth_key", "key", "credits", "keys", "generation_by_query", "model_endpoints", "models_count", "providers"}
     )
-    #: The legacy /completions body says "chat.completion" on the wire (TS-SDK issue #101).
-    text_object = "chat.completion"
-    text_chunk_object = "chat.completion.chunk"
-    native_finish = True
-    usage_always = True
+    keepalive = b": OPENROUTER PROCESSING\n\n"
 
-    def __init__(self, usage_chunk: str = "repeat") -> None:
+    def __init__(self, usage_chunk: str = "repeat", *, precompile: bool = True) -> None:
+        #: ``repeat``: the usage chunk repeats the final choice; ``empty``: ``choices: []``.
         self.usage_chunk = usage_chunk
+        super().__init__(precompile=precompile)
 
     @classmethod
     def from_config(cls, config: Config) -> OpenRouter:
-        return cls(usage_chunk=config.usage_chunk)
+        return cls(usage_chunk=config.usage_chunk, precompile=config.compile_answers)
+
+    def make_encoders(self) -> dict[str, Encoder]:
+        return {"chat": OpenRouterChat(self, precompile=self.precompile), "text": OpenRouterText(self)}
 
     def identity(self, rng: random.Random, created: int) -> Identity:
         return Identity(f"gen-{created}-{random_id(rng, 20)}", created)
@@ -132,74 +108,8 @@ class OpenRouter(Dialect):
     def error(self, error: HttpError, *, key: str | None = None) -> bytes:
         body: dict[str, Any] = {"error": self.error_object(error)}
         if key is not None:
-            body["user_id"] = user_id_for(key)
+            body["user_id"] = user_id(key)
         return dumps(body)
-
-    def message(self, reply: Reply) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": reply.content,
-            "refusal": reply.refusal,
-            "reasoning": reply.reasoning,
-        }
-        if reply.reasoning is not None:
-            message["reasoning_details"] = [
-                {"type": "reasoning.text", "text": reply.reasoning, "format": "unknown", "index": 0}
-            ]
-        if reply.tool_calls:
-            message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in reply.tool_calls
-            ]
-        return message
-
-    def usage(self, u: Usage) -> dict[str, Any]:
-        out = self.usage_counts(u)
-        out["is_byok"] = False
-        out["prompt_tokens_details"] = {
-            "cached_tokens": 0,
-            "cache_write_tokens": 0,
-            "audio_tokens": 0,
-            "video_tokens": 0,
-        }
-        out["cost_details"] = {
-            "upstream_inference_cost": out["cost"],
-            "upstream_inference_prompt_cost": round(u.prompt_cost, 12),
-            "upstream_inference_completions_cost": round(u.completion_cost, 12),
-        }
-        out["completion_tokens_details"] = {
-            "reasoning_tokens": u.reasoning_tokens,
-            "image_tokens": 0,
-            "audio_tokens": 0,
-        }
-        return out
-
-    def completion(self, reply: Reply, identity: Identity) -> bytes:
-        choice: dict[str, Any] = {
-            "index": 0,
-            "logprobs": None,
-            "finish_reason": reply.finish_reason,
-            "native_finish_reason": reply.native_finish_reason or reply.finish_reason,
-            "message": self.message(reply),
-        }
-        if reply.fault is not None and reply.fault.kind == "error" and reply.fault.error is not None:
-            choice["finish_reason"] = choice["native_finish_reason"] = "error"
-            choice["error"] = self.error_object(reply.fault.error)
-        return dumps(
-            {
-                "id": identity.id,
-                "object": "chat.completion",
-                "created": identity.created,
-                "model": reply.model,
-                "provider": reply.provider,
-                "system_fingerprint": None,
-                "choices": [choice],
-                "usage": self.usage(reply.usage),
-            }
-        )
-
-    def stream(self, reply: Reply, identity: Identity, body: dict[str, Any]) -> StreamEncoder:
-        return _OpenRouterStream(self, reply, identity, wants_usage(reply.usage_mode, body, always_by_default=True))
 
     def model_object(self, m: CatalogModel) -> dict[str, Any]:
         params = supported_parameters(m)
@@ -234,8 +144,7 @@ class OpenRouter(Dialect):
         return out
 
     def models(self, catalog: Catalog, scenario_ids: list[str]) -> bytes:
-        data = [self.model_object(m) for m in catalog.models.values()]
-        data += [self.model_object(self.scenario_model(i)) for i in scenario_ids]
+        data = self._model_objects(catalog, scenario_ids)
         # The 2026 spec's required paging fields (@openrouter/sdk rejects a list without them).
         return dumps({"data": data, "links": {"next": None}, "total_count": len(data)})
 
@@ -346,85 +255,135 @@ def _raw_upstream(status: int) -> str:
     return dumps({"error": {"message": reasons.get(status, "Upstream error"), "code": status}}).decode()
 
 
-class _OpenRouterStream(StreamEncoder):
-    keepalive = b": OPENROUTER PROCESSING\n\n"
+class OpenRouterChat(ChatEncoder):
+    """OpenRouter's chat completions: ``reasoning`` and ``refusal`` always in the message,
+    ``reasoning_details``, ``logprobs`` and ``native_finish_reason`` in the choice,
+    ``system_fingerprint`` in the envelope, OpenRouter's usage details, usage always streamed."""
 
-    def __init__(self, dialect: OpenRouter, reply: Reply, identity: Identity, usage: bool) -> None:
-        self.dialect = dialect
-        self.reply = reply
-        self.send_usage = usage
-        head = dumps(
-            {
-                "id": identity.id,
-                "object": "chat.completion.chunk",
-                "created": identity.created,
-                "model": reply.model,
-                "provider": reply.provider,
-            }
-        )
-        self.head = b"data: " + head[:-1]
-        self.open = self.head + b',"choices":[{"index":0,"delta":'
-        self.close = b',"finish_reason":null,"native_finish_reason":null}]}\n\n'
-        self.final_choice = b""
+    usage_always = True
+    dialect: OpenRouter
 
-    def encode(self, event: Event) -> bytes | None:
-        if type(event) is ContentPiece:
-            return self.open + b'{"role":"assistant","content":' + dumps(event.text) + b"}" + self.close
-        if type(event) is Role:
-            return self.open + b'{"role":"assistant","content":""}' + self.close
-        if type(event) is ReasoningPiece:
-            text = dumps(event.text)
-            return (
-                self.open
-                + b'{"role":"assistant","content":"","reasoning":'
-                + text
-                + b',"reasoning_details":[{"type":"reasoning.text","text":'
-                + text
-                + b',"format":"unknown","index":0}]}'
-                + self.close
-            )
-        if type(event) is RefusalPiece:
-            return self.open + b'{"role":"assistant","content":"","refusal":' + dumps(event.text) + b"}" + self.close
-        if type(event) is ToolCallFragment:
-            if event.id is not None:
-                delta: dict[str, Any] = {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "index": event.index,
-                            "id": event.id,
-                            "type": "function",
-                            "function": {"name": event.name, "arguments": event.arguments},
-                        }
-                    ],
-                }
-            else:
-                delta = {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
-            return self.open + dumps(delta) + self.close
-        if type(event) is Finish:
-            native = self.reply.native_finish_reason or event.reason
-            self.final_choice = (
-                b'{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":'
-                + dumps(event.reason)
-                + b',"native_finish_reason":'
-                + dumps(native)
-                + b"}"
-            )
-            return self.head + b',"choices":[' + self.final_choice + b"]}\n\n"
-        if type(event) is UsageReport:
-            if not self.send_usage:
-                return None
-            choices = self.final_choice if self.dialect.usage_chunk == "repeat" else b""
-            usage = dumps(self.dialect.usage(self.reply.usage))
-            return self.head + b',"choices":[' + choices + b'],"usage":' + usage + b"}\n\n"
-        return None
+    def message(self, reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.content,
+            "refusal": reply.refusal,
+            "reasoning": reply.reasoning,
+        }
+        if reply.reasoning is not None:
+            message["reasoning_details"] = [
+                {"type": "reasoning.text", "text": reply.reasoning, "format": "unknown", "index": 0}
+            ]
+        if reply.tool_calls:
+            message["tool_calls"] = self.tool_calls(reply)
+        return message
 
-    def error_chunk(self, error: HttpError) -> bytes:
+    def choice(self, reply: Reply) -> dict[str, Any]:
+        choice: dict[str, Any] = {
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": reply.finish_reason,
+            "native_finish_reason": reply.native_finish_reason or reply.finish_reason,
+            "message": self.message(reply),
+        }
+        fault = reply.fault
+        if fault is not None and fault.kind == "error" and fault.error is not None:
+            choice["finish_reason"] = choice["native_finish_reason"] = "error"
+            choice["error"] = self.dialect.error_object(fault.error)
+        return choice
+
+    def envelope(self, reply: Reply, identity: Identity) -> dict[str, Any]:
+        return {**super().envelope(reply, identity), "system_fingerprint": None}
+
+    def usage(self, u: Usage) -> dict[str, Any]:
+        out = u.counts()
+        out["is_byok"] = False
+        out["prompt_tokens_details"] = {
+            "cached_tokens": 0,
+            "cache_write_tokens": 0,
+            "audio_tokens": 0,
+            "video_tokens": 0,
+        }
+        out["cost_details"] = {
+            "upstream_inference_cost": out["cost"],
+            "upstream_inference_prompt_cost": round(u.prompt_cost, 12),
+            "upstream_inference_completions_cost": round(u.completion_cost, 12),
+        }
+        out["completion_tokens_details"] = {
+            "reasoning_tokens": u.reasoning_tokens,
+            "image_tokens": 0,
+            "audio_tokens": 0,
+        }
+        return out
+
+
+class OpenRouterStream(ChatStream):
+    """OpenRouter's chunks: ``role`` repeated in every content delta, ``native_finish_reason``
+    on every choice, and a usage chunk that repeats the final choice (or has none)."""
+
+    close = b',"finish_reason":null,"native_finish_reason":null}]}\n\n'
+    encoder: OpenRouterChat
+    final_choice = b""
+
+    def content_delta(self, text: bytes) -> bytes:
+        return b'{"role":"assistant","content":' + text + b"}"
+
+    def reasoning_delta(self, text: bytes) -> bytes:
         return (
-            self.head
-            + b',"error":'
-            + dumps(self.dialect.error_object(error))
-            + b',"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error",'
-            + b'"native_finish_reason":"error"}]}\n\n'
+            b'{"role":"assistant","content":"","reasoning":'
+            + text
+            + b',"reasoning_details":[{"type":"reasoning.text","text":'
+            + text
+            + b',"format":"unknown","index":0}]}'
         )
+
+    def refusal_delta(self, text: bytes) -> bytes:
+        return b'{"role":"assistant","content":"","refusal":' + text + b"}"
+
+    def tool_delta(self, event: ToolCallFragment) -> dict[str, Any]:
+        if event.id is None:
+            return {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": event.index,
+                    "id": event.id,
+                    "type": "function",
+                    "function": {"name": event.name, "arguments": event.arguments},
+                }
+            ],
+        }
+
+    def finish(self, reason: str) -> bytes:
+        native = self.reply.native_finish_reason or reason
+        self.final_choice = (
+            b'{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":'
+            + dumps(reason)
+            + b',"native_finish_reason":'
+            + dumps(native)
+            + b"}"
+        )
+        return self.head + b',"choices":[' + self.final_choice + b"]}\n\n"
+
+    def usage_chunk(self) -> bytes:
+        choices = self.final_choice if self.encoder.dialect.usage_chunk == "repeat" else b""
+        usage = dumps(self.encoder.usage(self.reply.usage))
+        return self.head + b',"choices":[' + choices + b'],"usage":' + usage + b"}\n\n"
+
+    def error_choice(self) -> bytes:
+        return b'{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}'
+
+
+OpenRouterChat.stream_class = OpenRouterStream
+
+
+class OpenRouterText(TextEncoder):
+    """Legacy completions as OpenRouter sends them: the body says ``chat.completion`` on the
+    wire (TS-SDK issue #101), choices carry ``native_finish_reason``, usage always streamed."""
+
+    object = "chat.completion"
+    chunk_object = "chat.completion.chunk"
+    native_finish = True
+    usage_always = True

@@ -16,17 +16,17 @@ from typing import Any
 import orjson
 from faker import Faker
 
-from .catalog import Catalog
-from .config import Config
-from .dialects import DIALECTS
-from .dialects.base import DONE, Dialect, Identity
-from .errors import ScenarioError, ScenarioErrors
-from .reply import HttpError, Reply
-from .scenario.loader import load_path
-from .scenario.matcher import RequestFacts
-from .scenario.model import Scenario, Step
-from .scenario.render import RenderInput, render
-from .schemas import SchemaRegistry
+from ..core.catalog import Catalog
+from ..core.config import Config
+from ..core.reply import HttpError, Reply
+from ..core.schemas import SchemaRegistry
+from ..errors import ScenarioError, ScenarioErrors
+from ..scenario.loader import load_path
+from ..scenario.matcher import RequestFacts
+from ..scenario.model import Scenario, Step
+from ..scenario.render import RenderInput, render
+from ..wire.dialects import DIALECTS
+from ..wire.dialects.base import DONE, Dialect, Identity
 
 WEATHER_TOOL = {
     "type": "function",
@@ -79,7 +79,7 @@ class Output:
 
 
 def _frames(dialect: Dialect, reply: Reply, identity: Identity, body: dict[str, Any]) -> Iterator[Any]:
-    encoder = dialect.stream(reply, identity, body)
+    encoder = dialect.encoders["chat"].stream(reply, identity, body)
     for event in reply.events():
         data = encoder.encode(event)
         if data is None:
@@ -111,7 +111,7 @@ def step_outputs(step: Step, catalog: Catalog, faker: Faker, config: Config | No
                     for chunk in _frames(dialect, result, identity, request):
                         yield Output("chat-chunk", name, chunk)
                 else:
-                    yield Output("chat-response", name, orjson.loads(dialect.completion(result, identity)))
+                    yield Output("chat-response", name, orjson.loads(dialect.encoders["chat"].body(result, identity)))
 
 
 def stream_length(step: Step, catalog: Catalog, faker: Faker, config: Config | None = None) -> int:
@@ -127,7 +127,7 @@ def stream_length(step: Step, catalog: Catalog, faker: Faker, config: Config | N
             result = render(step, RenderInput(RequestFacts.from_body(request, {}), seq, rng, faker), catalog)
             if isinstance(result, HttpError):
                 return 0
-            encoder = dialect.stream(result, dialect.identity(rng, 1_767_225_600), request)
+            encoder = dialect.encoders["chat"].stream(result, dialect.identity(rng, 1_767_225_600), request)
             frames = sum(1 for event in result.events() if encoder.encode(event) is not None)
             longest = max(longest, frames)
     return longest

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from .tokens import cut
 
 
@@ -25,6 +27,8 @@ class Usage:
     #: (``reasoning_tokens`` here, the others in ``Dialect.usage_counts``).
     overrides: dict[str, Any] | None = None
     cost: float = field(init=False)
+    #: ``journaled()``, once made.
+    _journaled: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.cost = round(self.prompt_cost + self.completion_cost, 12)
@@ -34,6 +38,33 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def counts(self) -> dict[str, Any]:
+        """prompt/completion/total tokens and cost, with the scenario's overrides applied."""
+        prompt = self.prompt_tokens
+        completion = self.completion_tokens
+        out: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "cost": self.cost,
+        }
+        overrides = self.overrides
+        if overrides:
+            for k in ("prompt_tokens", "completion_tokens", "cost"):
+                if k in overrides:
+                    out[k] = overrides[k]
+            out["total_tokens"] = overrides.get("total_tokens", out["prompt_tokens"] + out["completion_tokens"])
+        return out
+
+    def journaled(self) -> bytes:
+        """What the journal keeps (for ``GET /generation`` and the key's bill): ``counts()`` and
+        ``reasoning_tokens``, as JSON bytes, made once per usage."""
+        if self._journaled is None:
+            counts = self.counts()
+            counts["reasoning_tokens"] = self.reasoning_tokens
+            self._journaled = bytes(memoryview(orjson.dumps(counts)))
+        return self._journaled
 
 
 @dataclass(slots=True)
@@ -141,6 +172,12 @@ class Reply:
     timing: Timing = field(default_factory=Timing)
     fault: Fault | None = None
     native_finish_reason: str | None = None
+    #: Set on a *static* reply (its texts fixed when the scenario loaded, not cut by
+    #: ``max_tokens``): a memo that lives with the step, where encoders keep the bytes they
+    #: compiled for it (see ``wire.dialects.openai``). None: render every time.
+    memo: dict[Any, Any] | None = None
+    #: ``journaled_expected()``, once made.
+    _journaled: bytes | None = field(default=None, repr=False, compare=False)
 
     def events(self) -> list[Event]:
         """The reply as abstract stream events (built only for streamed answers)."""
@@ -158,6 +195,12 @@ class Reply:
     def expected(self) -> dict[str, Any]:
         """The message a correct client assembles from this reply (kept in the journal)."""
         return expected_message(self.content, self.reasoning, self.refusal, self.tool_calls)
+
+    def journaled_expected(self) -> bytes:
+        """``expected()`` as the journal keeps it (JSON bytes), made once per reply."""
+        if self._journaled is None:
+            self._journaled = bytes(memoryview(orjson.dumps(self.expected())))
+        return self._journaled
 
 
 def expected_message(

@@ -17,13 +17,11 @@ that one failed. Chains of such attempts are what the findings look at:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
-
-from .journal import request_body
 
 RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404, 413, 422})
@@ -65,7 +63,7 @@ class KeyReport:
 
 
 def _body_of(entry: dict[str, Any]) -> bytes:
-    body = request_body(entry)
+    body = entry.get("body")
     if isinstance(body, dict | list):
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return str(body).encode()
@@ -168,16 +166,9 @@ def judge(entries: Iterable[dict[str, Any]], *, max_retries: int = DEFAULT_MAX_R
     return findings
 
 
-def report(
-    journal: Iterable[dict[str, Any]], *, key: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES
-) -> list[KeyReport]:
-    """One :class:`KeyReport` per key in the journal (or just ``key``), in order of first request."""
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    for entry in journal:
-        k = entry.get("_key")
-        if k is None or (key is not None and k != key):
-            continue
-        by_key.setdefault(k, []).append(entry)
+def report(by_key: Mapping[str, list[dict[str, Any]]], *, max_retries: int = DEFAULT_MAX_RETRIES) -> list[KeyReport]:
+    """One :class:`KeyReport` per key of ``by_key`` (journal entries per raw API key, as
+    ``Journal.by_key`` gives them), in the mapping's order."""
     return [
         KeyReport(key_hint=k[-4:], requests=len(entries), findings=judge(entries, max_retries=max_retries))
         for k, entries in by_key.items()

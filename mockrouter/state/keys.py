@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -19,14 +20,17 @@ import jsonschema
 import orjson
 from jsonschema.exceptions import best_match
 
-from .errors import ConfigError, ScenarioError
-from .reply import HttpError
-from .resources import schemas_dir
+from ..core.reply import HttpError
+from ..core.resources import schemas_dir
+from ..errors import ConfigError, ScenarioError
 
 if TYPE_CHECKING:
-    from .catalog import Catalog
-    from .dialects.base import Dialect
-    from .state import KeyState, State
+    from ..core.catalog import Catalog
+
+#: How a dialect words the router's own 429: ``(limit, window_s, name, retry_after, reset)``.
+RateLimitError = Callable[[int, float, str | None, int, float], HttpError]
+#: How a dialect words a 402: ``(requested, affordable)``, both None for "no credit left".
+CreditError = Callable[[int | None, int | None], HttpError]
 
 #: OpenRouter's limit on ``:free`` models, given to ``free_tier`` keys without a rate limit.
 FREE_TIER_REQUESTS = 20
@@ -93,6 +97,17 @@ class KeySpec:
         return self.label if self.label is not None else self.masked
 
 
+@dataclass
+class KeyState:
+    """What one API key (or ``X-Mockrouter-Session``) has accumulated."""
+
+    requests: int = 0
+    window_start: float = 0.0
+    window_count: int = 0
+    #: USD charged to a key of the keyring (its ``usage.cost`` summed); credits left = limit - usage.
+    usage: float = 0.0
+
+
 def mask(key: str) -> str:
     """A key as OpenRouter shows it: ``sk-or-v1-abc...xyz``."""
     return f"{key[:12]}...{key[-3:]}" if len(key) > 18 else key[:3] + "..."
@@ -132,8 +147,11 @@ class Keyring:
         self.by_key.pop(spec.key, None)
         self.deleted.add(spec.key)
 
-    def admit(self, key: str, state: State, dialect: Dialect, now: float) -> tuple[KeySpec | None, HttpError | None]:
-        """The key's spec (None for an unlimited key) or why it is refused (401, 429).
+    def admit(
+        self, key: str, counters: Callable[[str], KeyState], rate_limited: RateLimitError, now: float
+    ) -> tuple[KeySpec | None, HttpError | None]:
+        """The key's spec (None for an unlimited key) or why it is refused (401, 429, the
+        latter worded by ``rate_limited``). ``counters`` gives a key's :class:`KeyState`.
 
         A request admitted under a rate limit is counted in the key's window here, so
         concurrent requests cannot overshoot it."""
@@ -148,12 +166,12 @@ class Keyring:
             return spec, HttpError(401, "This API key is disabled.")
         limit = spec.rate_limit
         if limit is not None:
-            ks = state.key(key)
+            ks = counters(key)
             roll_window(ks, limit.window_s, now)
             if ks.window_count >= limit.requests:
                 reset = ks.window_start + limit.window_s
                 retry = max(1, math.ceil(reset - now))
-                return spec, dialect.rate_limit_error(limit.requests, limit.window_s, limit.name, retry, reset)
+                return spec, rate_limited(limit.requests, limit.window_s, limit.name, retry, reset)
             ks.window_count += 1
         return spec, None
 
@@ -166,20 +184,21 @@ def roll_window(ks: KeyState, window_s: float, now: float) -> None:
 
 
 def credit_error(
-    spec: KeySpec, ks: KeyState, body: dict[str, Any], model: str, catalog: Catalog, dialect: Dialect
+    spec: KeySpec, ks: KeyState, body: dict[str, Any], model: str, catalog: Catalog, refuse: CreditError
 ) -> HttpError | None:
-    """402 when the key has no credit left, or cannot afford ``max_tokens`` of ``model``."""
+    """402 (worded by ``refuse``) when the key has no credit left, or cannot afford
+    ``max_tokens`` of ``model``."""
     if spec.credits is None:
         return None
     remaining = spec.credits - ks.usage
     if remaining <= 0:
-        return dialect.insufficient_credits(None, None)
+        return refuse(None, None)
     for name in ("max_completion_tokens", "max_tokens"):
         requested = body.get(name)
         if type(requested) is int and requested > 0:
             price = catalog.prices(model)[1]
             if price > 0 and requested * price > remaining:
-                return dialect.insufficient_credits(requested, int(remaining / price))
+                return refuse(requested, int(remaining / price))
             break
     return None
 
@@ -203,7 +222,7 @@ def load_keys(path: Path | str) -> Keyring:
 
 
 def parse_keys(text: str, file: str = "<keys>") -> Keyring:
-    from .scenario.loader import _describe, _documents, _line_of  # located errors, as scenario files get
+    from ..scenario.loader import _describe, _documents, _line_of  # located errors, as scenario files get
 
     try:
         docs = [d for d in _documents(text, file) if d[0] is not None]

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from ..errors import ResilienceError
+
 if TYPE_CHECKING:  # the server is imported when a test first asks for it, not when pytest starts
-    from .server import BackgroundServer
+    from ..http.server import BackgroundServer
 
 DIALECT_NAMES = ("anyrouter", "openrouter")
 
@@ -72,10 +74,6 @@ class JournalEntry:
     def from_json(cls, data: Mapping[str, Any]) -> JournalEntry:
         known = {f.name for f in fields(cls)} - {"raw"}
         return cls(**{k: v for k, v in data.items() if k in known}, raw=dict(data))
-
-
-class ResilienceError(AssertionError):
-    """``assert_resilient()`` found client behaviour a real router would punish."""
 
 
 class MockrouterFixture:
@@ -203,8 +201,8 @@ class _Servers:
     def get(self, dialect: str, speed: float) -> BackgroundServer:
         key = (dialect, speed)
         if key not in self._servers:
-            from .config import Config
-            from .server import BackgroundServer
+            from ..core.config import Config
+            from ..http.server import BackgroundServer
 
             self._servers[key] = BackgroundServer(Config(port=0, dialect=dialect, speed=speed)).start()
         return self._servers[key]

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from . import __version__
-from .dialects import DIALECTS
-from .schemas import SchemaRegistry
+from .. import __version__
+from ..core.schemas import SchemaRegistry
+from ..wire.dialects import DIALECTS
 
 OPENAPI_VERSION = "3.1.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -1,0 +1,305 @@
+"""The answer pipeline of the engine routes (``POST /chat/completions``, ``/completions``),
+in raw ASGI: the hot path.
+
+    body (read, parse, validate) → selection (the engine) → Reply (``render``, the one
+    builder) → encoder (the dialect's, for this surface) → writer (JSON, or ``wire.sse``)
+
+and everything is recorded in the request's :class:`~mockrouter.state.journal.JournalEntry`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from dataclasses import replace
+from typing import Any
+
+from ..core.reply import HttpError, Reply
+from ..errors import ClientGone, DeliberateDisconnect, RequestError
+from ..scenario.engine import Selection
+from ..scenario.matcher import RequestFacts
+from ..scenario.render import RenderInput, render
+from ..state.keys import credit_error
+from ..wire.asgi import Receive, Scope, Send, send_response
+from ..wire.dialects.base import JSON, Dialect
+from ..wire.sse import NO_PACING, Delivery, Pacing, write_broken_json, write_stream
+from . import body as bodies
+from .runtime import RequestContext, Runtime
+
+__all__ = ["SEEDED_EPOCH", "SURFACES", "answer", "request_rng"]
+
+#: ``created`` of seeded responses: a fixed epoch plus a seeded offset (within one year).
+SEEDED_EPOCH = 1_767_225_600
+#: The engine routes (relative to the API prefix) and the surface each answers.
+SURFACES = {"/chat/completions": "chat", "/completions": "text"}
+
+
+async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, surface: str) -> None:
+    """Answer one request of an engine route; the journal gets its entry whatever happens."""
+    entry = ctx.entry
+    try:
+        try:
+            raw = await bodies.read(receive, app.config.max_body)
+            try:
+                body, problem = bodies.parse_json(raw, ctx.headers, entry), None
+            except RequestError as exc:  # recorded; answered after the auth check
+                body, problem = {}, exc
+            key = app.authenticate(ctx)
+            if problem is not None:
+                raise problem
+            if surface == "text":  # legacy /completions: the prompt becomes the user message
+                body = _prompt_as_messages(app, body)
+            _validate(app, ctx.dialect, body)
+            await _answer(app, receive, send, ctx, raw, body, key, surface)
+        except RequestError as exc:
+            await app.send_error(send, ctx, exc)
+    except (ClientGone, asyncio.CancelledError):
+        entry.client_disconnected = True
+        raise
+    except DeliberateDisconnect:
+        entry.client_disconnected = False
+        raise
+    finally:
+        entry.finish(ctx.started)
+        app.state.journal.add(entry)
+
+
+def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
+    if app.config.validate:
+        bodies.validate(app.request_schema, body)
+    if dialect.requires_model and not body.get("model") and not _model_chain("", body.get("models")):
+        raise RequestError(400, "Invalid request: model: 'model' is required", "model")
+    model = body.get("model")
+    if app.config.strict_models:
+        if isinstance(model, str) and not app.known_model(model):
+            raise RequestError(400, f"{model} is not a valid model ID", "model")
+        for i, fallback in enumerate(body.get("models") or ()):
+            if isinstance(fallback, str) and not app.known_model(fallback):
+                raise RequestError(400, f"{fallback} is not a valid model ID", f"models[{i}]")
+
+
+def _prompt_as_messages(app: Runtime, body: dict[str, Any]) -> dict[str, Any]:
+    """A legacy ``/completions`` body as a chat body: ``prompt`` → one user message."""
+    if "prompt" not in body:
+        raise RequestError(400, "Invalid request: prompt: 'prompt' is required", "prompt")
+    if app.config.validate:
+        bodies.validate(app.schemas["completions-request"], body)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = prompt[0] if prompt else ""
+    chat = {k: v for k, v in body.items() if k != "prompt"}
+    chat["messages"] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+    return chat
+
+
+def request_rng(app: Runtime, dialect: Dialect, seq: int, raw: bytes) -> tuple[random.Random, int]:
+    """The per-request random source and ``created`` second (both fixed by ``--seed``)."""
+    seed = app.config.seed
+    if seed is None:  # nothing to reproduce: the app's own generator, no per-request seeding
+        return app.entropy, int(time.time())
+    digest = hashlib.blake2b(f"{seed}|{dialect.name}|{seq}|".encode() + raw, digest_size=32).digest()
+    rng = random.Random(digest)
+    return rng, SEEDED_EPOCH + rng.randrange(365 * 86400)
+
+
+async def _answer(
+    app: Runtime,
+    receive: Receive,
+    send: Send,
+    ctx: RequestContext,
+    raw: bytes,
+    body: dict[str, Any],
+    key: str,
+    surface: str,
+) -> None:
+    entry = ctx.entry
+    dialect = ctx.dialect
+    headers = ctx.headers
+    facts = RequestFacts.from_body(body, headers)
+    entry.stream = facts.stream
+    models = body.get("models")
+    chain = _model_chain(facts.model, models) if models else []
+    if chain and chain[0] != facts.model:  # a fallback list: its first model answers first
+        facts = replace(facts, model=chain[0])
+    if ctx.account is not None:  # a keyring key: 402 before anything is generated
+        refused = credit_error(
+            ctx.account, app.state.key(key), body, facts.model, app.catalog, dialect.insufficient_credits
+        )
+        if refused is not None:
+            await app.send_error(send, ctx, refused)
+            return
+    state_key = headers.get("x-mockrouter-session") or key
+    counters = app.state.key(state_key)
+    counters.requests += 1
+    seq = counters.requests
+    rng, created = request_rng(app, dialect, seq, raw)
+    selection = _select(app, ctx, facts, key, state_key, rng)
+    if selection.step.fuzz:
+        await _send_fuzz(app, send, ctx, body, facts.stream, seq, raw)
+        return
+    result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+    if isinstance(result, HttpError) and len(chain) > 1:  # the next model of the fallback list
+        tried = [facts.model]
+        for model in chain[1:]:
+            facts = replace(facts, model=model)
+            tried.append(model)
+            selection = _select(app, ctx, facts, key, state_key, rng)
+            result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+            if not isinstance(result, HttpError):
+                break
+        entry.models_tried = tried
+    step = selection.step
+    preferred = None
+    if not step.provider and (body.get("provider") or dialect.provider_header in headers):
+        preferred = _preferred_provider(app, dialect, body, headers)
+    if isinstance(result, HttpError):
+        if result.provider is None and result.status in (502, 503, 504):  # a copy: steps are shared
+            result = replace(result, provider=preferred or app.catalog.provider_for(facts.model))
+        if step.timing.latency_ms and app.config.speed:
+            await asyncio.sleep(step.timing.latency_ms * app.config.speed / 1000)
+        await app.send_error(send, ctx, result)
+        return
+    if preferred is not None:  # a copy: a static reply is shared
+        result = replace(result, provider=preferred)
+    await _send_reply(app, receive, send, ctx, result, body, rng, created, surface)
+
+
+def _select(
+    app: Runtime, ctx: RequestContext, facts: RequestFacts, key: str, state_key: str, rng: random.Random
+) -> Selection:
+    selection = app.engine.select(facts, key, state_key, facts.headers.get("x-mockrouter-scenario"), app.state, rng)
+    entry = ctx.entry
+    entry.scenario = selection.scenario.name
+    entry.step = selection.step_index if selection.step_index >= 0 else None
+    entry.selected_by = "chaos" if selection.chaos else selection.how
+    if selection.how == "default":
+        entry.unmatched = True
+        entry.near_misses = selection.near_misses
+    return selection
+
+
+def _model_chain(model: str, models: Any) -> list[str]:
+    """``model`` (if given) then the ``models`` fallbacks, each once, in order."""
+    chain = [model] if model else []
+    if isinstance(models, list):
+        chain += [m for m in models if isinstance(m, str) and m and m not in chain]
+    return chain
+
+
+def _preferred_provider(app: Runtime, dialect: Dialect, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+    """The provider a request pins (the dialect's header) or prefers (``provider.order``,
+    restricted to ``provider.only``; else ``provider.only[0]``), as a display name."""
+    if dialect.provider_header is not None and headers.get(dialect.provider_header):
+        return app.catalog.provider_display(headers[dialect.provider_header])
+    prefs = body.get("provider")
+    if not isinstance(prefs, dict):
+        return None
+    order = [p for p in prefs.get("order") or () if isinstance(p, str) and p.strip()]
+    only = [p for p in prefs.get("only") or () if isinstance(p, str) and p.strip()]
+    if only:
+        allowed = {p.lower() for p in only}
+        order = [p for p in order if p.lower() in allowed] or only
+    return app.catalog.provider_display(order[0]) if order else None
+
+
+async def _send_reply(
+    app: Runtime,
+    receive: Receive,
+    send: Send,
+    ctx: RequestContext,
+    reply: Reply,
+    body: dict[str, Any],
+    rng: random.Random,
+    created: int,
+    surface: str,
+) -> None:
+    entry = ctx.entry
+    dialect = ctx.dialect
+    encoder = dialect.encoders[surface]
+    identity = dialect.identity(rng, created)
+    entry.generation_id = identity.id
+    entry.expected = reply.journaled_expected()
+    entry.status = 200
+    entry.usage = reply.usage.journaled()  # for GET /generation
+    entry.model = reply.model
+    entry.provider = reply.provider
+    entry.finish_reason = reply.finish_reason
+    entry.native_finish_reason = reply.native_finish_reason
+    if ctx.account is not None:
+        app.state.key(ctx.key or "").usage += reply.usage.counts()["cost"] or 0
+    headers = dialect.headers(identity, app.rate_info(ctx))
+    pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
+    if pacing.latency:
+        await asyncio.sleep(pacing.latency)
+    if entry.stream:
+        delivery = Delivery()
+        try:
+            await write_stream(
+                send, receive, encoder.stream(reply, identity, body), reply, headers, pacing, delivery,
+                speed=app.config.speed,
+            )  # fmt: skip
+        finally:
+            entry.bytes_sent = delivery.bytes_sent
+            entry.chunks_sent = delivery.chunks_sent
+            entry.ttft_ms = delivery.ttft_ms
+            entry.client_disconnected = delivery.client_disconnected
+            entry.disconnected_after_ms = delivery.disconnected_after_ms
+            entry.fault = delivery.fault
+        return
+    payload = encoder.body(reply, identity)
+    fault = reply.fault
+    if fault is not None:
+        entry.fault = fault.kind
+        if fault.kind != "error":
+            delivery = Delivery()
+            try:
+                await write_broken_json(send, receive, payload, headers, fault, delivery, speed=app.config.speed)
+            finally:
+                entry.bytes_sent = delivery.bytes_sent
+                if delivery.client_disconnected:
+                    entry.client_disconnected = True
+            return
+    await send_response(send, 200, payload, JSON, headers)
+    entry.bytes_sent = len(payload)
+    entry.ttft_ms = (time.perf_counter() - ctx.started) * 1000
+
+
+async def _send_fuzz(
+    app: Runtime, send: Send, ctx: RequestContext, body: dict[str, Any], stream: bool, seq: int, raw: bytes
+) -> None:
+    """The ``fuzz`` step: a response drawn from ``mockrouter.strategies``, reproducible by its seed.
+
+    The seed is the request's ``X-Mockrouter-Seed``, else derived from ``--seed`` (like every
+    seeded answer), else random; it goes back in ``X-Mockrouter-Seed``. Drawing takes a few
+    to tens of milliseconds of CPU, so it runs in a worker thread."""
+    from ..strategies import draw_response  # imports hypothesis machinery: only when fuzzing
+
+    entry = ctx.entry
+    asked = ctx.headers.get("x-mockrouter-seed", "")
+    if asked.isdigit():
+        seed = int(asked)
+    elif app.config.seed is not None:
+        digest = hashlib.blake2b(f"{app.config.seed}|fuzz|{ctx.dialect.name}|{seq}|".encode() + raw, digest_size=8)
+        seed = int.from_bytes(digest.digest()) >> 1
+    else:
+        seed = app.entropy.getrandbits(63)
+    drawn = await asyncio.to_thread(draw_response, seed, dialect=ctx.dialect.name, stream=stream, request=body)
+    headers = [(b"x-mockrouter-seed", str(seed).encode()), *ctx.dialect.headers(None, app.rate_info(ctx))]
+    entry.status = 200
+    entry.fuzz_seed = seed
+    entry.expected = drawn.expected
+    first = drawn.chunks[0] if stream and drawn.chunks else getattr(drawn, "data", {})
+    entry.generation_id = first.get("id") if isinstance(first, dict) else None
+    if not stream:
+        await send_response(send, 200, drawn.body, drawn.content_type.encode(), headers)
+        entry.bytes_sent = len(drawn.body)
+        return
+    start = [(b"content-type", drawn.content_type.encode()), (b"cache-control", b"no-cache"), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": start})
+    for piece in drawn.writes:  # the drawn cut: pieces may split a line, a CRLF or a UTF-8 character
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+    entry.bytes_sent = len(drawn.body)
+    entry.chunks_sent = len(drawn.chunks)

@@ -1,0 +1,215 @@
+"""What every handler works with: the app's long-lived parts (:class:`Runtime`) and the facts
+of one request (:class:`RequestContext`).
+
+Handlers (``chat``, ``router_api``, ``admin``) take a ``Runtime`` and a ``RequestContext``;
+the ASGI app (``app.MockrouterApp``) is a ``Runtime`` that also routes. So handlers never
+import the app, and the app imports the handlers: no cycle.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+from faker import Faker
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..core.catalog import SCENARIO_MODEL_PREFIX, Catalog
+from ..core.config import Config
+from ..core.reply import HttpError
+from ..core.schemas import SchemaRegistry
+from ..errors import ConfigError, RequestError
+from ..scenario.engine import Engine
+from ..scenario.loader import load_builtin, load_path
+from ..scenario.model import Scenario
+from ..state.journal import Journal, JournalEntry
+from ..state.keys import KeySpec, KeyState, load_keys, roll_window
+from ..state.store import State
+from ..wire.asgi import Headers, Send, send_response
+from ..wire.dialects import DIALECTS
+from ..wire.dialects.base import JSON, Dialect, RateInfo
+
+__all__ = ["Handler", "RequestContext", "Runtime", "load_scenarios", "parse_bearer"]
+
+#: Requests per window the anyrouter dialect reports in X-RateLimit-* (no keys file).
+DEFAULT_RATE_LIMIT = 600
+RATE_WINDOW_S = 60
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request facts every handler needs, and the request's journal entry."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    dialect: Dialect
+    key: str | None
+    entry: JournalEntry
+    client: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    #: The key's entry in the keyring, once admitted (None: no keyring, or an unlimited key).
+    account: KeySpec | None = None
+
+
+Handler = Callable[["Runtime", Request, RequestContext], Awaitable[Response]]
+
+
+def parse_bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization")
+    if value is None:
+        return None
+    if value[:7] == "Bearer ":  # the usual form, without the general parse below
+        return value[7:].strip() or None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def load_scenarios(config: Config) -> list[Scenario]:
+    """Built-ins first (unless ``--no-builtin``, which keeps only the default ``echo``), then
+    the user's files in the order given. A user scenario replaces a built-in of the same name."""
+    builtin = load_builtin()
+    if not config.builtin:
+        builtin = [s for s in builtin if s.name == "echo"]
+    scenarios = list(builtin)
+    for path in config.scenarios:
+        scenarios.extend(load_path(path))
+    return scenarios
+
+
+class Runtime:
+    """The parts of a running mockrouter that live as long as the app: settings, catalog,
+    schemas, dialects, the scenario engine and the state. All mutable state is in ``state``."""
+
+    def __init__(self, config: Config | None = None, scenarios: list[Scenario] | None = None) -> None:
+        self.config = config or Config()
+        if self.config.dialect not in DIALECTS:
+            raise ConfigError(f"unknown dialect {self.config.dialect!r}; choose one of {', '.join(DIALECTS)}")
+        self.catalog = Catalog.load()
+        self.schemas = SchemaRegistry()
+        self.schemas.compile_all()
+        self.request_schema = self.schemas["chat-request"]
+        self.dialects: dict[str, Dialect] = {n: cls.from_config(self.config) for n, cls in DIALECTS.items()}
+        self.default_dialect = self.dialects[self.config.dialect]
+        self.engine = Engine(scenarios if scenarios is not None else load_scenarios(self.config))
+        self.state = State(Journal(self.config.journal_size))
+        if self.config.keys is not None:
+            self.state.keyring = load_keys(self.config.keys)
+        self.faker = Faker()
+        self.entropy = random.Random()
+        self.started = time.time()
+
+    # -- shared answers --------------------------------------------------------------------
+
+    def authenticate(self, ctx: RequestContext) -> str:
+        """The caller's API key, or a 401 in the dialect's words; with a keyring, also
+        401 for unknown/disabled keys and 429 over the key's rate limit."""
+        if ctx.key:
+            keyring = self.state.keyring
+            if keyring is not None:
+                ctx.account, error = keyring.admit(ctx.key, self.state.key, ctx.dialect.rate_limit_error, time.time())
+                if error is not None:
+                    raise RequestError.wrap(error)
+            return ctx.key
+        missing = "authorization" not in ctx.headers
+        if ctx.dialect.name == "openrouter":
+            message = "Missing Authentication header" if missing else "No auth credentials found"
+        else:
+            message = (
+                "Missing API key: send 'Authorization: Bearer <key>'."
+                if missing
+                else ("Malformed Authorization header: expected 'Bearer <key>'.")
+            )
+        raise RequestError(401, message)
+
+    def rate_info(self, ctx: RequestContext) -> RateInfo:
+        """Count this response in the caller's window (its key, else its address)."""
+        ks = self.state.key(ctx.key if ctx.key is not None else f"ip:{ctx.client}")
+        now = time.time()
+        if ctx.account is not None or self.state.keyring is not None:
+            limited = self._keyed_rate_info(ctx, ks, now)
+            if limited is not None:
+                return limited
+        if now - ks.window_start >= RATE_WINDOW_S:
+            ks.window_start = now
+            ks.window_count = 0
+        ks.window_count += 1
+        remaining = DEFAULT_RATE_LIMIT - ks.window_count
+        return RateInfo(DEFAULT_RATE_LIMIT, remaining if remaining > 0 else 0, int(ks.window_start + RATE_WINDOW_S))
+
+    def _keyed_rate_info(self, ctx: RequestContext, ks: KeyState, now: float) -> RateInfo | None:
+        """The window of a key with its own rate limit (None: the default window applies)."""
+        account = ctx.account
+        if account is None and ctx.key is not None and self.state.keyring is not None:
+            account = self.state.keyring.get(ctx.key)
+        limit = account.rate_limit if account is not None else None
+        if limit is None:
+            return None
+        roll_window(ks, limit.window_s, now)
+        if ctx.account is None:  # not admitted by authenticate (a catalog read): count it here
+            ks.window_count += 1
+        reset = math.ceil(ks.window_start + limit.window_s)
+        return RateInfo(limit.requests, max(limit.requests - ks.window_count, 0), reset)
+
+    def error_headers(self, ctx: RequestContext, error: HttpError) -> Headers:
+        headers = ctx.dialect.headers(None, self.rate_info(ctx), error=True)
+        if error.retry_after is not None:
+            headers.append((b"retry-after", error.retry_after.encode("latin-1")))
+        if error.retry_after_ms is not None:
+            ms = error.retry_after_ms
+            headers.append((b"retry-after-ms", (str(int(ms)) if float(ms).is_integer() else str(ms)).encode()))
+        for name, value in error.headers.items():
+            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        return headers
+
+    async def send_error(self, send: Send, ctx: RequestContext, error: HttpError | RequestError) -> None:
+        """Answer ``error`` in the dialect's format (a RequestError: its prepared answer, or one
+        made of its status, message and param) and journal it."""
+        if isinstance(error, RequestError):
+            error = error.answer or HttpError(error.status, error.message, param=error.param)
+        headers = self.error_headers(ctx, error)
+        if error.body is not None:
+            body = error.body.encode()
+            content_type = (error.content_type or "text/plain; charset=utf-8").encode("latin-1")
+        else:
+            body = ctx.dialect.error(error, key=ctx.key)
+            content_type = JSON
+        entry = ctx.entry
+        entry.status = error.status
+        entry.error = error.message or (error.body[:200] if error.body else None)
+        retry_after_s = _seconds(error)
+        if retry_after_s is not None:
+            entry.retry_after_s = retry_after_s
+        entry.bytes_sent = len(body)
+        await send_response(send, error.status, body, content_type, headers)
+
+    def known_model(self, model: str) -> bool:
+        if model.startswith(SCENARIO_MODEL_PREFIX):
+            return model[len(SCENARIO_MODEL_PREFIX) :] in self.engine.global_set.by_name
+        return self.catalog.get(model) is not None
+
+    def scenario_model_ids(self) -> list[str]:
+        return [SCENARIO_MODEL_PREFIX + name for name in self.engine.names()]
+
+
+def _seconds(error: HttpError) -> float | None:
+    """What an error's retry headers tell a client to wait, in seconds (None if nothing)."""
+    if error.retry_after_ms is not None:
+        return error.retry_after_ms / 1000
+    if error.retry_after is None:
+        return None
+    try:
+        return float(error.retry_after)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(error.retry_after).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,272 @@
+"""The request journal: one typed entry per request, kept in a bounded store.
+
+A request's :class:`JournalEntry` is filled in by the HTTP layer as the answer is made
+(a slotted dataclass: attribute writes, no string keys), and handed to :meth:`Journal.add`
+when the request ends. The journal then *packs* it: the fields that hold containers
+(``expected``, ``usage``, ``near_misses``, ``models_tried``) become JSON bytes, the request
+body stays the bytes the client sent, and the headers stay ASGI's byte pairs.
+
+Why pack: the garbage collector's full collections walk every container it tracks. A full
+journal of plain entries (10,000 of them, each holding a parsed body, headers, usage...) made
+every full collection stall all requests for 10-40 ms, which was the server's p99. A packed
+entry holds only strings, numbers and bytes, so each is one small object for the collector.
+Readers get unpacked copies, as JSON-ready dicts (:meth:`JournalEntry.public`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "REDACTED",
+    "SECRET_HEADERS",
+    "Journal",
+    "JournalEntry",
+    "Where",
+    "iso_time",
+    "packed",
+    "redact",
+    "shown_headers",
+]
+
+#: Headers whose values never reach the journal.
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-mockrouter-admin-token", "proxy-authorization"})
+REDACTED = "[REDACTED]"
+#: Entry fields that hold containers, stored as JSON bytes (see the module docstring).
+PACKED = ("expected", "usage", "near_misses", "models_tried")
+#: Durations are written as measured and shown rounded to the microsecond.
+TIMINGS = ("ttft_ms", "duration_ms", "disconnected_after_ms")
+#: Shown only when set (most requests never set them).
+OPTIONAL = ("native_finish_reason", "models_tried", "api_type")
+#: The unset value of ``body``: the request had a JSON object body (kept as ``raw_body``).
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
+
+
+@dataclass(slots=True, eq=False)
+class JournalEntry:
+    """What one request looked like and what was answered, minus secrets."""
+
+    id: str
+    method: str
+    path: str
+    query: str
+    #: The request headers as the server got them (ASGI's byte pairs); shown decoded and
+    #: redacted (:func:`shown_headers`), made when the journal is read.
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    #: The raw API key (never shown: ``key_hint`` is).
+    key: str | None
+    dialect: str
+    ts: float = field(default_factory=time.time)
+    key_hint: str | None = None
+    #: The request body as the client sent it, when it was a JSON object.
+    raw_body: bytes | None = None
+    #: A body that was not a JSON object: its text (or the parsed non-object value).
+    body: Any = _UNSET
+    #: Headers as shown, when the raw ones were too large to keep (a 431).
+    headers: dict[str, str] | None = None
+    scenario: str | None = None
+    step: int | None = None
+    selected_by: str | None = None
+    status: int | None = None
+    stream: bool = False
+    fault: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    bytes_sent: int = 0
+    chunks_sent: int = 0
+    client_disconnected: bool = False
+    disconnected_after_ms: float | None = None
+    unmatched: bool = False
+    near_misses: Any = None
+    generation_id: str | None = None
+    expected: Any = None
+    model: str | None = None
+    provider: str | None = None
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+    usage: Any = None
+    fuzz_seed: int | None = None
+    models_tried: Any = None
+    api_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key_hint is None and self.key:
+            self.key_hint = self.key[-4:]
+
+    def finish(self, started: float) -> None:
+        """Record the request's duration (from ``started``, a ``time.perf_counter()`` reading)."""
+        self.duration_ms = (time.perf_counter() - started) * 1000
+
+    def request_body(self) -> Any:
+        """The request body as the client sent it: parsed JSON, the text of a body that was
+        not JSON, or None."""
+        if self.body is not _UNSET:
+            return self.body
+        return None if self.raw_body is None else orjson.loads(self.raw_body)
+
+    def public(self) -> dict[str, Any]:
+        """The entry as the admin API shows it: containers unpacked, headers redacted,
+        durations rounded, ``time`` in ISO 8601."""
+        out: dict[str, Any] = {"id": self.id, "time": iso_time(self.ts)}
+        for name in _SHOWN:
+            value = getattr(self, name)
+            if name in PACKED and type(value) is bytes:
+                value = orjson.loads(value)
+            elif name in TIMINGS and value is not None:
+                value = round(value, 3)
+            if value is None and name in OPTIONAL:
+                continue
+            out[name] = value
+        out["headers"] = self.headers if self.headers is not None else shown_headers(self.raw_headers)
+        out["body"] = self.request_body()
+        return out
+
+
+#: Fields ``public`` shows as they are (``headers`` and ``body`` are made from the raw ones).
+_SHOWN = tuple(
+    f.name for f in fields(JournalEntry) if f.name not in ("id", "raw_headers", "key", "raw_body", "body", "headers")
+)
+
+
+def _pack(entry: JournalEntry) -> None:
+    """Turn ``entry``'s container fields into JSON bytes, in place."""
+    for name in PACKED:
+        value = getattr(entry, name)
+        if value is not None and type(value) is not bytes:  # bytes: packed by its writer
+            # A copy of exact size: orjson's bytes keep its 4 KiB write buffer (seen with orjson
+            # 3.13), which made every journaled entry cost 12 KiB more.
+            setattr(entry, name, bytes(memoryview(orjson.dumps(value))))
+
+
+def packed(value: Any) -> bytes:
+    """``value`` as the journal stores a container field (for writers that pack once and reuse)."""
+    return bytes(memoryview(orjson.dumps(value)))
+
+
+#: A test of one stored entry (its container fields may be packed: test scalar fields).
+Where = Callable[[JournalEntry], bool]
+
+
+class Journal:
+    """The request journal: a bounded store, oldest entries dropped (and counted) first.
+
+    Readers get JSON-ready dicts (``query``, ``get``, iteration); ``where`` tests see the
+    stored entries, so a reader filters before it pays for unpacking."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._by_id: dict[str, JournalEntry] = {}
+        self._ids = itertools.count(1)
+        self.dropped = 0
+        self._changed = asyncio.Event()
+        self.watchers = 0
+
+    def next_id(self) -> str:
+        return "req_" + str(next(self._ids)).zfill(8)  # f"{n:08d}" parses its format spec each time
+
+    def add(self, entry: JournalEntry) -> None:
+        """Keep ``entry`` (packed in place: the caller must not use it afterwards)."""
+        _pack(entry)
+        if len(self._entries) == self.size:
+            old = self._entries[0]
+            self._by_id.pop(old.id, None)
+            self.dropped += 1
+        self._entries.append(entry)
+        self._by_id[entry.id] = entry
+        if self.watchers:  # only a waiting admin call pays for the event
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def changed(self) -> asyncio.Event:
+        """An event set at the next ``add``; count yourself in ``watchers`` while waiting on it."""
+        return self._changed
+
+    def _matching(self, key: str | None, where: Where | None) -> Iterator[JournalEntry]:
+        """Stored entries of ``key`` for which ``where`` holds, oldest first."""
+        return (e for e in self._entries if (key is None or e.key == key) and (where is None or where(e)))
+
+    def count(self, key: str | None = None, where: Where | None = None) -> int:
+        """Entries (of ``key``); with ``where``, those it holds for."""
+        if key is None and where is None:
+            return len(self._entries)
+        return sum(1 for _ in self._matching(key, where))
+
+    def last_time(self, key: str, where: Where | None = None) -> float | None:
+        """When the newest entry of ``key`` (that ``where`` holds for) started: its ``ts``, or None."""
+        return max((e.ts for e in self._matching(key, where)), default=None)
+
+    def get(self, entry_id: str) -> dict[str, Any] | None:
+        entry = self._by_id.get(entry_id)
+        return None if entry is None else entry.public()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(JournalEntry.public, list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def query(
+        self,
+        *,
+        key: str | None = None,
+        scenario: str | None = None,
+        unmatched: bool = False,
+        where: Where | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Entries (as ``public`` dicts) oldest first; with ``limit``, the newest ``limit`` of them."""
+        found = [
+            e
+            for e in self._matching(key, where)
+            if (scenario is None or e.scenario == scenario) and (not unmatched or e.unmatched)
+        ]
+        if limit is not None:
+            found = found[-limit:] if limit > 0 else []
+        return [e.public() for e in found]
+
+    def by_key(self, key: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Entries (as ``public`` dicts) per raw API key, keys in order of first request (only
+        ``key``'s, if given); requests without a key are left out."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for e in self._matching(key, None):
+            if e.key is not None:
+                out.setdefault(e.key, []).append(e.public())
+        return out
+
+    def clear(self, key: str | None = None) -> None:
+        if key is None:
+            self._entries.clear()
+            self._by_id.clear()
+            return
+        kept = [e for e in self._entries if e.key != key]
+        self._entries = deque(kept, maxlen=self.size)
+        self._by_id = {e.id: e for e in kept}
+
+
+def redact(headers: dict[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with every secret value replaced."""
+    out = dict(headers)
+    for name in SECRET_HEADERS.intersection(out):
+        out[name] = REDACTED
+    return out
+
+
+def shown_headers(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    """Request headers as an entry shows them: decoded (latin-1, as HTTP/1.1 defines them), secrets redacted."""
+    return redact({k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers})
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
