@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -118,3 +121,66 @@ def test_admin_with_token_on_loopback(make_server, path):
     with httpx.Client(base_url=server.url + "/__mockrouter") as c:
         assert c.get(path).status_code == 401
         assert c.get(path, headers={"Authorization": "Bearer tok"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"", None),
+        (b"  \n", None),
+        (b"", "application/json"),
+        (b"# only a comment\n---\n", None),
+        (b"[]", "application/json"),
+    ],
+)
+def test_add_scenarios_without_any_scenario_is_a_400(admin, api_key, body, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = admin.post("/scenarios", params={"key": api_key}, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "no scenario" in error["message"].lower()
+    assert error["errors"] == []
+
+
+def test_add_scenarios_as_json_reports_the_line_of_the_json_text(admin, api_key):
+    text = json.dumps(
+        [
+            {"name": "fine", "steps": [{"content": "ok"}]},
+            {"name": "typo", "steps": [{"content": "a"}, {"content": "b", "finish_reson": "stop"}]},
+        ],
+        indent=2,
+    )
+    response = admin.post(
+        "/scenarios", params={"key": api_key}, content=text, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    [error] = response.json()["error"]["errors"]
+    assert error["field"] == "steps[1].finish_reson"
+    assert error["line"] == text.splitlines().index('        "finish_reson": "stop"') + 1
+    assert "did you mean 'finish_reason'" in error["message"]
+
+
+def test_add_scenarios_with_a_syntax_error_points_at_the_spot(admin, api_key):
+    response = admin.post("/scenarios", params={"key": api_key}, content=b"name: x\nsteps: [{content: @}]\n")
+    assert response.status_code == 400
+    body = response.json()["error"]
+    [error] = body["errors"]
+    assert set(error) == {"file", "line", "column", "field", "message", "excerpt"}
+    assert (error["line"], error["column"], error["field"]) == (2, 19, None)
+    assert error["excerpt"] == "    steps: [{content: @}]\n" + " " * 22 + "^"
+    broken = admin.post(
+        "/scenarios", params={"key": api_key}, content=b'{"name": }', headers={"content-type": "application/json"}
+    )
+    [error] = broken.json()["error"]["errors"]
+    assert "invalid JSON" in error["message"] and (error["line"], error["column"]) == (1, 10)
+
+
+def test_add_scenarios_answer_fields(admin, api_key):
+    """Every field of the answer is in the README's admin table."""
+    scoped = admin.post("/scenarios", params={"key": api_key}, content="name: answer-a\nsteps: [{content: a}]\n")
+    assert scoped.status_code == 201
+    assert scoped.json() == {"added": ["answer-a"], "key": True}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `POST scenarios"))
+    for field in ("added", "key", "message", "errors", "file", "line", "column", "field", "excerpt"):
+        assert f"`{field}`" in row, field
