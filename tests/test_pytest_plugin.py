@@ -111,6 +111,36 @@ def test_add_accepts_text_dicts_and_paths(pytester: pytest.Pytester) -> None:
     run(pytester).assert_outcomes(passed=2)
 
 
+def test_add_a_missing_file_raises_file_not_found(pytester: pytest.Pytester) -> None:
+    """A str with no newline ending in .yaml/.yml/.json, or a pathlib.Path, is a path; anything
+    else is YAML text."""
+    pytester.makefile(".json", scenario_json='{"name": "from-json", "steps": [{"content": "json!"}]}')
+    pytester.makepyfile(
+        """
+        import pytest
+        from pathlib import Path
+
+        @pytest.mark.parametrize("source", ["/path/that/does/not/exist.yaml", "missing.yml", "gone.json",
+                                            Path("/path/that/does/not/exist.yaml"), Path("no/such/folder")])
+        def test_missing(mockrouter, source):
+            with pytest.raises(FileNotFoundError) as info:
+                mockrouter.add(source)
+            assert str(source) in str(info.value)
+            assert info.value.filename == str(source)
+
+        def test_json_file(mockrouter):
+            assert mockrouter.add("scenario_json.json") == ["from-json"]
+
+        def test_other_one_line_text_is_yaml(mockrouter):
+            with pytest.raises(ValueError, match="pass a pathlib.Path"):
+                mockrouter.add("scenarios/")
+            with pytest.raises(ValueError, match="no scenario"):
+                mockrouter.add("")
+        """
+    )
+    run(pytester).assert_outcomes(passed=7)
+
+
 def test_marker_and_options(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -244,3 +274,17 @@ def test_public_names() -> None:
         ).raw["new_field"]
         == 1
     )
+
+
+def test_readme_says_how_to_install_pytest_for_the_plugin() -> None:
+    """pytest is not a dependency of mockrouter, so the README says how to get it (and that is true)."""
+    import tomllib
+
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(d.split(">")[0].split("=")[0].strip() == "pytest" for d in project["dependencies"])
+    assert any(d.startswith("pytest>") for d in project["optional-dependencies"]["test"])
+    assert project["entry-points"]["pytest11"] == {"mockrouter": "mockrouter.pytest_plugin"}
+    section = README.read_text(encoding="utf-8").split("## Testing with pytest", 1)[1].split("\n## ", 1)[0]
+    intro = section.split("| Fixture member |", 1)[0]
+    assert "pytest itself is not a dependency" in intro
+    assert "`pip install . pytest`" in intro and '`pip install ".[test]"`' in intro
