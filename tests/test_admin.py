@@ -184,3 +184,27 @@ def test_add_scenarios_answer_fields(admin, api_key):
     row = next(line for line in readme.splitlines() if line.startswith("| `POST scenarios"))
     for field in ("added", "key", "message", "errors", "file", "line", "column", "field", "excerpt"):
         assert f"`{field}`" in row, field
+
+
+def loading_section() -> str:
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    return reference.split("\n## Loading a file\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_reference_says_how_to_load_a_file_and_its_curl_command_works(server, api_key, http, tmp_path):
+    """docs/scenarios.md names the three ways to load a file; its curl command is run as written
+    (but for the server's address, a file of ours and a key to scope it to)."""
+    section = loading_section()
+    assert "mockrouter serve --scenarios my-scenarios.yaml" in section
+    assert "mockrouter.add(" in section and "mockrouter check my-scenarios.yaml" in section
+    [command] = [line.strip() for line in section.splitlines() if line.strip().startswith("curl ")]
+    path = tmp_path / "my-scenarios.yaml"
+    path.write_text("name: from-the-docs\nsteps:\n  - content: loaded as documented\n", encoding="utf-8")
+    url = "http://127.0.0.1:8080/__mockrouter/scenarios"
+    assert url in command
+    command = command.replace("@my-scenarios.yaml", f"@{path}").replace(url, f"{server.url}{url[21:]}?key={api_key}")
+    done = subprocess.run([*shlex.split(command), "--silent"], capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"added": ["from-the-docs"], "key": True}
+    answer = http.post("/chat/completions", json={**GOOD, "model": "mockrouter/from-the-docs"}).json()
+    assert answer["choices"][0]["message"]["content"] == "loaded as documented"

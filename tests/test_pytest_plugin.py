@@ -288,3 +288,38 @@ def test_readme_says_how_to_install_pytest_for_the_plugin() -> None:
     intro = section.split("| Fixture member |", 1)[0]
     assert "pytest itself is not a dependency" in intro
     assert "`pip install . pytest`" in intro and '`pip install ".[test]"`' in intro
+
+
+def test_the_references_fixture_line_loads_a_file(pytester: pytest.Pytester) -> None:
+    """docs/scenarios.md ("Loading a file") shows ``mockrouter.add(Path(...))`` and the marker:
+    both run here as written."""
+    reference = (README.parent / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    section = reference.split("\n## Loading a file\n", 1)[1].split("\n## ", 1)[0]
+    [call] = re.findall(r"`(mockrouter\.add\(Path\(\"(.+?)\"\)\))`", section)
+    statement, file = call
+    assert "`@pytest.mark.mockrouter(scenarios=[Path(...)])`" in section
+    scenario = pytester.path / file
+    scenario.parent.mkdir(parents=True)
+    scenario.write_text("name: documented\nsteps:\n  - content: as documented\n", encoding="utf-8")
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pathlib import Path
+        from openai import OpenAI
+
+        def ask(mockrouter):
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            messages = [{{"role": "user", "content": "q"}}]
+            reply = client.chat.completions.create(model="mockrouter/documented", messages=messages)
+            return reply.choices[0].message.content
+
+        def test_add(mockrouter):
+            assert {statement} == ["documented"]
+            assert ask(mockrouter) == "as documented"
+
+        @pytest.mark.mockrouter(scenarios=[Path({file!r})])
+        def test_marker(mockrouter):
+            assert ask(mockrouter) == "as documented"
+        """
+    )
+    run(pytester).assert_outcomes(passed=2)
