@@ -34,6 +34,7 @@ from .scenario.engine import Selection, SelectionError
 from .scenario.matcher import RequestFacts
 from .scenario.model import Step
 from .scenario.render import RenderInput, prompt_tokens, render, render_static, requested_max_tokens
+from .schemas import Violation, json_type
 from .stream import NO_PACING, Delivery, Pacing, write_stream
 
 if TYPE_CHECKING:
@@ -49,6 +50,18 @@ class RequestError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
         self.error = HttpError(status=status, message=message, param=param)
         super().__init__(message)
+
+    @classmethod
+    def invalid(cls, field: str, problem: str) -> RequestError:
+        """The 400 for a request field that is missing or wrong: ``param`` is its JSON path
+        (``messages[0].role``; None for the body itself), and the message says what is
+        wrong with it (``Invalid request: messages[0].role: required field is missing``)."""
+        return cls(400, f"Invalid request: {field or 'body'}: {problem}", field or None)
+
+    @classmethod
+    def violated(cls, violation: Violation) -> RequestError:
+        """The 400 for a body that breaks its schema."""
+        return cls.invalid(violation.field, violation.problem)
 
     @classmethod
     def wrap(cls, error: HttpError) -> RequestError:
@@ -128,15 +141,18 @@ def _explain_bad_body(raw: bytes, headers: dict[str, str], entry: dict[str, Any]
     entry["body"] = text
     if not raw.strip():
         raise RequestError(400, "Request body is empty; expected a JSON object.")
-    if not _content_type_ok(headers.get("content-type")):
-        raise RequestError(400, f"Content-Type must be application/json, not {headers.get('content-type')!r}.")
+    content_type = headers.get("content-type")
+    if content_type is None:
+        raise RequestError(400, "Content-Type header is missing; send Content-Type: application/json.")
+    if not _content_type_ok(content_type):
+        raise RequestError(400, f"Content-Type must be application/json, not {orjson.dumps(content_type).decode()}.")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, f"Malformed JSON in request body: {exc}") from None
     if not isinstance(body, dict):
         entry["body"] = body
-        raise RequestError(400, f"Request body must be a JSON object, not {type(body).__name__}.")
+        raise RequestError(400, f"Request body must be a JSON object, got {json_type(body)}.")
     del entry["body"]
     entry[RAW_BODY] = raw
     return body
@@ -146,10 +162,9 @@ def _validate(app: MockrouterApp, dialect: Dialect, body: dict[str, Any]) -> Non
     if app.config.validate:
         violation = app.request_schema.violation(body)
         if violation is not None:
-            where = violation.path or "body"
-            raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+            raise RequestError.violated(violation)
     if dialect.requires_model and not body.get("model") and not _model_chain("", body.get("models")):
-        raise RequestError(400, "Invalid request: model: 'model' is required", "model")
+        raise RequestError.invalid("model", "required field is missing")
     model = body.get("model")
     if app.config.strict_models:
         if isinstance(model, str) and not app.known_model(model):
@@ -162,12 +177,11 @@ def _validate(app: MockrouterApp, dialect: Dialect, body: dict[str, Any]) -> Non
 def _prompt_as_messages(app: MockrouterApp, body: dict[str, Any]) -> dict[str, Any]:
     """A legacy ``/completions`` body as a chat body: ``prompt`` → one user message."""
     if "prompt" not in body:
-        raise RequestError(400, "Invalid request: prompt: 'prompt' is required", "prompt")
+        raise RequestError.invalid("prompt", "required field is missing")
     if app.config.validate:
         violation = app.schemas["completions-request"].violation(body)
         if violation is not None:
-            where = violation.path or "body"
-            raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+            raise RequestError.violated(violation)
     prompt = body.get("prompt")
     if isinstance(prompt, list):
         prompt = prompt[0] if prompt else ""

@@ -147,7 +147,7 @@ async def credits(app: MockrouterApp, request: Request, info: RequestInfo) -> Re
 def _generation(app: MockrouterApp, info: RequestInfo, generation_id: str) -> Response:
     key = app.authenticate(info)
     if not generation_id:
-        raise RequestError(400, "Invalid request: id: the generation id is required", "id")
+        raise RequestError.invalid("id", "the generation id is required")
     found = app.state.journal.query(key=key, where=lambda e: e.get("generation_id") == generation_id, limit=1)
     if found:
         return json_response(info.dialect.generation(found[0]))
@@ -184,8 +184,7 @@ async def _json_body(
     if app.config.validate:
         violation = app.schemas[schema].violation(body)
         if violation is not None:
-            where = violation.path or "body"
-            raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+            raise RequestError.violated(violation)
     return body
 
 
@@ -211,7 +210,7 @@ async def embeddings(app: MockrouterApp, request: Request, info: RequestInfo) ->
     wanted = body.get("dimensions")
     if wanted is not None:
         if wanted > size:
-            raise RequestError(400, f"dimensions must be at most {size} for {model_id}", "dimensions")
+            raise RequestError.invalid("dimensions", f"must be at most {size} for {model_id}, got {wanted}")
         size = wanted
     raw_input = body["input"]
     # One text, a list of texts, one list of token ids or a list of them. JSON Schema's
