@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from . import __version__
 from .chat import RequestError
 from .errors import ScenarioError
-from .journal import public, request_body
+from .journal import listed, public, request_body, unpack
 from .report import DEFAULT_MAX_RETRIES, report
 from .scenario.loader import collect_json, collect_text
 
@@ -125,44 +126,86 @@ async def reset(app: MockrouterApp, request: Request, info: RequestInfo) -> Resp
     return _json({"reset": (key is None and "all") or "key"})
 
 
-def _limit(request: Request) -> int | None:
+#: Entries a journal listing returns when no ``limit`` is given, and the most it returns at once.
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+CURSOR = re.compile(r"0|req_[0-9]+")
+
+
+def _limit(request: Request) -> int:
     value = request.query_params.get("limit")
     if value is None:
-        return None
+        return DEFAULT_LIST_LIMIT
     if not value.isdigit():
         raise RequestError(400, "limit must be a non-negative integer", "limit")
+    if int(value) > MAX_LIST_LIMIT:
+        raise RequestError(
+            400, f"limit must be at most {MAX_LIST_LIMIT}; page with since= (the answer's next cursor)", "limit"
+        )
     return int(value)
 
 
-async def list_requests(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+def _cursor(request: Request, name: str, *, zero: bool = False) -> str | None:
+    """The journal id in query parameter ``name`` (``0``, the start, too when ``zero``)."""
+    value = request.query_params.get(name)
+    if value is not None and (CURSOR.fullmatch(value) is None or (value == "0" and not zero)):
+        also = " or 0 (from the oldest)" if zero else ""
+        raise RequestError(400, f"{name} must be a journal entry id such as req_00000042{also}", name)
+    return value
+
+
+def _listing(app: MockrouterApp, request: Request, *, unmatched: bool = False) -> Response:
+    """A page of the journal: ``{"data": [...], "previous", "next"}`` (see ``Journal.page``)."""
     q = request.query_params
-    entries = app.state.journal.query(key=q.get("key"), scenario=q.get("scenario"), limit=_limit(request))
-    return _json({"data": [public(e) for e in entries]})
+    since, before = _cursor(request, "since", zero=True), _cursor(request, "before")
+    if since is not None and before is not None:
+        raise RequestError(400, "give since or before, not both", "before")
+    page = app.state.journal.page(
+        key=q.get("key"),
+        scenario=None if unmatched else q.get("scenario"),
+        unmatched=unmatched,
+        since=since,
+        before=before,
+        limit=_limit(request),
+    )
+    return _json({"data": [listed(unpack(e)) for e in page.entries], "previous": page.previous, "next": page.next})
+
+
+async def list_requests(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
+    """``GET requests[?key=K&scenario=S&limit=N&since=ID|before=ID]``: one page of the journal."""
+    return _listing(app, request)
 
 
 async def request_detail(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
     entry_id = info.path.rsplit("/", 1)[-1]
     if entry_id == "unmatched":
-        q = request.query_params
-        entries = app.state.journal.query(key=q.get("key"), unmatched=True, limit=_limit(request))
-        return _json({"data": [public(e) for e in entries]})
+        return _listing(app, request, unmatched=True)
     entry = app.state.journal.get(entry_id)
     if entry is None:
         raise RequestError(404, f"No journal entry {entry_id!r}.")
     return _json(public(entry))
 
 
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "0").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise RequestError(400, f"{name} must be 1 or 0 (true or false)", name)
+    return value in ("1", "true")
+
+
 async def resilience_report(app: MockrouterApp, request: Request, info: RequestInfo) -> Response:
-    """``GET report[?key=K&max_retries=N]``: findings per key (see ``mockrouter.report``)."""
+    """``GET report[?key=K&max_retries=N&include_fuzz=1]``: findings per key (see ``mockrouter.report``);
+    requests of ``mockrouter fuzz`` are left out unless ``include_fuzz``."""
     value = request.query_params.get("max_retries", str(DEFAULT_MAX_RETRIES))
     if not value.isdigit():
         raise RequestError(400, "max_retries must be a non-negative integer", "max_retries")
     key, max_retries = request.query_params.get("key"), int(value)
+    include_fuzz = _flag(request, "include_fuzz")
     try:
-        reports = report(app.state.journal, key=key, max_retries=max_retries)
+        reports = report(app.state.journal, key=key, max_retries=max_retries, include_fuzz=include_fuzz)
     except TypeError:  # a journaled body nested deeper than orjson writes: compare bodies clipped
         clipped = [{**e, "body": _clip_depth(request_body(e), MAX_SHOWN_DEPTH)} for e in app.state.journal]
-        reports = report(clipped, key=key, max_retries=max_retries)
+        reports = report(clipped, key=key, max_retries=max_retries, include_fuzz=include_fuzz)
     return _json({"data": [r.as_dict() for r in reports]})
 
 

@@ -8,6 +8,12 @@ from typing import Any
 
 import orjson
 
+#: The request header that marks fuzz traffic (``mockrouter fuzz`` sends ``X-Mockrouter-Fuzz: 1``
+#: with every request); the resilience report leaves such requests out unless asked.
+FUZZ_HEADER = "x-mockrouter-fuzz"
+#: A request body larger than this (in bytes, as JSON text) is cut in journal listings
+#: (``listed``); ``GET /__mockrouter/requests/{id}`` shows it whole.
+LIST_BODY_CAP = 16 * 1024
 #: Headers whose values never reach the journal.
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-mockrouter-admin-token", "proxy-authorization"})
 REDACTED = "[REDACTED]"
@@ -63,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "finish_reason": None,
     "usage": None,
     "fuzz_seed": None,
+    "body_cut": None,
 }
 
 
@@ -138,6 +145,40 @@ def public(entry: dict[str, Any]) -> dict[str, Any]:
     for k, v in DEFAULTS.items():
         out.setdefault(k, v)
     return out
+
+
+def is_fuzz(entry: dict[str, Any]) -> bool:
+    """Whether an (unpacked) entry is a request of ``mockrouter fuzz`` (it sent ``FUZZ_HEADER``)."""
+    return FUZZ_HEADER in entry.get("headers", ())
+
+
+def listed(entry: dict[str, Any], cap: int = LIST_BODY_CAP) -> dict[str, Any]:
+    """The entry as a journal listing shows it: :func:`public`, except that a body larger than
+    ``cap`` bytes (as JSON text) is shown as the first ``cap`` bytes of that text (cut at a
+    character boundary) with ``body_cut: {"bytes", "shown", "full"}``: its whole size, the size
+    shown, and where to read it whole. The body of a packed entry is measured before it is parsed,
+    so a listing never parses a large one."""
+    raw = entry.get(RAW_BODY)
+    if raw is None:
+        body = entry.get("body")
+        raw = body.encode() if isinstance(body, str) else _json_text(body)
+    if raw is None or len(raw) <= cap:
+        return public(entry)
+    out = public({k: v for k, v in entry.items() if k != RAW_BODY})
+    shown = bytes(raw[:cap]).decode("utf-8", errors="ignore")
+    out["body"] = shown
+    out["body_cut"] = {"bytes": len(raw), "shown": len(shown.encode()), "full": f"/__mockrouter/requests/{entry['id']}"}
+    return out
+
+
+def _json_text(value: Any) -> bytes | None:
+    """``value`` as JSON text, or None when it is too deep for orjson to write (shown clipped elsewhere)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return None
 
 
 def iso_time(ts: float) -> str:

@@ -12,6 +12,9 @@ that one failed. Chains of such attempts are what the findings look at:
 - ``stream_abandoned``: closed a stream before its end while data was flowing (not a stall);
 - ``duplicate_after_success``: sent a request again after it had succeeded, as a retry (the
   ``x-stainless-retry-count`` header of the official SDKs, or a repeated ``idempotency-key``).
+
+Requests of ``mockrouter fuzz`` (header ``X-Mockrouter-Fuzz``) are not a client's behaviour
+and are left out unless asked for.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from .journal import request_body
+from .journal import is_fuzz, request_body
 
 RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404, 413, 422})
@@ -169,13 +172,19 @@ def judge(entries: Iterable[dict[str, Any]], *, max_retries: int = DEFAULT_MAX_R
 
 
 def report(
-    journal: Iterable[dict[str, Any]], *, key: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES
+    journal: Iterable[dict[str, Any]],
+    *,
+    key: str | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    include_fuzz: bool = False,
 ) -> list[KeyReport]:
-    """One :class:`KeyReport` per key in the journal (or just ``key``), in order of first request."""
+    """One :class:`KeyReport` per key in the journal (or just ``key``), in order of first request.
+    Requests of ``mockrouter fuzz`` (``X-Mockrouter-Fuzz``) are left out unless ``include_fuzz``:
+    the fuzzer resends failing requests on purpose while it shrinks them."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     for entry in journal:
         k = entry.get("_key")
-        if k is None or (key is not None and k != key):
+        if k is None or (key is not None and k != key) or (not include_fuzz and is_fuzz(entry)):
             continue
         by_key.setdefault(k, []).append(entry)
     return [

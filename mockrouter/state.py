@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 Where = Callable[[dict[str, Any]], bool]
 
 
+@dataclass(slots=True)
+class Page:
+    """A page of journal entries (packed, oldest first) and the cursors around it: ``previous``
+    (pass it as ``before``) and ``next`` (pass it as ``since``), None when nothing lies that way."""
+
+    entries: list[dict[str, Any]]
+    previous: str | None
+    next: str | None
+
+
 class Journal:
     """The request journal: a bounded store, oldest entries dropped (and counted) first.
 
@@ -101,6 +111,50 @@ class Journal:
         if limit is not None:
             found = found[-limit:] if limit > 0 else []
         return [unpack(e) for e in found]
+
+    def page(
+        self,
+        *,
+        key: str | None = None,
+        scenario: str | None = None,
+        unmatched: bool = False,
+        since: str | None = None,
+        before: str | None = None,
+        limit: int,
+    ) -> Page:
+        """One page of the entries that ``query`` would list, oldest first (packed: the caller
+        unpacks what it shows).
+
+        ``since=ID``: the oldest ``limit`` entries journaled after entry ID (``"0"``: from the
+        oldest); ``before=ID``: the newest ``limit`` journaled before it; neither: the newest
+        ``limit``. The journal's order is the order requests ended in, so the cursor is the
+        entry's place in it, not the number in its id. An id no longer in the journal (dropped
+        or reset) counts as older than every entry kept."""
+        cursor = since if since is not None else before
+        target = None if cursor is None else self._by_id.get(cursor)
+        found: list[dict[str, Any]] = []
+        split = 0  # matching entries journaled before the cursor's entry
+        for e in self._entries:
+            if e is target:
+                split = len(found)
+            if (
+                (key is None or e["_key"] == key)
+                and (scenario is None or e.get("scenario") == scenario)
+                and (not unmatched or e.get("unmatched"))
+            ):
+                found.append(e)
+        if since is not None:
+            begin = split + (target is not None and split < len(found) and found[split] is target)
+            end = min(begin + limit, len(found))
+        else:
+            end = len(found) if before is None else split
+            begin = max(end - limit, 0)
+        entries = found[begin:end]
+        return Page(
+            entries,
+            previous=entries[0]["id"] if entries and begin > 0 else None,
+            next=entries[-1]["id"] if entries and end < len(found) else None,
+        )
 
     def clear(self, key: str | None = None) -> None:
         if key is None:
