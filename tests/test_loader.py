@@ -579,3 +579,19 @@ def test_json_syntax_errors_name_line_and_column(raw: bytes, line: int, column: 
 def test_json_that_is_not_a_scenario_object(raw: bytes, kind: str) -> None:
     [error] = collect_json(raw, "body.json").errors
     assert "must be a mapping" in error.message and kind in error.message
+
+
+@pytest.mark.parametrize("depth", [130, 900])
+@pytest.mark.parametrize("where", ["error.metadata", "tool_calls[0].arguments"])
+def test_json_nested_too_deeply_is_a_load_error_not_a_crash(depth: int, where: str) -> None:
+    deep = "[" * depth + "]" * depth
+    step = (
+        '{"error": {"status": 500, "metadata": {"x": %s}}}'
+        if where == "error.metadata"
+        else '{"tool_calls": [{"name": "f", "arguments": {"x": %s}}]}'
+    )
+    raw = ('{"name": "deep",\n "steps": [' + step % deep + "]}").encode()
+    [error] = collect_json(raw, "deep.json").errors
+    assert "nested more than" in error.message
+    assert error.line == 2
+    assert error.field is not None and error.field.startswith(f"steps[0].{where}")

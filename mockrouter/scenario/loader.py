@@ -44,6 +44,8 @@ PathKey = tuple[str | int, ...]
 #: Bounds that keep a hostile file from costing more than it is worth.
 MAX_DOCUMENTS = 10_000
 MAX_NODES = 1_000_000
+#: Nesting a scenario may have (orjson writes at most 255 levels; no real scenario nears this).
+MAX_DEPTH = 128
 DEFAULT_FAULT_ERROR = (502, "Provider disconnected unexpectedly")
 #: Stands in for a pattern that failed to compile while the rest of the file is checked.
 NEVER = Regex(r"[^\s\S]")
@@ -496,7 +498,11 @@ class _Builder:
             if isinstance(args, str):
                 arguments = self.template(args, (*cpath, "arguments"))
             else:
-                encoded = orjson.dumps(args).decode()
+                try:
+                    encoded = orjson.dumps(args).decode()
+                except TypeError:  # nested deeper than orjson writes (through YAML aliases)
+                    self.error("arguments nested too deeply to encode as JSON", (*cpath, "arguments"))
+                    encoded = "{}"
                 arguments = Template(encoded, [encoded], False)
             step.tool_calls.append(
                 ToolCallSpec(name=self.template(call["name"], (*cpath, "name")), arguments=arguments, id=call.get("id"))
@@ -664,6 +670,18 @@ def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool =
         if not isinstance(data, dict):
             out.errors.append(
                 ScenarioError(f"a scenario must be a mapping, not {_kind(data)}", file=file, line=doc_line)
+            )
+            continue
+        deepest = max(lines, key=len, default=())
+        if len(deepest) > MAX_DEPTH:
+            where = deepest[:6]
+            out.errors.append(
+                ScenarioError(
+                    f"nested more than {MAX_DEPTH} levels deep (below this field)",
+                    file=file,
+                    line=_line_of(lines, deepest[:MAX_DEPTH], doc_line),
+                    field=json_path(where),
+                )
             )
             continue
         try:
