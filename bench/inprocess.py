@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baselines import raw_app, starlette_app
-from mockrouter.http.app import MockrouterApp
 from mockrouter.core.config import Config
+from mockrouter.http.app import MockrouterApp
 
 BODY = (
     b'{"model":"openai/gpt-4o-mini","stream":false,"messages":[{"role":"system","content":"You are terse."},'

@@ -44,8 +44,28 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: The widest excerpt line shown; longer lines are cut around the caret.
+EXCERPT_WIDTH = 120
+
+
+def excerpt(source: str, column: int) -> str:
+    """Two lines: ``source`` (control characters escaped, cut around the spot when long) and a
+    caret under its ``column`` (1-based), both indented by four spaces."""
+    shown, before = printable(source), len(printable(source[: max(column - 1, 0)]))
+    if len(shown) > EXCERPT_WIDTH:
+        start = max(0, min(before - EXCERPT_WIDTH // 2, len(shown) - EXCERPT_WIDTH))
+        head, tail = ("..." if start else ""), ("..." if start + EXCERPT_WIDTH < len(shown) else "")
+        shown = head + shown[start : start + EXCERPT_WIDTH] + tail
+        before += len(head) - start
+    return f"    {shown}\n    {' ' * before}^"
+
+
 class ScenarioError(MockrouterError):
-    """A scenario cannot be loaded; says where (file, line, field) and why."""
+    """A scenario cannot be loaded; says where (file, line, field) and why.
+
+    A syntax error also knows the ``column`` (1-based; its message says it too) and the
+    offending line of the file (``source``); ``str()`` then ends with that line and a caret
+    under the spot (``excerpt``)."""
 
     def __init__(
         self,
@@ -54,12 +74,23 @@ class ScenarioError(MockrouterError):
         file: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        column: int | None = None,
+        source: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
         self.line = line
         self.field = field
+        self.column = column
+        self.source = source
         super().__init__(str(self))
+
+    @property
+    def excerpt(self) -> str | None:
+        """The offending line and a caret under the column, when both are known."""
+        if self.source is None or self.column is None:
+            return None
+        return excerpt(self.source, self.column)
 
     def __str__(self) -> str:
         where = self.file or "<scenario>"
@@ -67,7 +98,20 @@ class ScenarioError(MockrouterError):
             where += f":{self.line}"
         if self.field:
             where += f": {printable(self.field)}"
-        return f"{where}: {self.message}"
+        text = f"{where}: {self.message}"
+        shown = self.excerpt
+        return text if shown is None else f"{text}\n{shown}"
+
+    def as_dict(self) -> dict[str, str | int | None]:
+        """The JSON the admin API answers for this error."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+            "excerpt": self.excerpt,
+        }
 
     def located(self, *, file: str | None, line: int | None, field: str | None) -> ScenarioError:
         """Return a copy that fills in whatever location this error does not know yet."""
@@ -76,6 +120,8 @@ class ScenarioError(MockrouterError):
             file=self.file or file,
             line=self.line if self.line is not None else line,
             field=self.field or field,
+            column=self.column,
+            source=self.source,
         )
 
 
@@ -107,6 +153,13 @@ class RequestError(MockrouterError):
         self.param = param
         self.answer: HttpError | None = None
         super().__init__(message)
+
+    @classmethod
+    def invalid(cls, field: str, problem: str) -> RequestError:
+        """The 400 for a request field that is missing or wrong: ``param`` is its JSON path
+        (``messages[0].role``; None for the body itself), and the message says what is
+        wrong with it (``Invalid request: messages[0].role: required field is missing``)."""
+        return cls(400, f"Invalid request: {field or 'body'}: {problem}", field or None)
 
     @classmethod
     def wrap(cls, answer: HttpError) -> RequestError:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -118,3 +123,90 @@ def test_admin_with_token_on_loopback(make_server, path):
     with httpx.Client(base_url=server.url + "/__mockrouter") as c:
         assert c.get(path).status_code == 401
         assert c.get(path, headers={"Authorization": "Bearer tok"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"", None),
+        (b"  \n", None),
+        (b"", "application/json"),
+        (b"# only a comment\n---\n", None),
+        (b"[]", "application/json"),
+    ],
+)
+def test_add_scenarios_without_any_scenario_is_a_400(admin, api_key, body, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = admin.post("/scenarios", params={"key": api_key}, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "no scenario" in error["message"].lower()
+    assert error["errors"] == []
+
+
+def test_add_scenarios_as_json_reports_the_line_of_the_json_text(admin, api_key):
+    text = json.dumps(
+        [
+            {"name": "fine", "steps": [{"content": "ok"}]},
+            {"name": "typo", "steps": [{"content": "a"}, {"content": "b", "finish_reson": "stop"}]},
+        ],
+        indent=2,
+    )
+    response = admin.post(
+        "/scenarios", params={"key": api_key}, content=text, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    [error] = response.json()["error"]["errors"]
+    assert error["field"] == "steps[1].finish_reson"
+    assert error["line"] == text.splitlines().index('        "finish_reson": "stop"') + 1
+    assert "did you mean 'finish_reason'" in error["message"]
+
+
+def test_add_scenarios_with_a_syntax_error_points_at_the_spot(admin, api_key):
+    response = admin.post("/scenarios", params={"key": api_key}, content=b"name: x\nsteps: [{content: @}]\n")
+    assert response.status_code == 400
+    body = response.json()["error"]
+    [error] = body["errors"]
+    assert set(error) == {"file", "line", "column", "field", "message", "excerpt"}
+    assert (error["line"], error["column"], error["field"]) == (2, 19, None)
+    assert error["excerpt"] == "    steps: [{content: @}]\n" + " " * 22 + "^"
+    broken = admin.post(
+        "/scenarios", params={"key": api_key}, content=b'{"name": }', headers={"content-type": "application/json"}
+    )
+    [error] = broken.json()["error"]["errors"]
+    assert "invalid JSON" in error["message"] and (error["line"], error["column"]) == (1, 10)
+
+
+def test_add_scenarios_answer_fields(admin, api_key):
+    """Every field of the answer is in the README's admin table."""
+    scoped = admin.post("/scenarios", params={"key": api_key}, content="name: answer-a\nsteps: [{content: a}]\n")
+    assert scoped.status_code == 201
+    assert scoped.json() == {"added": ["answer-a"], "key": True}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `POST scenarios"))
+    for field in ("added", "key", "message", "errors", "file", "line", "column", "field", "excerpt"):
+        assert f"`{field}`" in row, field
+
+
+def loading_section() -> str:
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    return reference.split("\n## Loading a file\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_reference_says_how_to_load_a_file_and_its_curl_command_works(server, api_key, http, tmp_path):
+    """docs/scenarios.md names the three ways to load a file; its curl command is run as written
+    (but for the server's address, a file of ours and a key to scope it to)."""
+    section = loading_section()
+    assert "mockrouter serve --scenarios my-scenarios.yaml" in section
+    assert "mockrouter.add(" in section and "mockrouter check my-scenarios.yaml" in section
+    [command] = [line.strip() for line in section.splitlines() if line.strip().startswith("curl ")]
+    path = tmp_path / "my-scenarios.yaml"
+    path.write_text("name: from-the-docs\nsteps:\n  - content: loaded as documented\n", encoding="utf-8")
+    url = "http://127.0.0.1:8080/__mockrouter/scenarios"
+    assert url in command
+    command = command.replace("@my-scenarios.yaml", f"@{path}").replace(url, f"{server.url}{url[21:]}?key={api_key}")
+    done = subprocess.run([*shlex.split(command), "--silent"], capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"added": ["from-the-docs"], "key": True}
+    answer = http.post("/chat/completions", json={**GOOD, "model": "mockrouter/from-the-docs"}).json()
+    assert answer["choices"][0]["message"]["content"] == "loaded as documented"

@@ -323,3 +323,19 @@ def test_stall_holds_until_the_client_gives_up(
     second = send(http, request_body("stall", stream))
     assert second.status == 200
     assert_answer_valid(second, dialect, stream)
+
+
+def test_insufficient_credits_names_only_the_dialects_own_credits_page(http: httpx.Client, dialect: str) -> None:
+    """The built-in 402 is the dialect's own: OpenRouter's text sends users to openrouter.ai's
+    credits page; AnyRouter documents no credits URL, so its message names none (and never
+    OpenRouter's)."""
+    response = http.post("/chat/completions", json=request_body("insufficient-credits", False))
+    assert response.status_code == 402
+    error = response.json()["error"]
+    if dialect == "openrouter":
+        assert error["message"] == "Insufficient credits. Add more using https://openrouter.ai/credits"
+        assert error["code"] == 402
+    else:
+        assert "openrouter.ai" not in response.text
+        assert error["message"] == "Insufficient credits."
+        assert (error["type"], error["code"]) == ("payment_required_error", "insufficient_credits")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,6 +149,54 @@ def test_bad_arguments() -> None:
         fuzzer.run("http://127.0.0.1:9/api/v1", examples=0)
 
 
-def test_an_unreachable_target_is_a_transport_failure() -> None:
-    report = fuzzer.run("http://127.0.0.1:9/api/v1", examples=2, seed=1, timeout=2)
-    assert [f.problem.check for f in report.failures] == ["transport"]
+# -- the probe: a target that is no router API is said at once (exit 2), not fuzzed -----------------
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_fuzz(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKROUTER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "mockrouter", "fuzz", "--examples", "20", "--seed", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def assert_refused_in_one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""  # no table, no FAILED cases, no "passed"
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: ") and "Traceback" not in line
+    for word in words:
+        assert word in line
+    return line
+
+
+def test_a_closed_port_is_said_in_one_line() -> None:
+    target = f"http://127.0.0.1:{closed_port()}/api/v1"
+    assert_refused_in_one_line(run_fuzz("--target", target), target, "cannot reach")
+    with pytest.raises(fuzzer.TargetError, match="cannot reach"):
+        fuzzer.run(target, examples=2, seed=1, timeout=2)
+
+
+def test_the_server_root_instead_of_the_api_base_is_said_with_the_fix(anyrouter_server: BackgroundServer) -> None:
+    """The root of a real mockrouter answers 404 to every case: invalid ones used to pass."""
+    done = run_fuzz("--target", anyrouter_server.url)
+    line = assert_refused_in_one_line(done, "404", f"--target {anyrouter_server.url}/api/v1")
+    assert "not a router API" in line
+
+
+def test_a_refused_key_is_said_in_one_line(make_server: Callable[..., BackgroundServer], tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - key: sk-the-only-key\n")
+    strict = make_server(keys=keys)
+    done = run_fuzz("--target", strict.base_url, "--api-key", "sk-someone-else")
+    assert_refused_in_one_line(done, "401", "--api-key")
+    assert run_fuzz("--target", strict.base_url, "--api-key", "sk-the-only-key").returncode == 0

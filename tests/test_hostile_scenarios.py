@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mockrouter.core.documents import MAX_DOCUMENTS
 from mockrouter.errors import ScenarioError, ScenarioErrors, TemplateError
-from mockrouter.scenario.loader import MAX_DOCUMENTS, load_text
+from mockrouter.scenario.loader import load_text
 from mockrouter.scenario.matcher import RequestFacts, evaluate, holds
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -53,7 +53,30 @@ def test_missing_content_type_gets_400(server, api_key, dialect):
     )
     with httpx.Client() as c:
         response = c.send(request)
-    _assert_error(response, dialect, 400)
+    error = _assert_error(response, dialect, 400)
+    assert error["message"] == "Content-Type header is missing; send Content-Type: application/json."
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "message"),
+    [
+        (b"[1, 2]", "application/json", "Request body must be a JSON object, got array."),
+        (b'"text"', "application/json", "Request body must be a JSON object, got string."),
+        (b"null", "application/json", "Request body must be a JSON object, got null."),
+        (b"3", "application/json", "Request body must be a JSON object, got integer."),
+        (b"2.5", "application/json", "Request body must be a JSON object, got number."),
+        (b"true", "application/json", "Request body must be a JSON object, got boolean."),
+        (GOOD, "text/plain", 'Content-Type must be application/json, not "text/plain".'),
+    ],
+)
+def test_bad_body_messages_speak_json(http, dialect, content, content_type, message):
+    """JSON type names and JSON quoting (``array``, ``"text/plain"``), not Python's
+    (``list``, ``'text/plain'``)."""
+    response = http.post("/chat/completions", content=content, headers={"content-type": content_type})
+    error = _assert_error(response, dialect, 400)
+    assert error["message"] == message
+    if dialect == "anyrouter":
+        assert error["param"] is None
 
 
 def test_invalid_field_names_its_path(http, dialect):

@@ -12,11 +12,14 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockrouter.errors import ScenarioError, ScenarioErrors, TemplateError
-from mockrouter.scenario.loader import load_text
+from mockrouter.scenario.loader import collect_json, load_json, load_text
 
 
 def errors_of(text: str, file: str = "f.yaml") -> list[ScenarioError]:
@@ -140,7 +143,7 @@ def test_invalid_yaml_syntax_reports_a_line(text: str, lines: set[int]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("- a\n- b\n", "list"), ("just a string\n", "str"), ("42\n", "int")],
+    [("- a\n- b\n", "a list"), ("just a string\n", "a string"), ("42\n", "a number"), ("true\n", "a boolean")],
 )
 def test_a_document_that_is_not_a_mapping(text: str, kind: str) -> None:
     error = only_error(text)
@@ -480,3 +483,115 @@ def test_a_header_the_server_frames_the_response_with_is_a_load_error(name: str)
     error = only_error(text)
     assert (error.line, error.field) == (6, f"steps[0].error.headers.{name}")
     assert "set by the server" in error.message
+
+
+# -- syntax errors point at the spot ---------------------------------------------------------
+
+
+@given(
+    before=st.lists(st.from_regex(r"[a-z]{1,8}", fullmatch=True), max_size=6, unique=True),
+    key=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    spaces=st.integers(1, 5),
+)
+def test_a_yaml_syntax_error_names_line_and_column_and_shows_a_caret(before: list[str], key: str, spaces: int) -> None:
+    """``@`` cannot start a YAML token: wherever it sits, the error says where and shows it."""
+    lines = [f"{k}: v" for k in before if k != key] + [f"{key}:{' ' * spaces}@oops", "name: x", "steps: [{content: x}]"]
+    error = only_error("\n".join(lines) + "\n")
+    row = len(lines) - 2
+    column = len(key) + 1 + spaces + 1
+    assert "invalid YAML" in error.message and "'@'" in error.message
+    assert (error.line, error.column) == (row, column)
+    assert str(error).startswith(f"f.yaml:{row}: invalid YAML at column {column}: ")
+    assert error.excerpt == f"    {lines[row - 1]}\n    {' ' * (column - 1)}^"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "context"),
+    [
+        # an unclosed flow sequence: the file ends, so the caret sits after the last character and the
+        # message says where the sequence opened
+        ("name: a\nsteps:\n  - content: [unclosed\n", 3, 23, "line 3, column 14"),
+        # a tab cannot indent YAML: shown escaped, the caret under it
+        ("name: a\nsteps:\n\t- content: tab\n", 3, 1, None),
+        ("name: a\nsteps:\n  - content: hi\n    finish_reason: stop\n   bad: x\n", 5, 4, "line 3, column 3"),
+    ],
+)
+def test_yaml_syntax_errors_show_the_offending_line(text: str, line: int, column: int, context: str | None) -> None:
+    error = only_error(text)
+    assert (error.line, error.column) == (line, column)
+    assert error.excerpt is not None
+    source, caret = error.excerpt.split("\n")
+    assert source.startswith("    ") and "\t" not in source  # control characters escaped, never raw
+    shown = text.splitlines()[line - 1].replace("\t", "\\t")
+    assert source == "    " + shown
+    prefix = text.splitlines()[line - 1][: column - 1].replace("\t", "\\t")
+    assert caret == " " * (4 + len(prefix)) + "^"
+    if context is not None:
+        assert context in error.message
+
+
+# -- JSON: lines of the JSON text, JSON semantics ------------------------------------------
+
+
+@given(
+    steps=st.integers(1, 4),
+    bad=st.data(),
+    indent=st.sampled_from([None, 1, 2, 4, "\t"]),
+    as_list=st.booleans(),
+)
+def test_json_errors_name_the_line_of_the_json_text(steps: int, bad: st.DataObject, indent: Any, as_list: bool) -> None:
+    broken = bad.draw(st.integers(0, steps - 1))
+    scenario: dict[str, Any] = {
+        "name": "from-json",
+        "steps": [{"content": f"step {i}"} for i in range(steps)],
+    }
+    scenario["steps"][broken]["stram"] = 1
+    text = json.dumps([{"name": "ok", "steps": [{"content": "x"}]}, scenario] if as_list else scenario, indent=indent)
+    loaded = collect_json(text.encode(), "body.json")
+    [error] = loaded.errors
+    assert error.field == f"steps[{broken}].stram"
+    expected_line = next(i for i, line in enumerate(text.splitlines(), 1) if '"stram"' in line)
+    assert error.line == expected_line
+
+
+def test_json_is_read_as_json_not_as_yaml() -> None:
+    """Tabs and surrogate-pair escapes are fine JSON that YAML 1.1 readers get wrong."""
+    text = '{\n\t"name": "emoji",\n\t"steps": [{"content": "\\ud83d\\ude00"}]\n}'
+    [scenario] = load_json(text.encode(), "body.json")
+    assert scenario.steps[0].content is not None
+    assert scenario.steps[0].content.template.source == "\N{GRINNING FACE}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "column"),
+    [(b'{"name": "x",\n "steps": [}', 2, 12), (b'{\n  "name": tru\n}', 2, 11), (b"[1,", 1, 4)],
+)
+def test_json_syntax_errors_name_line_and_column(raw: bytes, line: int, column: int) -> None:
+    [error] = collect_json(raw, "body.json").errors
+    assert "invalid JSON" in error.message
+    assert (error.line, error.column) == (line, column)
+    assert error.excerpt is not None and error.excerpt.endswith("^")
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"), [(b"null", "null"), (b'"text"', "a string"), (b"[1]", "a number"), (b"[[]]", "a list")]
+)
+def test_json_that_is_not_a_scenario_object(raw: bytes, kind: str) -> None:
+    [error] = collect_json(raw, "body.json").errors
+    assert "must be a mapping" in error.message and kind in error.message
+
+
+@pytest.mark.parametrize("depth", [130, 900])
+@pytest.mark.parametrize("where", ["error.metadata", "tool_calls[0].arguments"])
+def test_json_nested_too_deeply_is_a_load_error_not_a_crash(depth: int, where: str) -> None:
+    deep = "[" * depth + "]" * depth
+    step = (
+        '{"error": {"status": 500, "metadata": {"x": %s}}}'
+        if where == "error.metadata"
+        else '{"tool_calls": [{"name": "f", "arguments": {"x": %s}}]}'
+    )
+    raw = ('{"name": "deep",\n "steps": [' + step % deep + "]}").encode()
+    [error] = collect_json(raw, "deep.json").errors
+    assert "nested more than" in error.message
+    assert error.line == 2
+    assert error.field is not None and error.field.startswith(f"steps[0].{where}")

@@ -111,6 +111,36 @@ def test_add_accepts_text_dicts_and_paths(pytester: pytest.Pytester) -> None:
     run(pytester).assert_outcomes(passed=2)
 
 
+def test_add_a_missing_file_raises_file_not_found(pytester: pytest.Pytester) -> None:
+    """A str with no newline ending in .yaml/.yml/.json, or a pathlib.Path, is a path; anything
+    else is YAML text."""
+    pytester.makefile(".json", scenario_json='{"name": "from-json", "steps": [{"content": "json!"}]}')
+    pytester.makepyfile(
+        """
+        import pytest
+        from pathlib import Path
+
+        @pytest.mark.parametrize("source", ["/path/that/does/not/exist.yaml", "missing.yml", "gone.json",
+                                            Path("/path/that/does/not/exist.yaml"), Path("no/such/folder")])
+        def test_missing(mockrouter, source):
+            with pytest.raises(FileNotFoundError) as info:
+                mockrouter.add(source)
+            assert str(source) in str(info.value)
+            assert info.value.filename == str(source)
+
+        def test_json_file(mockrouter):
+            assert mockrouter.add("scenario_json.json") == ["from-json"]
+
+        def test_other_one_line_text_is_yaml(mockrouter):
+            with pytest.raises(ValueError, match="pass a pathlib.Path"):
+                mockrouter.add("scenarios/")
+            with pytest.raises(ValueError, match="no scenario"):
+                mockrouter.add("")
+        """
+    )
+    run(pytester).assert_outcomes(passed=7)
+
+
 def test_marker_and_options(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -247,3 +277,52 @@ def test_public_names() -> None:
         ).raw["new_field"]
         == 1
     )
+
+
+def test_readme_says_how_to_install_pytest_for_the_plugin() -> None:
+    """pytest is not a dependency of mockrouter, so the README says how to get it (and that is true)."""
+    import tomllib
+
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(d.split(">")[0].split("=")[0].strip() == "pytest" for d in project["dependencies"])
+    assert any(d.startswith("pytest>") for d in project["optional-dependencies"]["test"])
+    assert project["entry-points"]["pytest11"] == {"mockrouter": "mockrouter.tools.pytest_plugin"}
+    section = README.read_text(encoding="utf-8").split("## Testing with pytest", 1)[1].split("\n## ", 1)[0]
+    intro = section.split("| Fixture member |", 1)[0]
+    assert "pytest itself is not a dependency" in intro
+    assert "`pip install . pytest`" in intro and '`pip install ".[test]"`' in intro
+
+
+def test_the_references_fixture_line_loads_a_file(pytester: pytest.Pytester) -> None:
+    """docs/scenarios.md ("Loading a file") shows ``mockrouter.add(Path(...))`` and the marker:
+    both run here as written."""
+    reference = (README.parent / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    section = reference.split("\n## Loading a file\n", 1)[1].split("\n## ", 1)[0]
+    [call] = re.findall(r"`(mockrouter\.add\(Path\(\"(.+?)\"\)\))`", section)
+    statement, file = call
+    assert "`@pytest.mark.mockrouter(scenarios=[Path(...)])`" in section
+    scenario = pytester.path / file
+    scenario.parent.mkdir(parents=True)
+    scenario.write_text("name: documented\nsteps:\n  - content: as documented\n", encoding="utf-8")
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pathlib import Path
+        from openai import OpenAI
+
+        def ask(mockrouter):
+            client = OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key)
+            messages = [{{"role": "user", "content": "q"}}]
+            reply = client.chat.completions.create(model="mockrouter/documented", messages=messages)
+            return reply.choices[0].message.content
+
+        def test_add(mockrouter):
+            assert {statement} == ["documented"]
+            assert ask(mockrouter) == "as documented"
+
+        @pytest.mark.mockrouter(scenarios=[Path({file!r})])
+        def test_marker(mockrouter):
+            assert ask(mockrouter) == "as documented"
+        """
+    )
+    run(pytester).assert_outcomes(passed=2)

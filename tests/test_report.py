@@ -346,3 +346,27 @@ def test_cli_exits_2_when_unreachable():
     done = run_report("--url", f"http://127.0.0.1:{port}", "--key", "sk-nobody")
     assert done.returncode == 2
     assert done.stderr.strip()
+
+
+# -- fuzz traffic -------------------------------------------------------------------------------
+
+
+def test_a_fuzz_run_leaves_the_report_clean(make_server):
+    """``mockrouter fuzz`` sends the same broken request again and again (hypothesis draws small
+    examples more than once; shrinking resends): judged as a client, that is a pile of findings.
+    Its requests carry ``X-Mockrouter-Fuzz: 1`` and the report leaves them out unless asked
+    (``include_fuzz``)."""
+    from mockrouter.state.journal import FUZZ_HEADER
+    from mockrouter.tools import fuzzer
+
+    server = make_server()
+    assert fuzzer.run(server.base_url, examples=100, seed=4).ok
+    with httpx.Client(base_url=server.url + "/__mockrouter", timeout=30) as admin:
+        entries = admin.get("/requests", params={"key": fuzzer.DEFAULT_KEY, "limit": 1000}).json()["data"]
+        assert entries and all(e["headers"].get(FUZZ_HEADER) == "1" for e in entries)
+        assert admin.get("/report").json()["data"] == []
+        included = admin.get("/report", params={"include_fuzz": "1"}).json()["data"]
+        assert [r["key_hint"] for r in included] == [fuzzer.DEFAULT_KEY[-4:]] and included[0]["findings"]
+        assert admin.get("/report", params={"include_fuzz": "maybe"}).status_code == 400
+    done = run_report("--url", server.url)
+    assert done.returncode == 0, done.stdout + done.stderr

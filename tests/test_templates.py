@@ -22,7 +22,8 @@ REQUEST: dict[str, Any] = {
     "temperature": 0.5,
     "n": 2,
     "stream": False,
-    "metadata": {"tags": ["a", {"deep": "found"}]},
+    "metadata": {"tenant": "acme"},
+    "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"tags": ["a", {"deep": "found"}]}}}],
     "messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "What is the weather?"},
@@ -56,7 +57,9 @@ def render(source: str, **kwargs: Any) -> str:
         ("{{ request.messages[2].role }}", "assistant"),
         ("{{ request.messages[-2].content }}", "Sunny."),
         ("{{ request.messages[-4].role }}", "system"),
-        ("{{ request.metadata.tags[1].deep }}", "found"),
+        ("{{ request.tools[0].function.parameters.tags[1].deep }}", "found"),
+        ("{{ request.messages[3].content[0].text }}", "And tomorrow?"),
+        ("{{ request.metadata.tenant }}", "acme"),
         ("{{ request.temperature }}", "0.5"),
         ("{{ request.n }}", "2"),
         ("{{ request.stream }}", "false"),
@@ -72,18 +75,38 @@ def test_paths_render(source: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        "{{ request.nope }}",
-        "{{ request.nope.deeper[3] }}",
+        "{{ request.user }}",
+        "{{ request.tools[0].function.description }}",
         "{{ request.messages[99].content }}",
         "{{ request.messages[-99].content }}",
-        "{{ request.model.deeper }}",
-        "{{ request.messages.content }}",
-        "{{ request.messages[0][0] }}",
+        "{{ request.messages[0].tool_calls[0].id }}",
+        "{{ request.metadata.missing }}",
+        "{{ request.response_format.json_schema.name }}",
         "{{ null }}",
     ],
 )
-def test_missing_paths_render_empty(source: str) -> None:
+def test_known_fields_a_request_leaves_out_render_empty(source: str) -> None:
     assert render(source) == ""
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("{{ request.nope }}", "request has no field 'nope'"),
+        ("{{ request.last_usr }}", "did you mean 'last_user'"),
+        ("{{ request.nope.deeper[3] }}", "request has no field 'nope'"),
+        ("{{ request.model.deeper }}", "request.model is a string"),
+        ("{{ request.messages.content }}", "request.messages is a list"),
+        ("{{ request.messages[0][0] }}", "request.messages[0] is an object, not a list"),
+        ("{{ request.metadata.tenant[0] }}", "request.metadata.tenant is a string, not a list"),
+        ("{{ request.stream.on }}", "request.stream is a boolean"),
+        ("{{ request.max_tokens.value }}", "request.max_tokens is an integer"),
+    ],
+)
+def test_paths_no_request_can_have_are_template_errors(source: str, needle: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        compile_template(source)
+    assert needle in info.value.message
 
 
 def test_negative_index_reads_the_last_message() -> None:
@@ -100,17 +123,17 @@ def test_seq_is_per_render() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ('{{ request.nope | default("x") }}', "x"),
-        ("{{ request.nope | default('single') }}", "single"),
-        ("{{ request.nope | default(5) }}", "5"),
+        ('{{ request.user | default("x") }}', "x"),
+        ("{{ request.user | default('single') }}", "single"),
+        ("{{ request.user | default(5) }}", "5"),
         ('{{ request.model | default("x") }}', "openai/gpt-4o-mini"),
         ("{{ request.model | upper }}", "OPENAI/GPT-4O-MINI"),
         ("{{ 'MiXeD' | lower }}", "mixed"),
         ("{{ '  padded  ' | trim }}", "padded"),
-        ("{{ request.metadata | json }}", '{"tags":["a",{"deep":"found"}]}'),
+        ("{{ request.metadata | json }}", '{"tenant":"acme"}'),
         ("{{ request.model | json }}", '"openai/gpt-4o-mini"'),
-        ("{{ request.nope | json }}", "null"),
-        ('{{ request.nope | default("a b") | upper }}', "A B"),
+        ("{{ request.user | json }}", "null"),
+        ('{{ request.user | default("a b") | upper }}', "A B"),
         ("{{ request.last_user | upper | lower }}", "and tomorrow?"),
     ],
 )
@@ -127,6 +150,8 @@ def test_filters(source: str, expected: str) -> None:
         ("{{ 42 }}", "42"),
         ("{{ -7 }}", "-7"),
         ("{{ 1.25 }}", "1.25"),
+        ("{{ 999999999999 }}", "999999999999"),
+        ("{{ -123456789012345678901234567890 }}", "-123456789012345678901234567890"),
         ("{{ true }}", "true"),
         ("{{ false }}", "false"),
     ],
@@ -198,7 +223,7 @@ def test_text_without_open_braces_is_static_and_renders_to_itself(text: str) -> 
         "{{ __builtins__ }}",
         '{{ "a" * 1000000 }}',
         "{{ 10 ** 100 }}",
-        "{{ 999999999999 }}",
+        "{{ " + "9" * 101 + " }}",
         "{{ faker.seed_instance(1) }}",
         "{{ faker.binary(1000000000) }}",
         "{{ faker.nonexistent_provider() }}",
@@ -225,9 +250,14 @@ def test_outside_the_language_is_a_template_error(source: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["{{ faker.texts(100000) }}", "{{ faker.paragraphs(5000) }}", "{{ faker.words(2000) }}"]
+    ("source", "argument"),
+    [
+        ("{{ faker.texts(100000) }}", "nb_texts"),
+        ("{{ faker.paragraphs(5000) }}", "nb"),
+        ("{{ faker.words(2000) }}", "nb"),
+    ],
 )
-def test_plural_faker_providers_have_a_bounded_count(source: str) -> None:
-    with pytest.raises(TemplateError, match="count above 1000"):
+def test_plural_faker_providers_have_a_bounded_count(source: str, argument: str) -> None:
+    with pytest.raises(TemplateError, match=f"{argument}=[0-9]+ is above the limit of 1,000"):
         compile_template(source)
     assert compile_template(source.replace("100000", "10").replace("5000", "10").replace("2000", "10")).needs_faker

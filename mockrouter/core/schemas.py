@@ -2,11 +2,16 @@
 
 Validation runs on every request, so the hot path asks a compiled ``jsonschema-rs`` validator
 a yes/no question; only a request that fails is re-validated with ``jsonschema`` to pick the
-most telling error (``best_match``) and its JSON path (``messages[1].role``).
+most telling error (``best_match``), the JSON path of the field it is about
+(``messages[1].role``) and what is wrong with it, in JSON terms
+(``expected string or array, got null``).
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,24 +24,74 @@ from jsonschema.exceptions import best_match
 
 from .resources import schemas_dir
 
+#: Object keys written ``.key`` in a JSON path; any other key is written ``["key"]``.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+#: The longest string a message quotes whole.
+_QUOTED_CHARS = 60
+#: The most ``enum`` values a message lists.
+_LISTED_VALUES = 12
 
-def json_path(parts: Any) -> str:
-    """``['messages', 1, 'role']`` → ``messages[1].role``."""
+
+def json_path(parts: Iterable[Any]) -> str:
+    """``['messages', 1, 'role']`` → ``messages[1].role``: the notation the OpenAI API uses
+    in an error's ``param``. A key that is not made of letters, digits, ``_`` and ``-`` is
+    written as a JSON string in brackets (``metadata["a.b"]``), so the path stays unambiguous."""
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.fullmatch(str(part)):
             out += f".{part}" if out else str(part)
+        else:
+            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
     return out
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded JSON value: ``null``, ``boolean``, ``integer``,
+    ``number``, ``string``, ``array`` or ``object``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__  # not from JSON; nothing better to say
+
+
+def json_value(value: Any) -> str:
+    """A scalar as JSON text (long strings cut, with ``...``); an array or object by its type."""
+    if isinstance(value, str):
+        if len(value) > _QUOTED_CHARS:
+            value = value[: _QUOTED_CHARS - 3] + "..."
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return json_type(value)
 
 
 @dataclass(slots=True)
 class Violation:
-    """Why an instance is invalid: the JSON path of the bad field and a message."""
+    """Why an instance is invalid.
+
+    ``field`` is the JSON path of the offending field, a missing one included
+    (``messages[0].role``; ``""`` for the instance itself) and ``problem`` says what is wrong
+    with it in JSON terms (``required field is missing``, ``expected string, got null``):
+    what a 400 names. ``path`` and ``message`` are the validator's own (the object that lacks
+    a required field; jsonschema's wording), as ``check`` and ``fuzz`` print them."""
 
     path: str
     message: str
+    field: str = ""
+    problem: str = ""
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -63,16 +118,121 @@ class Schema:
             return None
         error = best_match(self._precise.iter_errors(instance))
         if error is None:  # the two validators disagree; trust the fast one's verdict
-            return Violation("", "invalid")
-        path = json_path(error.absolute_path)
-        return Violation(path, _message(error))
+            return Violation("", "invalid", "", "is invalid")
+        return _violation(error)
 
     def violations(self, instance: Any) -> list[Violation]:
-        return [Violation(json_path(e.absolute_path), _message(e)) for e in self._precise.iter_errors(instance)]
+        return [_violation(e) for e in self._precise.iter_errors(instance)]
 
 
 def document_copy(document: dict[str, Any]) -> dict[str, Any]:
     return orjson.loads(orjson.dumps(document))
+
+
+def _violation(error: jsonschema.ValidationError) -> Violation:
+    parts, problem = _explain(error)
+    return Violation(json_path(error.absolute_path), _message(error), json_path(parts), problem)
+
+
+def _explain(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
+    """The path of the field ``error`` is about and what is wrong with it, in JSON terms."""
+    parts = list(error.absolute_path)
+    rule = error.validator
+    expected = error.validator_value
+    got = error.instance
+    if rule == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        return parts, f"expected {_either(names)}, got {json_type(got)}"
+    if rule == "required":
+        missing = [name for name in expected if isinstance(got, dict) and name not in got]
+        named = [name for name in missing if error.message.startswith(repr(name))]
+        return parts + (named or missing or [""])[:1], "required field is missing"
+    if rule in ("additionalProperties", "unevaluatedProperties") and expected is False and isinstance(got, dict):
+        allowed = list(error.schema.get("properties") or ())
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties") or ()]
+        extra = [k for k in got if k not in allowed and not any(p.search(k) for p in patterns)]
+        if extra:
+            return parts + extra[:1], "unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if rule in ("anyOf", "oneOf"):
+        return _explain_alternatives(error, parts)
+    return parts, _problem(rule, expected, got)
+
+
+def _explain_alternatives(error: jsonschema.ValidationError, parts: list[Any]) -> tuple[list[Any], str]:
+    """An ``anyOf``/``oneOf`` nothing matched: the types it accepts, when the value has none
+    of them; else the best explanation among the alternatives of the value's type."""
+    if not error.context:  # oneOf: more than one alternative matched
+        return parts, "matches more than one of the accepted forms"
+    depth = len(error.absolute_path)
+    wrong_type: set[int] = set()
+    for sub in error.context:
+        if sub.validator == "type" and len(sub.absolute_path) == depth:
+            wrong_type.add(sub.relative_schema_path[0])
+    near = [sub for sub in error.context if sub.relative_schema_path[0] not in wrong_type]
+    if near:
+        return _explain(best_match(near))
+    types: list[str] = []
+    for branch in error.validator_value:
+        kind = branch.get("type") if isinstance(branch, dict) else None
+        for name in kind if isinstance(kind, list) else [kind] if kind else []:
+            if name not in types:
+                types.append(name)
+    if types:
+        return parts, f"expected {_either(types)}, got {json_type(error.instance)}"
+    return parts, "matches none of the accepted forms"
+
+
+def _either(names: Sequence[str]) -> str:
+    """``["string", "array", "null"]`` → ``string, array or null``."""
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _problem(rule: str | None, expected: Any, got: Any) -> str:
+    """What breaks one schema keyword, in JSON terms."""
+    value = json_value(got)
+    if rule == "enum":
+        listed = ", ".join(json_value(v) for v in expected[:_LISTED_VALUES])
+        more = ", ..." if len(expected) > _LISTED_VALUES else ""
+        return f"expected one of {listed}{more}, got {value}"
+    if rule == "const":
+        return f"expected {json_value(expected)}, got {value}"
+    limits = {
+        "minimum": "at least",
+        "maximum": "at most",
+        "exclusiveMinimum": "greater than",
+        "exclusiveMaximum": "less than",
+    }
+    if rule in limits:
+        return f"must be {limits[rule]} {json_value(expected)}, got {value}"
+    if rule == "multipleOf":
+        return f"must be a multiple of {json_value(expected)}, got {value}"
+    sizes = {
+        "minLength": ("at least", "character", len),
+        "maxLength": ("at most", "character", len),
+        "minItems": ("at least", "item", len),
+        "maxItems": ("at most", "item", len),
+        "minProperties": ("at least", "field", len),
+        "maxProperties": ("at most", "field", len),
+    }
+    if rule in sizes and isinstance(got, str | list | dict):
+        bound, unit, size = sizes[rule]
+        if rule.startswith("min") and expected == 1:
+            return "must not be empty"
+        return f"must have {bound} {_count(expected, unit)}, got {size(got)}"
+    if rule == "pattern":
+        return f"must match the pattern {expected}, got {value}"
+    if rule == "uniqueItems":
+        return "must not repeat an item"
+    if rule == "format":
+        return f"must be a valid {expected}, got {value}"
+    if rule in (None, "not", "false"):
+        return "is not allowed here"
+    return f"breaks the schema's {rule} rule"
 
 
 def _message(error: jsonschema.ValidationError) -> str:

@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import re
 import time
 from typing import Any
 
 import orjson
-import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from ..errors import RequestError, ScenarioErrors
-from ..scenario.loader import load_text
+from ..errors import RequestError, ScenarioError
+from ..scenario.loader import collect_json, collect_text
 from ..state.report import DEFAULT_MAX_RETRIES, report
 from .runtime import Handler, RequestContext, Runtime
 
@@ -79,7 +79,8 @@ async def list_scenarios(app: Runtime, request: Request, ctx: RequestContext) ->
 
 
 async def add_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """Add scenarios from a YAML or JSON body; ``?key=`` scopes them to one API key."""
+    """Add scenarios from a YAML or JSON body; ``?key=`` scopes them to one API key. JSON
+    (``Content-Type: application/json``) is read as JSON, so errors name lines of the JSON text."""
     key = request.query_params.get("key") or None
     raw = await request.body()
     if len(raw) > MAX_SCENARIO_BODY:
@@ -88,29 +89,29 @@ async def add_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> 
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RequestError(400, "Scenario body is not valid UTF-8.") from None
-    try:
-        data = orjson.loads(raw) if ctx.headers.get("content-type", "").startswith("application/json") else None
-    except orjson.JSONDecodeError as exc:
-        raise RequestError(400, f"Malformed JSON: {exc}") from None
-    if data is not None:  # JSON: one scenario object or a list of them, re-read as YAML documents
-        docs = data if isinstance(data, list) else [data]
-        text = "\n---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
-    try:
-        scenarios = load_text(text, "<POST /__mockrouter/scenarios>")
-    except ScenarioErrors as exc:
-        return _json(
-            {
-                "error": {
-                    "message": f"{len(exc.errors)} problem(s) in the scenarios",
-                    "errors": [
-                        {"file": e.file, "line": e.line, "field": e.field, "message": e.message} for e in exc.errors
-                    ],
-                }
-            },
-            status=400,
+    if not text.strip():
+        return _scenario_problems(
+            "The body is empty: no scenario to add (send YAML, or JSON with Content-Type: application/json).", []
         )
-    app.engine.add(scenarios, key=key)
-    return _json({"added": [s.name for s in scenarios], "key": key is not None}, status=201)
+    if ctx.headers.get("content-type", "").lower().startswith("application/json"):
+        loaded = collect_json(raw, SCENARIO_BODY)
+    else:
+        loaded = collect_text(text, SCENARIO_BODY)
+    if loaded.errors:
+        return _scenario_problems(f"{len(loaded.errors)} problem(s) in the scenarios", loaded.errors)
+    if not loaded.scenarios:
+        return _scenario_problems("The body holds no scenario (only empty documents or an empty list).", [])
+    app.engine.add(loaded.scenarios, key=key)
+    return _json({"added": [s.name for s in loaded.scenarios], "key": key is not None}, status=201)
+
+
+#: The ``file`` that errors in a POSTed scenario body name.
+SCENARIO_BODY = "<POST /__mockrouter/scenarios>"
+
+
+def _scenario_problems(message: str, errors: list[ScenarioError]) -> Response:
+    """400 ``{"error": {"message", "errors": [{file, line, column, field, message, excerpt}]}}``."""
+    return _json({"error": {"message": message, "errors": [e.as_dict() for e in errors]}}, status=400)
 
 
 async def reset(app: Runtime, request: Request, ctx: RequestContext) -> Response:
@@ -121,48 +122,87 @@ async def reset(app: Runtime, request: Request, ctx: RequestContext) -> Response
     return _json({"reset": (key is None and "all") or "key"})
 
 
-def _limit(request: Request) -> int | None:
+#: Entries a journal listing returns when no ``limit`` is given, and the most it returns at once.
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+CURSOR = re.compile(r"0|req_[0-9]+")
+
+
+def _limit(request: Request) -> int:
     value = request.query_params.get("limit")
     if value is None:
-        return None
+        return DEFAULT_LIST_LIMIT
     if not value.isdigit():
         raise RequestError(400, "limit must be a non-negative integer", "limit")
+    if int(value) > MAX_LIST_LIMIT:
+        raise RequestError(
+            400, f"limit must be at most {MAX_LIST_LIMIT}; page with since= (the answer's next cursor)", "limit"
+        )
     return int(value)
 
 
-async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+def _cursor(request: Request, name: str, *, zero: bool = False) -> str | None:
+    """The journal id in query parameter ``name`` (``0``, the start, too when ``zero``)."""
+    value = request.query_params.get(name)
+    if value is not None and (CURSOR.fullmatch(value) is None or (value == "0" and not zero)):
+        also = " or 0 (from the oldest)" if zero else ""
+        raise RequestError(400, f"{name} must be a journal entry id such as req_00000042{also}", name)
+    return value
+
+
+def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -> Response:
+    """A page of the journal: ``{"data": [...], "previous", "next"}`` (see ``Journal.page``)."""
     q = request.query_params
-    entries = app.state.journal.query(key=q.get("key"), scenario=q.get("scenario"), limit=_limit(request))
-    return _json({"data": entries})
+    since, before = _cursor(request, "since", zero=True), _cursor(request, "before")
+    if since is not None and before is not None:
+        raise RequestError(400, "give since or before, not both", "before")
+    page = app.state.journal.page(
+        key=q.get("key"),
+        scenario=None if unmatched else q.get("scenario"),
+        unmatched=unmatched,
+        since=since,
+        before=before,
+        limit=_limit(request),
+    )
+    return _json({"data": [e.listed() for e in page.entries], "previous": page.previous, "next": page.next})
+
+
+async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    """``GET requests[?key=K&scenario=S&limit=N&since=ID|before=ID]``: one page of the journal."""
+    return _listing(app, request)
 
 
 async def request_detail(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     entry_id = ctx.path.rsplit("/", 1)[-1]
     if entry_id == "unmatched":
-        q = request.query_params
-        entries = app.state.journal.query(key=q.get("key"), unmatched=True, limit=_limit(request))
-        return _json({"data": entries})
+        return _listing(app, request, unmatched=True)
     entry = app.state.journal.get(entry_id)
     if entry is None:
         raise RequestError(404, f"No journal entry {entry_id!r}.")
     return _json(entry)
 
 
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "0").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise RequestError(400, f"{name} must be 1 or 0 (true or false)", name)
+    return value in ("1", "true")
+
+
 async def resilience_report(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET report[?key=K&max_retries=N]``: findings per key (see ``mockrouter.report``)."""
+    """``GET report[?key=K&max_retries=N&include_fuzz=1]``: findings per key (see ``mockrouter.report``);
+    requests of ``mockrouter fuzz`` are left out unless ``include_fuzz``."""
     value = request.query_params.get("max_retries", str(DEFAULT_MAX_RETRIES))
     if not value.isdigit():
         raise RequestError(400, "max_retries must be a non-negative integer", "max_retries")
     key, max_retries = request.query_params.get("key"), int(value)
+    include_fuzz = _flag(request, "include_fuzz")
     by_key = app.state.journal.by_key(key)
     try:
-        reports = report(by_key, max_retries=max_retries)
+        reports = report(by_key, max_retries=max_retries, include_fuzz=include_fuzz)
     except TypeError:  # a journaled body nested deeper than orjson writes: compare bodies clipped
-        clipped = {
-            k: [{**e, "body": _clip_depth(e["body"], MAX_SHOWN_DEPTH)} for e in entries]
-            for k, entries in by_key.items()
-        }
-        reports = report(clipped, max_retries=max_retries)
+        clipped = {k: [{**e, "body": _clip_depth(e["body"], MAX_SHOWN_DEPTH)} for e in es] for k, es in by_key.items()}
+        reports = report(clipped, max_retries=max_retries, include_fuzz=include_fuzz)
     return _json({"data": [r.as_dict() for r in reports]})
 
 

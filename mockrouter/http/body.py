@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..core.schemas import json_type
 from ..errors import RequestError
 from ..wire.asgi import Receive, read_body
 
@@ -54,10 +55,13 @@ def _explain_bad_body(raw: bytes, headers: dict[str, str], entry: JournalEntry) 
         raise RequestError(400, f"Request body is not valid UTF-8 (byte {exc.start}).") from None
     problem = None
     body: Any = None
+    content_type = headers.get("content-type")
     if not raw.strip():
         problem = "Request body is empty; expected a JSON object."
-    elif not _content_type_ok(headers.get("content-type")):
-        problem = f"Content-Type must be application/json, not {headers.get('content-type')!r}."
+    elif content_type is None:
+        problem = "Content-Type header is missing; send Content-Type: application/json."
+    elif not _content_type_ok(content_type):
+        problem = f"Content-Type must be application/json, not {orjson.dumps(content_type).decode()}."
     else:
         try:
             body = orjson.loads(raw)
@@ -68,7 +72,7 @@ def _explain_bad_body(raw: bytes, headers: dict[str, str], entry: JournalEntry) 
         raise RequestError(400, problem)
     if not isinstance(body, dict):
         entry.body = body
-        raise RequestError(400, f"Request body must be a JSON object, not {type(body).__name__}.")
+        raise RequestError(400, f"Request body must be a JSON object, got {json_type(body)}.")
     entry.raw_body = raw
     return body
 
@@ -77,5 +81,4 @@ def validate(schema: Schema, body: dict[str, Any]) -> None:
     """A 400 naming the first field of ``body`` that ``schema`` refuses."""
     violation = schema.violation(body)
     if violation is not None:
-        where = violation.path or "body"
-        raise RequestError(400, f"Invalid request: {where}: {violation.message}", violation.path or None)
+        raise RequestError.invalid(violation.field, violation.problem)

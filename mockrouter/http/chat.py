@@ -70,7 +70,7 @@ def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
     if app.config.validate:
         bodies.validate(app.request_schema, body)
     if dialect.requires_model and not body.get("model") and not _model_chain("", body.get("models")):
-        raise RequestError(400, "Invalid request: model: 'model' is required", "model")
+        raise RequestError.invalid("model", "required field is missing")
     model = body.get("model")
     if app.config.strict_models:
         if isinstance(model, str) and not app.known_model(model):
@@ -83,7 +83,7 @@ def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
 def _prompt_as_messages(app: Runtime, body: dict[str, Any]) -> dict[str, Any]:
     """A legacy ``/completions`` body as a chat body: ``prompt`` → one user message."""
     if "prompt" not in body:
-        raise RequestError(400, "Invalid request: prompt: 'prompt' is required", "prompt")
+        raise RequestError.invalid("prompt", "required field is missing")
     if app.config.validate:
         bodies.validate(app.schemas["completions-request"], body)
     prompt = body.get("prompt")
@@ -274,7 +274,7 @@ async def _send_fuzz(
     The seed is the request's ``X-Mockrouter-Seed``, else derived from ``--seed`` (like every
     seeded answer), else random; it goes back in ``X-Mockrouter-Seed``. Drawing takes a few
     to tens of milliseconds of CPU, so it runs in a worker thread."""
-    from ..strategies import draw_response  # imports hypothesis machinery: only when fuzzing
+    from ..fuzz import draw_response  # imports hypothesis machinery: only when fuzzing
 
     entry = ctx.entry
     asked = ctx.headers.get("x-mockrouter-seed", "")

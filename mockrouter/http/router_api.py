@@ -146,7 +146,7 @@ async def credits(app: Runtime, request: Request, ctx: RequestContext) -> Respon
 def _generation(app: Runtime, ctx: RequestContext, generation_id: str) -> Response:
     key = app.authenticate(ctx)
     if not generation_id:
-        raise RequestError(400, "Invalid request: id: the generation id is required", "id")
+        raise RequestError.invalid("id", "the generation id is required")
     found = app.state.journal.query(key=key, where=lambda e: e.generation_id == generation_id, limit=1)
     if found:
         return json_response(ctx.dialect.generation(found[0]))
@@ -207,7 +207,7 @@ async def embeddings(app: Runtime, request: Request, ctx: RequestContext) -> Res
     wanted = body.get("dimensions")
     if wanted is not None:
         if wanted > size:
-            raise RequestError(400, f"dimensions must be at most {size} for {model_id}", "dimensions")
+            raise RequestError.invalid("dimensions", f"must be at most {size} for {model_id}, got {wanted}")
         size = wanted
     raw_input = body["input"]
     # One text, a list of texts, one list of token ids or a list of them. JSON Schema's

@@ -29,7 +29,7 @@ def _from_pattern(pattern: str, rng: random.Random) -> str | None:
     the pattern is not one Python's ``re`` reads."""
     from hypothesis import strategies as st  # hypothesis is a dependency; imported when a pattern needs it
 
-    from ..strategies import draw
+    from ..fuzz import draw
 
     try:
         return draw(st.from_regex(pattern, fullmatch=True), rng.getrandbits(32))

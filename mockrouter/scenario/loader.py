@@ -7,19 +7,27 @@ unknown keys. All problems of a file are collected, so ``mockrouter check`` show
 
 from __future__ import annotations
 
-import difflib
+import copy
 import fnmatch
 import re
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import orjson
-import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from ..core.documents import (
+    Document,
+    PathKey,
+    describe,
+    documents_until_error,
+    json_documents,
+    json_path,
+    line_of,
+)
 from ..core.reply import Fault, HttpError, Timing
 from ..core.resources import scenarios_dir, schemas_dir
 from ..core.tokens import group, tokenize
@@ -37,11 +45,8 @@ from .model import (
 )
 from .templates import Template, compile_template
 
-PathKey = tuple[str | int, ...]
-
-#: Bounds that keep a hostile file from costing more than it is worth.
-MAX_DOCUMENTS = 10_000
-MAX_NODES = 1_000_000
+#: Nesting a scenario may have (orjson writes at most 255 levels; no real scenario nears this).
+MAX_DEPTH = 128
 DEFAULT_FAULT_ERROR = (502, "Provider disconnected unexpectedly")
 #: Stands in for a pattern that failed to compile while the rest of the file is checked.
 NEVER = Regex(r"[^\s\S]")
@@ -53,130 +58,70 @@ def _scenario_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def json_path(path: Iterable[str | int]) -> str:
-    """``('steps', 1, 'error')`` → ``steps[1].error``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+#: Lists whose items are steps: a step the pruning cannot repair is left out, not its list.
+_STEP_LISTS = (("steps",), ("chaos", "faults"))
+MAX_PRUNE_ROUNDS = 32
 
 
-# -- YAML with positions -----------------------------------------------------------------
+def _step_of(path: PathKey) -> PathKey | None:
+    """The path of the step ``path`` lies in (``('steps', 2)``), if any."""
+    for prefix in _STEP_LISTS:
+        n = len(prefix)
+        if tuple(path[:n]) == prefix and len(path) > n and isinstance(path[n], int):
+            return tuple(path[: n + 1])
+    return None
 
 
-def _documents(text: str, file: str) -> list[tuple[Any, dict[PathKey, int], int]]:
-    """Parse every YAML document; return (data, line of each path, document line)."""
-    loader = yaml.SafeLoader(text)
-    docs = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            if len(docs) >= MAX_DOCUMENTS:
-                raise ScenarioError(
-                    f"more than {MAX_DOCUMENTS} documents in one file",
-                    file=file,
-                    line=node.start_mark.line + 1,
-                )
-            size = _expanded_size(node, {})
-            if size > MAX_NODES:
-                raise ScenarioError(
-                    f"document expands to {size} YAML nodes through aliases (limit {MAX_NODES}): an alias bomb?",
-                    file=file,
-                    line=node.start_mark.line + 1,
-                )
-            lines: dict[PathKey, int] = {}
-            _walk(node, (), lines, set())
-            data = loader.construct_document(node)
-            docs.append((data, lines, node.start_mark.line + 1))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ScenarioError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
-    except RecursionError:
-        raise ScenarioError("YAML nested too deeply", file=file) from None
-    finally:
-        loader.dispose()
-    return docs
-
-
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """How many nodes the document has once every alias is expanded (linear time, memoised)."""
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    memo[id(node)] = 1  # a recursive alias counts once; PyYAML's safe constructor builds it by reference
-    if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
-    else:
-        size = 1
-    memo[id(node)] = size
-    return size
-
-
-def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], seen: set[int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if id(node) in seen:  # an alias: its structure was walked where it was anchored
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, key), lines, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, seen)
-
-
-def _line_of(lines: dict[PathKey, int], path: PathKey, default: int) -> int:
-    path = tuple(path)
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return lines.get((), default)
-
-
-# -- schema errors -------------------------------------------------------------------------
-
-
-def _schema_errors(doc: Any, lines: dict[PathKey, int], doc_line: int, file: str) -> list[ScenarioError]:
-    errors = []
-    for error in _scenario_validator().iter_errors(doc):
-        if error.context:
-            error = best_match(error.context)
-        errors.append(_describe(error, lines, doc_line, file))
-    errors.sort(key=lambda e: (e.line or 0, e.field or ""))
-    return errors
-
-
-def _describe(error: ValidationError, lines: dict[PathKey, int], doc_line: int, file: str) -> ScenarioError:
+def _removals(error: ValidationError) -> list[PathKey]:
+    """What to take out of a document so that ``error`` goes away: the unknown keys, else the
+    mapping member holding the bad value (a bad list item takes its list, a bad step itself)."""
     path: PathKey = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
-        unknown = [k for k in error.instance if k not in allowed]
-        key = unknown[0] if unknown else ""
-        hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        message = f"unknown key {key!r}"
-        message += f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}"
-        full = (*path, key)
-        return ScenarioError(message, file=file, line=_line_of(lines, full, doc_line), field=json_path(full))
-    if error.validator == "required":
-        message = error.message.replace("is a required property", "is required")
-    else:
-        message = error.message
-        if len(message) > 200:
-            message = message[:200] + "..."
-    return ScenarioError(message, file=file, line=_line_of(lines, path, doc_line), field=json_path(path) or None)
+        allowed = error.schema.get("properties", {})
+        return [(*path, key) for key in error.instance if key not in allowed]
+    while path and isinstance(path[-1], int) and _step_of(path) != path:
+        path = path[:-1]
+    return [path] if path else []
+
+
+def _prune(doc: dict[str, Any], errors: list[ValidationError]) -> tuple[dict[str, Any], set[PathKey]] | None:
+    """A copy of ``doc`` without the parts schema ``errors`` point at, valid but for missing
+    top-level keys and the steps set to None (beyond repair); and the steps that lost a part.
+    None when pruning does not converge (then nothing is built from the document)."""
+    pruned = copy.deepcopy(doc)
+    touched: set[PathKey] = set()
+    for _ in range(MAX_PRUNE_ROUNDS):
+        removals = [path for error in errors for path in _removals(error)]
+        if not removals:
+            return pruned, touched
+        for path in removals:
+            step = _step_of(path)
+            if step is not None:
+                touched.add(step)
+            parent: Any = pruned
+            for part in path[:-1]:
+                parent = parent[part] if isinstance(parent, dict | list) else None
+            if isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            elif isinstance(parent, list) and path == step:
+                parent[path[-1]] = None
+        errors = [
+            e
+            for e in _scenario_validator().iter_errors(pruned)
+            if not (e.validator == "required" and not e.absolute_path)  # the builder tolerates those
+            and not any(_step_of(tuple(e.absolute_path)) == s and _at(pruned, s) is None for s in touched)
+        ]
+    return None
+
+
+def _at(doc: Any, path: PathKey) -> Any:
+    """The value at ``path``, or None when there is none."""
+    for part in path:
+        try:
+            doc = doc[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return doc
 
 
 # -- building the model --------------------------------------------------------------------
@@ -185,17 +130,21 @@ def _describe(error: ValidationError, lines: dict[PathKey, int], doc_line: int, 
 class _Builder:
     """Turns one schema-valid document into a :class:`Scenario`, collecting located errors."""
 
-    def __init__(self, lines: dict[PathKey, int], doc_line: int, file: str) -> None:
+    def __init__(
+        self, lines: dict[PathKey, int], doc_line: int, file: str, touched: frozenset[PathKey] = frozenset()
+    ) -> None:
         self.lines = lines
         self.doc_line = doc_line
         self.file = file
+        #: Steps that lost a part to schema errors (see ``_prune``): never clean.
+        self.touched = touched
         self.errors: list[ScenarioError] = []
+        #: Steps built without a problem, with their path (``("steps", 1)``), for ``check``.
+        self.clean_steps: list[tuple[PathKey, Step]] = []
 
     def error(self, message: str, path: PathKey) -> None:
         self.errors.append(
-            ScenarioError(
-                message, file=self.file, line=_line_of(self.lines, path, self.doc_line), field=json_path(path)
-            )
+            ScenarioError(message, file=self.file, line=line_of(self.lines, path, self.doc_line), field=json_path(path))
         )
 
     def template(self, source: str, path: PathKey) -> Template:
@@ -203,7 +152,7 @@ class _Builder:
             return compile_template(source)
         except ScenarioError as exc:
             self.errors.append(
-                exc.located(file=self.file, line=_line_of(self.lines, path, self.doc_line), field=json_path(path))
+                exc.located(file=self.file, line=line_of(self.lines, path, self.doc_line), field=json_path(path))
             )
             return Template(source, [source], False)
 
@@ -243,15 +192,16 @@ class _Builder:
                 self.error(f"header {name}: {problem}", (*path, "headers", name))
 
     def scenario(self, doc: dict[str, Any]) -> Scenario:
-        steps = [self.step(s, ("steps", i)) for i, s in enumerate(doc["steps"])]
+        """The scenario of a schema-valid document; also of a pruned one (``_prune``: top-level
+        keys may be missing, broken steps are None), which is built only to find more errors."""
+        steps = self.steps(doc.get("steps", []), ("steps",))
         chaos = None
         if "chaos" in doc:
             chaos = Chaos(
-                rate=float(doc["chaos"]["rate"]),
-                faults=[self.step(s, ("chaos", "faults", i)) for i, s in enumerate(doc["chaos"]["faults"])],
+                rate=float(doc["chaos"]["rate"]), faults=self.steps(doc["chaos"]["faults"], ("chaos", "faults"))
             )
         return Scenario(
-            name=doc["name"],
+            name=doc.get("name", ""),
             description=doc.get("description", "").strip(),
             priority=doc.get("priority", 0),
             match=self.match(doc["match"]) if "match" in doc else None,
@@ -261,6 +211,19 @@ class _Builder:
             file=self.file,
             line=self.doc_line,
         )
+
+    def steps(self, specs: list[dict[str, Any] | None], where: PathKey) -> list[Step]:
+        built = []
+        for i, spec in enumerate(specs):
+            if spec is None:
+                continue
+            path = (*where, i)
+            errors = len(self.errors)
+            step = self.step(spec, path)
+            if len(self.errors) == errors and path not in self.touched:
+                self.clean_steps.append((path, step))
+            built.append(step)
+        return built
 
     def match(self, spec: dict[str, Any]) -> Match:
         match = Match()
@@ -297,7 +260,7 @@ class _Builder:
             keepalive=stream_spec.get("keepalive", 0),
             usage=stream_spec.get("usage", "auto"),
         )
-        step = Step(line=_line_of(self.lines, path, self.doc_line), stream=stream)
+        step = Step(line=line_of(self.lines, path, self.doc_line), stream=stream)
         if stream.chunks is not None:
             joined = "".join(stream.chunks)
             if "content" not in spec:
@@ -317,7 +280,11 @@ class _Builder:
             if isinstance(args, str):
                 arguments = self.template(args, (*cpath, "arguments"))
             else:
-                encoded = orjson.dumps(args).decode()
+                try:
+                    encoded = orjson.dumps(args).decode()
+                except TypeError:  # nested deeper than orjson writes (through YAML aliases)
+                    self.error("arguments nested too deeply to encode as JSON", (*cpath, "arguments"))
+                    encoded = "{}"
                 arguments = Template(encoded, [encoded], False)
             step.tool_calls.append(
                 ToolCallSpec(name=self.template(call["name"], (*cpath, "name")), arguments=arguments, id=call.get("id"))
@@ -425,46 +392,155 @@ def http_error(spec: dict[str, Any]) -> HttpError:
 # -- entry points --------------------------------------------------------------------------
 
 
-def load_text(text: str, file: str = "<string>", *, builtin: bool = False) -> list[Scenario]:
-    """Load every scenario document in ``text``; raise :class:`ScenarioErrors` listing all problems."""
-    errors: list[ScenarioError] = []
-    try:
-        docs = _documents(text, file)
-    except ScenarioError as exc:
-        raise ScenarioErrors([exc.located(file=file, line=None, field=None)]) from None
-    scenarios: list[Scenario] = []
+@dataclass(slots=True)
+class StepAt:
+    """A step that built without a problem in a document that did not load, and where it is."""
+
+    file: str
+    path: PathKey  # ("steps", 1)
+    step: Step
+
+
+@dataclass(slots=True)
+class Loaded:
+    """What a file (or a text) gave: the scenarios that loaded, and every problem found.
+
+    A problem in one document or step hides no other: a document with schema errors is still
+    built without its broken parts, to find the problems of the rest. ``clean_steps`` holds the
+    steps of documents that did not load which built without a problem, so ``mockrouter check``
+    can still render them."""
+
+    scenarios: list[Scenario] = field(default_factory=list)
+    errors: list[ScenarioError] = field(default_factory=list)
+    clean_steps: list[StepAt] = field(default_factory=list)
+
+    def extend(self, other: Loaded) -> None:
+        self.scenarios += other.scenarios
+        self.errors += other.errors
+        self.clean_steps += other.clean_steps
+
+    def result(self) -> list[Scenario]:
+        """The scenarios, or :class:`ScenarioErrors` listing every problem."""
+        if self.errors:
+            raise ScenarioErrors(self.errors)
+        return self.scenarios
+
+
+def _kind(value: Any) -> str:
+    """A value's kind in JSON terms."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool = True) -> Loaded:
+    """Check and build each document, collecting every problem of every document. An empty
+    YAML document (``skip_empty``) is skipped; JSON has none, so ``null`` there is an error."""
+    out = Loaded()
     names: dict[str, int] = {}
     for data, lines, doc_line in docs:
-        if data is None:
+        if data is None and skip_empty:
             continue
         if not isinstance(data, dict):
-            errors.append(
-                ScenarioError(f"a scenario must be a mapping, not {type(data).__name__}", file=file, line=doc_line)
+            out.errors.append(
+                ScenarioError(f"a scenario must be a mapping, not {_kind(data)}", file=file, line=doc_line)
             )
             continue
-        schema_errors = _schema_errors(data, lines, doc_line, file)
-        if schema_errors:
-            errors.extend(schema_errors)
-            continue
-        builder = _Builder(lines, doc_line, file)
-        scenario = builder.scenario(data)
-        errors.extend(builder.errors)
-        if scenario.name in names:
-            errors.append(
+        deepest = max(lines, key=len, default=())
+        if len(deepest) > MAX_DEPTH:
+            where = deepest[:6]
+            out.errors.append(
                 ScenarioError(
-                    f"duplicate scenario name {scenario.name!r} (first defined at line {names[scenario.name]})",
+                    f"nested more than {MAX_DEPTH} levels deep (below this field)",
+                    file=file,
+                    line=line_of(lines, deepest[:MAX_DEPTH], doc_line),
+                    field=json_path(where),
+                )
+            )
+            continue
+        try:
+            loaded = _build_one(data, lines, doc_line, file, names)
+        except RecursionError:
+            loaded = Loaded(errors=[ScenarioError("scenario nested too deeply", file=file, line=doc_line)])
+        for scenario in loaded.scenarios:
+            scenario.builtin = builtin
+        out.extend(loaded)
+    out.errors.sort(key=lambda e: (e.line or 0, e.column or 0, e.field or ""))
+    return out
+
+
+def _build_one(
+    data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int]
+) -> Loaded:
+    raw_errors = list(_scenario_validator().iter_errors(data))
+    errors = [describe(best_match(e.context) if e.context else e, lines, doc_line, file) for e in raw_errors]
+    pruned: dict[str, Any] | None = data
+    touched: set[PathKey] = set()
+    if raw_errors:
+        pruning = _prune(data, raw_errors)
+        pruned, touched = pruning if pruning is not None else (None, set())
+    out = Loaded(errors=errors)
+    if pruned is None:
+        return out
+    builder = _Builder(lines, doc_line, file, frozenset(touched))
+    scenario = builder.scenario(pruned)
+    out.errors += builder.errors
+    name = pruned.get("name")
+    if isinstance(name, str):
+        if name in names:
+            out.errors.append(
+                ScenarioError(
+                    f"duplicate scenario name {name!r} (first defined at line {names[name]})",
                     file=file,
                     line=lines.get(("name",), doc_line),
                     field="name",
                 )
             )
-            continue
-        names[scenario.name] = doc_line
-        scenario.builtin = builtin
-        scenarios.append(scenario)
-    if errors:
-        raise ScenarioErrors(errors)
-    return scenarios
+        else:
+            names[name] = doc_line
+    if out.errors:
+        out.clean_steps = [StepAt(file, path, step) for path, step in builder.clean_steps]
+    else:
+        out.scenarios.append(scenario)
+    return out
+
+
+def collect_text(text: str, file: str = "<string>", *, builtin: bool = False) -> Loaded:
+    """Every scenario of a YAML text and every problem in it (the documents before a syntax
+    error are checked too)."""
+    docs, syntax = documents_until_error(text, file)
+    out = _build(docs, file, builtin)
+    if syntax is not None:
+        out.errors.append(syntax)
+    return out
+
+
+def collect_json(raw: bytes, file: str = "<string>", *, builtin: bool = False) -> Loaded:
+    """Every scenario of a JSON body (one scenario object, or a list of them) and every problem,
+    with the lines and columns of the JSON text."""
+    docs, syntax = json_documents(raw, file)
+    out = _build(docs, file, builtin, skip_empty=False)
+    if syntax is not None:
+        out.errors.append(syntax)
+    return out
+
+
+def load_text(text: str, file: str = "<string>", *, builtin: bool = False) -> list[Scenario]:
+    """Load every scenario document in ``text``; raise :class:`ScenarioErrors` listing all problems."""
+    return collect_text(text, file, builtin=builtin).result()
+
+
+def load_json(raw: bytes, file: str = "<string>", *, builtin: bool = False) -> list[Scenario]:
+    """Load a JSON scenario object or list; raise :class:`ScenarioErrors` listing all problems."""
+    return collect_json(raw, file, builtin=builtin).result()
 
 
 def scenario_files(path: Path) -> list[Path]:
@@ -476,23 +552,34 @@ def scenario_files(path: Path) -> list[Path]:
     raise ScenarioErrors([ScenarioError("no such file or folder", file=str(path))])
 
 
+def collect_file(file: Path, *, builtin: bool = False) -> Loaded:
+    """One scenario file: JSON when its name ends in ``.json``, YAML otherwise."""
+    try:
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Loaded(errors=[ScenarioError(f"cannot read: {exc}", file=str(file))])
+    if file.suffix == ".json":
+        return collect_json(raw, str(file), builtin=builtin)
+    return collect_text(text, str(file), builtin=builtin)
+
+
+def collect_path(path: Path | str, *, builtin: bool = False) -> Loaded:
+    """A file or a folder of scenario files, every problem of every file."""
+    out = Loaded()
+    try:
+        files = scenario_files(Path(path))
+    except ScenarioErrors as exc:
+        out.errors += exc.errors
+        return out
+    for file in files:
+        out.extend(collect_file(file, builtin=builtin))
+    return out
+
+
 def load_path(path: Path | str, *, builtin: bool = False) -> list[Scenario]:
     """Load a file or a folder of scenario files; collect the errors of all files."""
-    errors: list[ScenarioError] = []
-    scenarios: list[Scenario] = []
-    for file in scenario_files(Path(path)):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(ScenarioError(f"cannot read: {exc}", file=str(file)))
-            continue
-        try:
-            scenarios.extend(load_text(text, str(file), builtin=builtin))
-        except ScenarioErrors as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise ScenarioErrors(errors)
-    return scenarios
+    return collect_path(path, builtin=builtin).result()
 
 
 @cache

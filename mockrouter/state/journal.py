@@ -20,24 +20,34 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 __all__ = [
+    "FUZZ_HEADER",
+    "LIST_BODY_CAP",
     "REDACTED",
     "SECRET_HEADERS",
     "Journal",
     "JournalEntry",
+    "Page",
     "Where",
+    "is_fuzz",
     "iso_time",
     "packed",
     "redact",
     "shown_headers",
 ]
 
+#: The request header that marks fuzz traffic (``mockrouter fuzz`` sends ``X-Mockrouter-Fuzz: 1``
+#: with every request); the resilience report leaves such requests out unless asked.
+FUZZ_HEADER = "x-mockrouter-fuzz"
+#: A request body larger than this (in bytes, as JSON text) is cut in journal listings
+#: (``JournalEntry.listed``); ``GET /__mockrouter/requests/{id}`` shows it whole.
+LIST_BODY_CAP = 16 * 1024
 #: Headers whose values never reach the journal.
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-mockrouter-admin-token", "proxy-authorization"})
 REDACTED = "[REDACTED]"
@@ -130,7 +140,40 @@ class JournalEntry:
             out[name] = value
         out["headers"] = self.headers if self.headers is not None else shown_headers(self.raw_headers)
         out["body"] = self.request_body()
+        out["body_cut"] = None
         return out
+
+    def listed(self, cap: int = LIST_BODY_CAP) -> dict[str, Any]:
+        """The entry as a journal listing shows it: :meth:`public`, except that a body larger
+        than ``cap`` bytes (as JSON text) is shown as the first ``cap`` bytes of that text (cut
+        at a character boundary) with ``body_cut: {"bytes", "shown", "full"}``: its whole size,
+        the size shown, and where to read it whole. A body the client sent as JSON is measured
+        before it is parsed, so a listing never parses a large one."""
+        raw = self.raw_body
+        if raw is None and self.body is not _UNSET:
+            raw = self.body.encode() if isinstance(self.body, str) else _json_text(self.body)
+        if raw is None or len(raw) <= cap:
+            return self.public()
+        out = replace(self, raw_body=None, body=None).public()
+        shown = raw[:cap].decode("utf-8", errors="ignore")
+        out["body"] = shown
+        out["body_cut"] = {"bytes": len(raw), "shown": len(shown.encode()), "full": f"/__mockrouter/requests/{self.id}"}
+        return out
+
+
+def _json_text(value: Any) -> bytes | None:
+    """``value`` as JSON text, or None when it is too deep for orjson to write (shown clipped elsewhere)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return None
+
+
+def is_fuzz(entry: dict[str, Any]) -> bool:
+    """Whether a (``public``) entry is a request of ``mockrouter fuzz`` (it sent ``FUZZ_HEADER``)."""
+    return FUZZ_HEADER in entry.get("headers", ())
 
 
 #: Fields ``public`` shows as they are (``headers`` and ``body`` are made from the raw ones).
@@ -152,6 +195,16 @@ def _pack(entry: JournalEntry) -> None:
 def packed(value: Any) -> bytes:
     """``value`` as the journal stores a container field (for writers that pack once and reuse)."""
     return bytes(memoryview(orjson.dumps(value)))
+
+
+@dataclass(slots=True)
+class Page:
+    """A page of journal entries (oldest first) and the cursors around it: ``previous`` (pass it
+    as ``before``) and ``next`` (pass it as ``since``), None when nothing lies that way."""
+
+    entries: list[JournalEntry]
+    previous: str | None
+    next: str | None
 
 
 #: A test of one stored entry (its container fields may be packed: test scalar fields).
@@ -235,6 +288,49 @@ class Journal:
         if limit is not None:
             found = found[-limit:] if limit > 0 else []
         return [e.public() for e in found]
+
+    def page(
+        self,
+        *,
+        key: str | None = None,
+        scenario: str | None = None,
+        unmatched: bool = False,
+        since: str | None = None,
+        before: str | None = None,
+        limit: int,
+    ) -> Page:
+        """One page of the entries that ``query`` would list, oldest first.
+
+        ``since=ID``: the oldest ``limit`` entries journaled after entry ID (``"0"``: from the
+        oldest); ``before=ID``: the newest ``limit`` journaled before it; neither: the newest
+        ``limit``. The journal's order is the order requests ended in, so the cursor is the
+        entry's place in it, not the number in its id. An id no longer in the journal (dropped
+        or reset) counts as older than every entry kept."""
+        cursor = since if since is not None else before
+        target = None if cursor is None else self._by_id.get(cursor)
+        found: list[JournalEntry] = []
+        split = 0  # matching entries journaled before the cursor's entry
+        for e in self._entries:
+            if e is target:
+                split = len(found)
+            if (
+                (key is None or e.key == key)
+                and (scenario is None or e.scenario == scenario)
+                and (not unmatched or e.unmatched)
+            ):
+                found.append(e)
+        if since is not None:
+            begin = split + (target is not None and split < len(found) and found[split] is target)
+            end = min(begin + limit, len(found))
+        else:
+            end = len(found) if before is None else split
+            begin = max(end - limit, 0)
+        entries = found[begin:end]
+        return Page(
+            entries,
+            previous=entries[0].id if entries and begin > 0 else None,
+            next=entries[-1].id if entries and end < len(found) else None,
+        )
 
     def by_key(self, key: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Entries (as ``public`` dicts) per raw API key, keys in order of first request (only

@@ -20,6 +20,7 @@ import jsonschema
 import orjson
 from jsonschema.exceptions import best_match
 
+from ..core.documents import describe, documents, line_of
 from ..core.reply import HttpError
 from ..core.resources import schemas_dir
 from ..errors import ConfigError, ScenarioError
@@ -222,10 +223,8 @@ def load_keys(path: Path | str) -> Keyring:
 
 
 def parse_keys(text: str, file: str = "<keys>") -> Keyring:
-    from ..scenario.loader import _describe, _documents, _line_of  # located errors, as scenario files get
-
     try:
-        docs = [d for d in _documents(text, file) if d[0] is not None]
+        docs = [d for d in documents(text, file) if d[0] is not None]
     except ScenarioError as exc:
         raise ConfigError(str(exc)) from None
     if len(docs) != 1:
@@ -235,11 +234,11 @@ def parse_keys(text: str, file: str = "<keys>") -> Keyring:
     for error in _validator().iter_errors(data):
         if error.context:
             error = best_match(error.context)
-        errors.append(_describe(error, lines, doc_line, file))
+        errors.append(describe(error, lines, doc_line, file))
     if not errors:
         seen: dict[str, int] = {}
         for i, item in enumerate(data["keys"]):
-            line = _line_of(lines, ("keys", i, "key"), doc_line)
+            line = line_of(lines, ("keys", i, "key"), doc_line)
             if item["key"] in seen:
                 message = f"duplicate key (first listed at line {seen[item['key']]})"
                 errors.append(ScenarioError(message, file=file, line=line, field=f"keys[{i}].key"))

@@ -12,6 +12,9 @@ that one failed. Chains of such attempts are what the findings look at:
 - ``stream_abandoned``: closed a stream before its end while data was flowing (not a stall);
 - ``duplicate_after_success``: sent a request again after it had succeeded, as a retry (the
   ``x-stainless-retry-count`` header of the official SDKs, or a repeated ``idempotency-key``).
+
+Requests of ``mockrouter fuzz`` (header ``X-Mockrouter-Fuzz``) are not a client's behaviour
+and are left out unless asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
+
+from .journal import is_fuzz
 
 RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404, 413, 422})
@@ -166,9 +171,18 @@ def judge(entries: Iterable[dict[str, Any]], *, max_retries: int = DEFAULT_MAX_R
     return findings
 
 
-def report(by_key: Mapping[str, list[dict[str, Any]]], *, max_retries: int = DEFAULT_MAX_RETRIES) -> list[KeyReport]:
+def report(
+    by_key: Mapping[str, list[dict[str, Any]]],
+    *,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    include_fuzz: bool = False,
+) -> list[KeyReport]:
     """One :class:`KeyReport` per key of ``by_key`` (journal entries per raw API key, as
-    ``Journal.by_key`` gives them), in the mapping's order."""
+    ``Journal.by_key`` gives them), in the mapping's order. Requests of ``mockrouter fuzz``
+    (``X-Mockrouter-Fuzz``) are left out unless ``include_fuzz``: the fuzzer resends failing
+    requests on purpose while it shrinks them."""
+    if not include_fuzz:
+        by_key = {k: kept for k, es in by_key.items() if (kept := [e for e in es if not is_fuzz(e)])}
     return [
         KeyReport(key_hint=k[-4:], requests=len(entries), findings=judge(entries, max_retries=max_retries))
         for k, entries in by_key.items()

@@ -18,10 +18,11 @@ from faker import Faker
 
 from ..core.catalog import Catalog
 from ..core.config import Config
+from ..core.documents import PathKey, json_path
 from ..core.reply import HttpError, Reply
 from ..core.schemas import SchemaRegistry
 from ..errors import ScenarioError, ScenarioErrors
-from ..scenario.loader import load_path
+from ..scenario.loader import collect_file, scenario_files
 from ..scenario.matcher import RequestFacts
 from ..scenario.model import Scenario, Step
 from ..scenario.render import RenderInput, render
@@ -149,44 +150,64 @@ def _unreachable_fault(step: Step, catalog: Catalog, faker: Faker) -> str | None
     )
 
 
-def check_scenario(scenario: Scenario, registry: SchemaRegistry, catalog: Catalog, faker: Faker) -> list[ScenarioError]:
-    """Schema violations in anything the scenario's steps can produce (deliberate breaks skipped),
-    and faults that can never fire in a stream."""
+def check_step(
+    step: Step, path: PathKey, registry: SchemaRegistry, catalog: Catalog, faker: Faker, file: str | None = None
+) -> list[ScenarioError]:
+    """Schema violations in anything ``step`` can produce (unless it breaks on purpose), and a
+    fault that can never fire in a stream; at the step's line. ``path`` is where the step is
+    (``("steps", 1)``)."""
     errors: list[ScenarioError] = []
-    steps = [("steps", i, s) for i, s in enumerate(scenario.steps)]
+    unreachable = _unreachable_fault(step, catalog, faker)
+    if unreachable is not None:
+        field = json_path((*path, "fault", "after_chunks"))
+        errors.append(ScenarioError(unreachable, file=file, line=step.line, field=field))
+    if step.deliberate_break or step.fuzz:  # fuzz answers are schema-valid by construction (strategies)
+        return errors
+    seen: set[str] = set()
+    for out in step_outputs(step, catalog, faker):
+        violation = registry.for_dialect(out.kind, out.dialect).violation(out.data)
+        if violation is not None:
+            message = f"{out.dialect} {out.kind} does not validate: {violation}"
+            if message not in seen:
+                seen.add(message)
+                errors.append(ScenarioError(message, file=file, line=step.line, field=json_path(path)))
+    return errors
+
+
+def check_scenario(scenario: Scenario, registry: SchemaRegistry, catalog: Catalog, faker: Faker) -> list[ScenarioError]:
+    """:func:`check_step` for every step of ``scenario`` (its chaos faults included)."""
+    steps: list[tuple[PathKey, Step]] = [(("steps", i), s) for i, s in enumerate(scenario.steps)]
     if scenario.chaos:
-        steps += [("chaos.faults", i, s) for i, s in enumerate(scenario.chaos.faults)]
-    for where, i, step in steps:
-        unreachable = _unreachable_fault(step, catalog, faker)
-        if unreachable is not None:
-            field = f"{where}[{i}].fault.after_chunks"
-            errors.append(ScenarioError(unreachable, file=scenario.file, line=step.line, field=field))
-        if step.deliberate_break or step.fuzz:  # fuzz answers are schema-valid by construction (strategies)
-            continue
-        seen: set[str] = set()
-        for out in step_outputs(step, catalog, faker):
-            schema = registry.for_dialect(out.kind, out.dialect)
-            violation = schema.violation(out.data)
-            if violation is not None:
-                message = f"{out.dialect} {out.kind} does not validate: {violation}"
-                if message not in seen:
-                    seen.add(message)
-                    errors.append(ScenarioError(message, file=scenario.file, line=step.line, field=f"{where}[{i}]"))
+        steps += [(("chaos", "faults", i), s) for i, s in enumerate(scenario.chaos.faults)]
+    errors: list[ScenarioError] = []
+    for path, step in steps:
+        errors += check_step(step, path, registry, catalog, faker, scenario.file)
     return errors
 
 
 def check_paths(paths: list[Path]) -> tuple[list[Scenario], list[ScenarioError]]:
-    """Load and check every path; return the scenarios that loaded and every problem found."""
+    """Load and check every path; return the scenarios that loaded and every problem found,
+    file by file in line order. A problem hides no other: the steps of a document that did not
+    load are still checked when they built cleanly."""
+    registry = SchemaRegistry()
+    catalog = Catalog.load()
+    faker = Faker()
     scenarios: list[Scenario] = []
     errors: list[ScenarioError] = []
     for path in paths:
         try:
-            scenarios.extend(load_path(path))
+            files = scenario_files(path)
         except ScenarioErrors as exc:
             errors.extend(exc.errors)
-    registry = SchemaRegistry()
-    catalog = Catalog.load()
-    faker = Faker()
-    for scenario in scenarios:
-        errors.extend(check_scenario(scenario, registry, catalog, faker))
+            continue
+        for file in files:
+            loaded = collect_file(file)
+            found = list(loaded.errors)
+            for scenario in loaded.scenarios:
+                found += check_scenario(scenario, registry, catalog, faker)
+            for at in loaded.clean_steps:
+                found += check_step(at.step, at.path, registry, catalog, faker, at.file)
+            found.sort(key=lambda e: (e.line or 0, e.column or 0, e.field or ""))
+            scenarios += loaded.scenarios
+            errors += found
     return scenarios, errors

@@ -257,6 +257,38 @@ def type_of(schema: dict[str, Any], node: dict[str, Any], titles: dict[int, str]
     return str(kind)
 
 
+#: How to load a file: the section after the complete scenario (its commands are run by
+#: tests/test_admin.py and tests/test_pytest_plugin.py).
+LOADING = [
+    "",
+    "## Loading a file",
+    "",
+    "A file holds one scenario or several YAML documents separated by `---` (a `.json` file: one scenario"
+    " object or a list of them). Check it first: `mockrouter check my-scenarios.yaml` lists every problem of"
+    " every file at once, each as `file:line: field: message` (syntax errors also show the line with a `^`"
+    " under the spot), and exits 1 on any. Then load it in one of three ways:",
+    "",
+    "- **When the server starts**: `mockrouter serve --scenarios my-scenarios.yaml`. `--scenarios` takes a"
+    " file or a folder (every `*.yaml`/`*.yml` below it, in sorted path order) and may be repeated; the"
+    " environment variable `MOCKROUTER_SCENARIOS` takes paths separated by `:`. A broken file stops the"
+    " server with the location of each problem.",
+    "- **Into a running server**, through the admin API (add `?key=RAW_KEY` to the URL to scope the"
+    " scenarios to one API key; send a JSON file with `-H 'Content-Type: application/json'`):",
+    "",
+    "  ```bash",
+    "  curl --data-binary @my-scenarios.yaml http://127.0.0.1:8080/__mockrouter/scenarios",
+    "  ```",
+    "",
+    '  It answers 201 `{"added": [names], "key": false}`, or 400 listing every problem with `file`, `line`,'
+    " `column`, `field`, `message` and `excerpt` (see the README's admin API).",
+    "- **In a pytest test**, with the `mockrouter` fixture (scoped to the test's own API key):"
+    ' `mockrouter.add(Path("tests/scenarios/my-scenarios.yaml"))`. A `pathlib.Path` (a file or a folder) or'
+    " a `str` with no newline ending in `.yaml`, `.yml` or `.json` is a path, and a missing one raises"
+    " `FileNotFoundError`; any other `str` is YAML text. The marker"
+    " `@pytest.mark.mockrouter(scenarios=[Path(...)])` does the same for one test.",
+]
+
+
 def render(schema: dict[str, Any] | None = None) -> str:
     """The Markdown of docs/scenarios.md."""
     schema = schema or load_schema()
@@ -285,6 +317,7 @@ def render(schema: dict[str, Any] | None = None) -> str:
         where = ", ".join(f"`{p}`" for p in section.paths) if section.parent else "the top level of a document"
         out.append(f"| [{section.name}](#{anchor(section.name)}) | {where} |")
     out += ["", "A complete scenario:", "", "```yaml", to_yaml(schema["examples"][0]), "```"]
+    out += LOADING
 
     for section in found:
         out += ["", f"## {section.name}", ""]

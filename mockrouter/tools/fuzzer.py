@@ -16,6 +16,10 @@ The run is a hypothesis search: ``examples`` cases drawn from ``seed`` (database
 nothing is written to disk). For each kind of failure it then searches again from the same
 seed and lets hypothesis shrink the first failing case to a minimal one, which is reported
 with a curl command and the seed. :func:`run` is the Python API; the CLI only prints.
+
+Before the run one tiny valid request probes the target (:func:`probe`): a closed port, a URL
+that is not the API base or a refused key is one :class:`TargetError`, not a page of failures.
+Every request carries ``X-Mockrouter-Fuzz: 1``, which a mockrouter's resilience report leaves out.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import shlex
 import sys
 import time
@@ -39,12 +44,34 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from ..core.schemas import SchemaRegistry
-from ..strategies import DIALECTS, StreamError, assemble_chunks, chat_requests, invalid_chat_requests, sse_events
+from ..errors import MockrouterError
+from ..fuzz import DIALECTS, StreamError, assemble_chunks, chat_requests, invalid_chat_requests, sse_events
 
-__all__ = ["DEFAULT_KEY", "Case", "Failure", "FuzzReport", "Problem", "check_answer", "curl_command", "run"]
+__all__ = [
+    "DEFAULT_KEY",
+    "FUZZ_HEADER",
+    "Case",
+    "Failure",
+    "FuzzReport",
+    "Problem",
+    "TargetError",
+    "check_answer",
+    "curl_command",
+    "probe",
+    "run",
+]
 
 DEFAULT_KEY = "sk-mockrouter-fuzz"
 KEY_ENV = "MOCKROUTER_API_KEY"
+#: Sent with every request (``X-Mockrouter-Fuzz: 1``), so that a mockrouter under test can tell
+#: fuzz traffic from a client's: its resilience report leaves it out.
+FUZZ_HEADER = "X-Mockrouter-Fuzz"
+#: The path a router API base ends with, suggested when the target answers 404.
+API_BASE = "/api/v1"
+
+
+class TargetError(MockrouterError):
+    """The target is no router API to fuzz: nothing answers, the URL is not the API base, or the key is refused."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +203,7 @@ def protocol_cases(model: str) -> list[Case]:
 
 
 def _headers(case: Case, api_key: str, dialect: str) -> dict[str, str]:
-    headers = {"Content-Type": case.content_type, "X-Mockrouter-Dialect": dialect}
+    headers = {"Content-Type": case.content_type, "X-Mockrouter-Dialect": dialect, FUZZ_HEADER: "1"}
     if case.auth:
         headers["Authorization"] = f"Bearer {api_key}"
     if case.stream:
@@ -310,6 +337,53 @@ def curl_command(target: str, case: Case, *, api_key: str, dialect: str) -> str:
     return " ".join(parts)
 
 
+# -- the probe -----------------------------------------------------------------------------------
+
+
+def _transport_problem(exc: httpx.HTTPError, timeout: float) -> str:
+    """What went wrong in user terms: ``connection refused``, not ``ConnectError: [Errno 111] ...``."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", str(exc)).strip() or type(exc).__name__
+    return text[0].lower() + text[1:] if text[:1].isupper() and text[1:2].islower() else text
+
+
+def _status_of(client: httpx.Client, url: str, payload: bytes, headers: dict[str, str]) -> int | None:
+    try:
+        return client.post(url, content=payload, headers=headers).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def probe(client: httpx.Client, target: str, *, api_key: str, dialect: str, model: str, timeout: float) -> None:
+    """Send one tiny valid chat request; raise :class:`TargetError` (one line, with the fix)
+    when ``target`` cannot be fuzzed: nothing answers, ``POST chat/completions`` is 404/405
+    (not the API base), the key is refused (401/403), or an HTML page answers. Any other
+    answer is left to the checks."""
+    case = Case("valid", {"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    headers = _headers(case, api_key, dialect)
+    url = target.rstrip("/") + "/chat/completions"
+    try:
+        response = client.post(url, content=case.payload, headers=headers)
+    except httpx.HTTPError as exc:
+        raise TargetError(f"cannot reach {target}: {_transport_problem(exc, timeout)}") from None
+    status, media = response.status_code, _media(response.headers.get("content-type", ""))
+    if status in (404, 405):
+        fix = f"the base URL ends with {API_BASE}, e.g. http://127.0.0.1:8080{API_BASE}"
+        if not target.rstrip("/").endswith((API_BASE, "/v1")):
+            base = target.rstrip("/") + API_BASE
+            if _status_of(client, base + "/chat/completions", case.payload, headers) not in (None, 404, 405):
+                fix = f"try --target {base}"
+        raise TargetError(f"{target} is not a router API base: POST {url} answered {status} ({fix})")
+    if status in (401, 403):
+        raise TargetError(
+            f"{target} refused the API key: POST {url} answered {status} "
+            f"(give the server's key with --api-key or {KEY_ENV})"
+        )
+    if 200 <= status < 300 and media == "text/html":
+        raise TargetError(f"{target} is not a router API base: POST {url} answered with an HTML page")
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -338,8 +412,11 @@ def run(
 ) -> FuzzReport:
     """Fuzz the router API at ``target`` (its base URL, e.g. ``http://127.0.0.1:8080/api/v1``).
 
-    ``progress(done, total, failing)`` is called after each request. Returns the report;
-    ``report.ok`` is False when any answer broke an expectation.
+    One tiny valid request goes first (:func:`probe`): a target that cannot be fuzzed (nothing
+    answers, not the API base, the key refused) raises :class:`TargetError` before any case is
+    sent. Every request carries ``X-Mockrouter-Fuzz: 1``. ``progress(done, total, failing)`` is
+    called after each case. Returns the report; ``report.ok`` is False when any answer broke an
+    expectation.
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
@@ -355,6 +432,7 @@ def run(
     started = time.monotonic()
 
     with httpx.Client(timeout=timeout) as client:
+        probe(client, target, api_key=api_key, dialect=dialect, model=model, timeout=timeout)
 
         def record(case: Case) -> list[Problem]:
             problems = check_answer(case, send(client, target, case, api_key, dialect), dialect, schemas)

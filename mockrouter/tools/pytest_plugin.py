@@ -16,6 +16,7 @@ Under pytest-xdist every worker process starts its own server.
 
 from __future__ import annotations
 
+import errno
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 import pytest
 
 from ..errors import ResilienceError
@@ -76,6 +78,24 @@ class JournalEntry:
         return cls(**{k: v for k, v in data.items() if k in known}, raw=dict(data))
 
 
+#: The suffixes that make a one-line ``str`` given to ``add()`` a path.
+PATH_SUFFIXES = (".yaml", ".yml", ".json")
+JSON = "application/json"
+YAML = "application/yaml"
+ONE_LINE_HINT = (
+    "\n(a str is read as a path only when it has no newline and ends in .yaml, .yml or .json; "
+    "pass a pathlib.Path for a folder or another name)"
+)
+
+
+def is_path(source: object) -> bool:
+    """Whether ``add(source)`` reads ``source`` as a path: a :class:`pathlib.Path`, or a ``str``
+    with no newline that ends in ``.yaml``, ``.yml`` or ``.json``. Any other ``str`` is YAML text."""
+    if isinstance(source, Path):
+        return True
+    return isinstance(source, str) and "\n" not in source and source.endswith(PATH_SUFFIXES)
+
+
 class MockrouterFixture:
     """A running mockrouter seen through one fresh API key."""
 
@@ -103,35 +123,51 @@ class MockrouterFixture:
     # -- scenarios --------------------------------------------------------------------------
 
     def add(self, source: str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
-        """Add scenarios seen only by this test's key: YAML text, a dict (or list of dicts), or a
-        path to a YAML file or folder. Returns the names added; a broken scenario raises
-        ``ValueError`` with file, line and field of each problem."""
+        """Add scenarios seen only by this test's key; returns the names added.
+
+        ``source`` is a dict (or a list of dicts), a path, or YAML text. A path is a
+        :class:`pathlib.Path` (a file, or a folder: every ``*.yaml``/``*.yml`` below it) or a
+        ``str`` with no newline ending in ``.yaml``, ``.yml`` or ``.json`` (see :func:`is_path`);
+        a missing one raises ``FileNotFoundError`` naming it. Any other ``str`` is YAML text.
+        A ``.json`` file is read as JSON. A broken scenario raises ``ValueError`` with file,
+        line and field of each problem."""
         if isinstance(source, Mapping) or (isinstance(source, Sequence) and not isinstance(source, str)):
-            response = self._admin.post("/scenarios", params={"key": self.api_key}, json=source)
-            return self._added(response)
-        path = Path(source) if isinstance(source, Path) or "\n" not in str(source) else None
-        if path is not None and path.exists():
-            files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
-            names: list[str] = []
-            for file in files:
-                names += self._added(
-                    self._admin.post("/scenarios", params={"key": self.api_key}, content=file.read_bytes()), str(file)
-                )
-            return names
-        if isinstance(source, Path):
-            raise FileNotFoundError(source)
-        return self._added(self._admin.post("/scenarios", params={"key": self.api_key}, content=str(source)))
+            return self._post(orjson.dumps(source), JSON)
+        if not is_path(source):
+            text = str(source)
+            hint = "" if "\n" in text else ONE_LINE_HINT
+            return self._post(text.encode(), YAML, hint=hint)
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        elif path.is_file():
+            files = [path]
+        else:
+            raise FileNotFoundError(errno.ENOENT, "no such scenario file or folder", str(source))
+        names: list[str] = []
+        for file in files:
+            names += self._post(file.read_bytes(), JSON if file.suffix == ".json" else YAML, file=str(file))
+        return names
+
+    def _post(self, body: bytes, content_type: str, *, file: str | None = None, hint: str = "") -> list[str]:
+        response = self._admin.post(
+            "/scenarios", params={"key": self.api_key}, content=body, headers={"content-type": content_type}
+        )
+        return self._added(response, file, hint)
 
     @staticmethod
-    def _added(response: httpx.Response, file: str | None = None) -> list[str]:
+    def _added(response: httpx.Response, file: str | None = None, hint: str = "") -> list[str]:
         if response.status_code == 201:
             return response.json()["added"]
         detail = response.json().get("error", {})
         problems = [
             f"{file or e.get('file')}:{e.get('line')}: {e.get('field')}: {e.get('message')}"
+            + (f"\n{e['excerpt']}" if e.get("excerpt") else "")
             for e in detail.get("errors", [])
         ] or [detail.get("message", response.text)]
-        raise ValueError("mockrouter rejected the scenarios:\n" + "\n".join(problems))
+        if not any("not a string" in str(e.get("message")) for e in detail.get("errors", [])):
+            hint = ""  # the hint is for a name that was meant as a path and read as a YAML string
+        raise ValueError("mockrouter rejected the scenarios:\n" + "\n".join(problems) + hint)
 
     # -- the journal --------------------------------------------------------------------------
 
