@@ -59,6 +59,7 @@ def error_type_and_code(status: int) -> tuple[str, str]:
 
 class AnyRouter(Dialect):
     name = "anyrouter"
+    schemas = "anyrouter"
     requires_model = True
     endpoints = frozenset(
         {

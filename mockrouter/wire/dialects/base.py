@@ -98,6 +98,9 @@ class Dialect(ABC):
     """A router dialect. Instances are stateless and shared by all requests."""
 
     name: str
+    #: The suffix of the response schemas this dialect's bodies follow (``chat-response.<schemas>``
+    #: in ``schemas/``): its own name, or the dialect it extends (a subclass inherits it).
+    schemas: str
     #: Whether a chat request must name a model (AnyRouter documents ``model`` as required).
     requires_model: bool = False
     #: Route names (``router_api.ROUTES``) this dialect serves; others answer 404.

@@ -64,6 +64,7 @@ def supported_parameters(m: CatalogModel) -> list[str]:
 
 class OpenRouter(Dialect):
     name = "openrouter"
+    schemas = "openrouter"
     endpoints = frozenset(
         {"auth_key", "key", "credits", "keys", "generation_by_query", "model_endpoints", "models_count", "providers"}
     )
