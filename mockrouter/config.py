@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dialects import DIALECTS
-from .errors import ConfigError
+from .errors import ConfigError, MockrouterError
+
+
+class ListenError(MockrouterError):
+    """``mockrouter serve`` cannot listen on its host and port (in use, unknown host, ...)."""
 
 
 @dataclass
@@ -15,6 +19,7 @@ class Config:
     """Everything ``mockrouter serve`` can be told. Defaults match the CLI's."""
 
     host: str = "127.0.0.1"
+    #: 0 picks a free port (``mockrouter serve`` prints which).
     port: int = 8080
     scenarios: list[Path] = field(default_factory=list)
     dialect: str = "anyrouter"
@@ -40,6 +45,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
             raise ConfigError(f"unknown dialect {self.dialect!r}; choose one of {', '.join(DIALECTS)}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("--port must be from 0 to 65535 (0: any free port)")
         if self.speed < 0:
             raise ConfigError("--speed must be >= 0")
         if self.usage_chunk not in ("repeat", "empty"):
