@@ -4,6 +4,7 @@ The hierarchy::
 
     MockrouterError             anything mockrouter raises on purpose
     ├── ConfigError             a bad command-line flag, environment variable or keys file
+    ├── ListenError             ``serve`` cannot listen on its host and port (in use, ...)
     ├── ScenarioError           a scenario file that cannot be loaded (file, line, field)
     │   └── TemplateError       a ``{{ }}`` template outside the template language
     ├── ScenarioErrors          several scenario errors found in one pass
@@ -34,6 +35,10 @@ class MockrouterError(Exception):
 
 class ConfigError(MockrouterError):
     """A server setting is invalid."""
+
+
+class ListenError(MockrouterError):
+    """``mockrouter serve`` cannot listen on its host and port (in use, unknown host, ...)."""
 
 
 def printable(text: str) -> str:

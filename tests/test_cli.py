@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -63,7 +65,26 @@ def test_version() -> None:
 def test_no_command_is_a_usage_error() -> None:
     done = run()
     assert done.returncode == 2
-    assert "usage" in done.stderr.lower()
+    assert done.stderr == "mockrouter: error: the following arguments are required: COMMAND (see 'mockrouter --help')\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--port"),
+        ("serve", "--bogus"),
+        ("serve", "--dialect", "gpt"),
+        ("fuzz",),
+        ("report", "--max-retries", "x"),
+    ],
+    ids=" ".join,
+)
+def test_a_usage_error_is_one_line_naming_the_help(args: tuple[str, ...]) -> None:
+    done = run(*args, env=clean_env())
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"mockrouter {args[0]}: error: ")
+    assert done.stderr.endswith(f"(see 'mockrouter {args[0]} --help')\n")
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -127,7 +148,8 @@ def test_check_a_missing_path_fails(tmp_path: Path) -> None:
             id="error-metadata",
         ),
         pytest.param(
-            'name: empty-tool\nsteps:\n  - tool_calls:\n      - name: "{{ request.nope }}"\n',
+            # the sample requests have no `user`: the name renders empty
+            'name: empty-tool\nsteps:\n  - tool_calls:\n      - name: "{{ request.user }}"\n',
             3,
             "steps[0]",
             ["chat-response", "tool_calls[0].function.name"],
@@ -261,7 +283,30 @@ class Served:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_serve(*args: str, env: dict[str, str] | None = None, port: int | None = None) -> Served:
+BASE_URL = re.compile(r"base URL: http://(?P<host>[^\s/]+):(?P<port>\d+)/api/v1")
+SHUTDOWN = re.compile(r"^shutting down \((SIGINT|SIGTERM)\)$")
+
+
+def read_lines(stream: IO[str], count: int, timeout: float) -> str:
+    """Up to ``count`` lines of ``stream`` (fewer if it ends or ``timeout`` passes)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        while len(lines) < count and (line := stream.readline()):
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return "".join(lines)
+
+
+def start_serve(*args: str, env: dict[str, str] | None = None) -> Served:
+    """``mockrouter serve`` in a subprocess; returns once its banner is out.
+
+    The banner is printed once the server listens and the app has started: the health check
+    right after it must answer at once, on the port the banner names (no polling).
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "mockrouter", "serve", *args],
         cwd=ROOT,
@@ -271,37 +316,32 @@ def start_serve(*args: str, env: dict[str, str] | None = None, port: int | None 
         env={**clean_env(), **(env or {})},
     )
     assert process.stdout is not None
-    banner = ""
-    deadline = time.monotonic() + 15
-    healthy = False
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if port is not None and httpx.get(f"http://127.0.0.1:{port}/__mockrouter/health", timeout=1).is_success:
-                healthy = True
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    if not healthy:
+    banner = read_lines(process.stdout, 3, timeout=15)
+    found = BASE_URL.search(banner)
+    if found is None:
         process.kill()
         out, err = process.communicate(timeout=5)
-        pytest.fail(f"serve did not become healthy (rc={process.returncode})\nstdout: {out}\nstderr: {err}")
-    # the banner is printed (flushed) before uvicorn starts listening
-    for _ in range(3):
-        banner += process.stdout.readline()
-    return Served(process, port or 0, banner)
+        pytest.fail(f"no banner (rc={process.returncode})\nstdout: {banner}{out}\nstderr: {err}")
+    served = Served(process, int(found["port"]), banner)
+    try:
+        health = httpx.get(served.url + "/__mockrouter/health", timeout=5)
+        assert health.status_code == 200, health.text
+    except BaseException:
+        process.kill()
+        process.communicate(timeout=5)
+        raise
+    return served
 
 
-def stop(served: Served) -> tuple[int, str, str]:
-    served.process.send_signal(signal.SIGINT)
+def stop(served: Served, sig: signal.Signals = signal.SIGINT) -> tuple[int, str, str]:
+    """Signal the server and wait for it; returns (exit code, stdout after the banner, stderr)."""
+    served.process.send_signal(sig)
     try:
         out, err = served.process.communicate(timeout=8)
     except subprocess.TimeoutExpired:
         served.process.kill()
         out, err = served.process.communicate(timeout=5)
-        pytest.fail(f"serve did not exit within 8 s of SIGINT\nstderr: {err}")
+        pytest.fail(f"serve did not exit within 8 s of {sig.name}\nstderr: {err}")
     return served.process.returncode, out, err
 
 
@@ -318,8 +358,9 @@ def served_processes() -> Iterator[list[Served]]:
 
 def test_serve_prints_banner_answers_health_and_exits_on_sigint(served_processes: list[Served]) -> None:
     port = free_port()
-    served = start_serve("--port", str(port), "--speed", "0", port=port)
+    served = start_serve("--port", str(port), "--speed", "0")
     served_processes.append(served)
+    assert served.port == port
     assert f"http://127.0.0.1:{port}/api/v1" in served.banner
     assert "anyrouter" in served.banner
     assert re.search(rf"\b{len(BUILTIN_NAMES)} scenarios\b", served.banner), served.banner
@@ -339,10 +380,11 @@ def test_serve_prints_banner_answers_health_and_exits_on_sigint(served_processes
     assert chat.json()["choices"][0]["message"]["content"] == "ping from the CLI test"
 
     started = time.monotonic()
-    code, _, err = stop(served)
+    code, out, err = stop(served)
     assert time.monotonic() - started < 5
-    assert code in (0, 130), err
-    assert "Traceback" not in err
+    assert code == 0, err
+    assert err == ""
+    assert out == "shutting down (SIGINT)\n"
     with pytest.raises(httpx.TransportError):
         httpx.get(served.url + "/__mockrouter/health", timeout=1)
 
@@ -350,7 +392,7 @@ def test_serve_prints_banner_answers_health_and_exits_on_sigint(served_processes
 def test_serve_reads_port_and_dialect_from_the_environment(served_processes: list[Served]) -> None:
     port = free_port()
     served = start_serve(
-        env={"MOCKROUTER_PORT": str(port), "MOCKROUTER_DIALECT": "openrouter", "MOCKROUTER_SPEED": "0"}, port=port
+        env={"MOCKROUTER_PORT": str(port), "MOCKROUTER_DIALECT": "openrouter", "MOCKROUTER_SPEED": "0"}
     )
     served_processes.append(served)
     assert f"http://127.0.0.1:{port}/api/v1" in served.banner
@@ -365,7 +407,7 @@ def test_serve_reads_port_and_dialect_from_the_environment(served_processes: lis
     assert chat.status_code == 200
     assert chat.json()["id"].startswith("gen-")
     code, _, err = stop(served)
-    assert code in (0, 130), err
+    assert code == 0, err
 
 
 def test_serve_flags_beat_the_environment_and_count_user_scenarios(
@@ -378,7 +420,6 @@ def test_serve_flags_beat_the_environment_and_count_user_scenarios(
     served = start_serve(
         "--port", str(port), "--dialect", "anyrouter", "--speed", "0", "--scenarios", str(tmp_path),
         env={"MOCKROUTER_PORT": "1", "MOCKROUTER_DIALECT": "openrouter"},
-        port=port,
     )  # fmt: skip
     served_processes.append(served)
     assert "anyrouter" in served.banner
@@ -391,7 +432,7 @@ def test_serve_flags_beat_the_environment_and_count_user_scenarios(
     )
     assert chat.json()["choices"][0]["message"]["content"] == "extra"
     code, _, err = stop(served)
-    assert code in (0, 130), err
+    assert code == 0, err
 
 
 def test_serve_with_a_broken_scenario_file_fails_with_its_location(tmp_path: Path) -> None:
@@ -406,5 +447,7 @@ def test_serve_with_a_broken_scenario_file_fails_with_its_location(tmp_path: Pat
 def test_serve_rejects_a_bad_speed() -> None:
     done = run("serve", "--port", str(free_port()), "--speed", "-1", env=clean_env(), timeout=20)
     assert done.returncode == 2
-    assert "speed" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        "mockrouter serve: error: argument --speed: expected a number >= 0 (0 skips every delay, 1 is real time),"
+        " got '-1' (see 'mockrouter serve --help')\n"
+    )

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from test_cli import Served, read_lines, start_serve, stop
 
-from mockrouter.tools.cli import build_parser
+from mockrouter.tools.cli import EXIT_LISTEN, EXIT_USAGE, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 WARNING = "warning: listening beyond loopback without --admin-token"
@@ -86,6 +89,17 @@ class Serve:
 
 
 @pytest.fixture
+def served_processes() -> Iterator[list[Served]]:
+    """Kill whatever a test left running (only the processes it started)."""
+    started: list[Served] = []
+    yield started
+    for s in started:
+        if s.process.poll() is None:
+            s.process.kill()
+            s.process.communicate(timeout=5)
+
+
+@pytest.fixture
 def served() -> Iterator[list[Serve]]:
     started: list[Serve] = []
     yield started
@@ -131,15 +145,11 @@ def test_serving_on_loopback_does_not_warn(served: list[Serve]) -> None:
 # -- flags --------------------------------------------------------------------------------------
 
 
-def test_max_header_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert build_parser().parse_args(["serve"]).max_header == 32 * 1024
-    assert build_parser().parse_args(["serve", "--max-header", "4096"]).max_header == 4096
-    monkeypatch.setenv("MOCKROUTER_MAX_HEADER", "8192")
-    import importlib
-
-    import mockrouter.tools.cli
-
-    assert importlib.reload(mockrouter.tools.cli).build_parser().parse_args(["serve"]).max_header == 8192
+def test_max_header_flag_and_environment() -> None:
+    assert parse_args(["serve"], environ={}).max_header == 32 * 1024
+    assert parse_args(["serve", "--max-header", "4096"], environ={}).max_header == 4096
+    assert parse_args(["serve"], environ={"MOCKROUTER_MAX_HEADER": "8192"}).max_header == 8192
+    assert parse_args(["serve", "--max-header", "4096"], environ={"MOCKROUTER_MAX_HEADER": "8192"}).max_header == 4096
 
 
 def test_serve_answers_431_over_the_max_header_flag(served: list[Serve]) -> None:
@@ -214,5 +224,100 @@ def test_shutdown_ends_open_streams_and_exits_within_seconds(
         assert stream.ended_at is not None, "a client stream was left hanging"
         assert stream.ended_at - signalled < 8
     assert exited < 3, exited  # ~0.7 s measured; uvicorn alone waits out its 3 s graceful timeout
-    assert code in (0, 130, -sig), (code, err)
-    assert "Traceback" not in err, err
+    assert code == 0, (code, err)
+    assert err == ""
+
+
+# -- the port, the banner, the end ----------------------------------------------------------------
+
+
+def _run_serve(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mockrouter", "serve", "--speed", "0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
+
+
+@settings(max_examples=8, deadline=None)
+@given(port=st.integers(max_value=-1) | st.integers(min_value=65536))
+@example(port=99999)
+@example(port=65536)
+@example(port=-1)
+def test_a_port_outside_0_to_65535_is_refused(port: int) -> None:
+    done = _run_serve("--port", str(port))
+    assert done.returncode == EXIT_USAGE
+    assert done.stdout == "", "no banner for a port that cannot be used"
+    assert done.stderr == (
+        f"mockrouter serve: error: argument --port: expected a port number from 0 to 65535 (0: any free port),"
+        f" got '{port}' (see 'mockrouter serve --help')\n"
+    )
+
+
+def test_port_0_listens_on_a_free_port_and_the_banner_names_it(served_processes: list[Served]) -> None:
+    served = start_serve("--port", "0", "--speed", "0")  # reads the banner, then checks health on its port
+    served_processes.append(served)
+    assert served.port != 0
+    assert f"  base URL: http://127.0.0.1:{served.port}/api/v1\n" in served.banner
+    assert f"  admin:    http://127.0.0.1:{served.port}/__mockrouter/health\n" in served.banner
+
+
+def test_the_banner_comes_once_the_port_answers(served_processes: list[Served]) -> None:
+    """No polling: a connection and a health check straight after the banner succeed."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockrouter", "serve", "--port", str(port), "--speed", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    served_processes.append(Served(process, port, ""))
+    assert process.stdout is not None
+    banner = read_lines(process.stdout, 3, timeout=15)
+    assert f"base URL: http://127.0.0.1:{port}/api/v1" in banner, banner
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+    assert httpx.get(f"http://127.0.0.1:{port}/__mockrouter/health", timeout=5).status_code == 200
+
+
+def test_a_port_in_use_is_one_line_and_exit_3() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _run_serve("--port", str(port))
+    assert done.returncode == EXIT_LISTEN == 3
+    assert done.stdout == "", "no banner when nothing listens"
+    assert done.stderr == (
+        f"error: port {port} is in use on 127.0.0.1: stop what uses it, or choose another port with --port"
+        " (0: any free port)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("no-such-host.invalid", "cannot listen on no-such-host.invalid: no such host"),
+        ("192.0.2.1", "cannot listen on 192.0.2.1: not an address of this machine"),
+    ],
+)
+def test_an_address_that_cannot_be_listened_on_is_one_line_and_exit_3(host: str, message: str) -> None:
+    done = _run_serve("--host", host, "--port", "0", "--admin-token", "t")
+    assert done.returncode == EXIT_LISTEN
+    assert done.stdout == ""
+    assert done.stderr == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_prints_one_line_and_exits_0(sig: signal.Signals, served_processes: list[Served]) -> None:
+    served = start_serve("--port", "0", "--speed", "0")
+    served_processes.append(served)
+    code, out, err = stop(served, sig)
+    assert code == 0, err
+    assert out == f"shutting down ({sig.name})\n"
+    assert err == ""

@@ -5,18 +5,24 @@ thread on a free loopback port (tests, the pytest plugin).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gc
 import logging
+import os
+import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from ..core.config import Config
-from ..errors import DeliberateDisconnect
+from ..errors import DeliberateDisconnect, ListenError
 from ..wire.coalesce import coalescing
 from .app import MockrouterApp
 
@@ -116,26 +122,129 @@ def _protocol_class(http: Any) -> Any:
 
 
 def serve(config: Config, app: MockrouterApp | None = None) -> None:
-    """Run in the foreground until Ctrl-C / SIGTERM."""
+    """Run in the foreground until Ctrl-C / SIGTERM, then return (the command exits 0).
+
+    Binds first (:func:`listen`: a port in use is a :class:`ListenError`, before anything is
+    printed), and prints the banner, with the port really bound, once the server answers.
+    """
     _install_log_filter()
     app = app or MockrouterApp(config)
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    print(
-        f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios\n"
-        f"  base URL: http://{host}:{config.port}/api/v1\n"
-        f"  admin:    http://{host}:{config.port}/__mockrouter/health",
-        flush=True,
-    )
-    if not config.loopback and config.admin_token is None:
-        print(
-            "warning: listening beyond loopback without --admin-token: the admin API refuses every call",
-            file=sys.stderr,
-            flush=True,
-        )
     server_config = uvicorn_config(app, config)
-    server_config.load()  # imports the loop and protocol modules now, so the freeze below covers them
-    _freeze_heap()
-    Server(server_config).run()
+    sockets = listen(config.host, config.port, backlog=server_config.backlog)
+    try:
+        port = sockets[0].getsockname()[1]
+        server_config.port = port
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        banner = (
+            f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios\n"
+            f"  base URL: http://{host}:{port}/api/v1\n"
+            f"  admin:    http://{host}:{port}/__mockrouter/health"
+        )
+        if not config.loopback and config.admin_token is None:
+            print(
+                "warning: listening beyond loopback without --admin-token: the admin API refuses every call",
+                file=sys.stderr,
+                flush=True,
+            )
+        server_config.load()  # imports the loop and protocol modules now, so the freeze below covers them
+        _freeze_heap()
+        _ForegroundServer(server_config, banner).run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def listen(host: str, port: int, *, backlog: int = 2048) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` resolves to (as uvicorn's own binding does:
+    ``localhost`` may be 127.0.0.1 and ::1); port 0 picks a free port, the same on each.
+
+    Raises :class:`ListenError` with a one-line reason when that cannot be done.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise ListenError(f"cannot listen on {host}: no such host") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            # proto is IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:  # the free port the first address got
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise ListenError(_bind_problem(exc, host, address[1])) from None
+            sock.listen(backlog)  # connections wait in the backlog until the loop accepts them
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_problem(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} is in use on {host}: stop what uses it, or choose another port with --port (0: any free port)"
+        )
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port}" + (
+            " (ports below 1024 need privileges)" if port < 1024 else ""
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: not an address of this machine"
+    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+
+
+class _ForegroundServer(Server):
+    """``mockrouter serve``'s server: prints the banner once it answers, says why it stops,
+    and returns after a signal instead of re-raising it, so that the command exits 0."""
+
+    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+        super().__init__(config)
+        self.banner = banner
+        self.stopped_by: str | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            _say(self.banner)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own re-raises the signal once shut down: the process would then end as
+        # killed by SIGTERM, or with KeyboardInterrupt, after a clean stop
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = signal.Signals(sig).name
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.stopped_by is not None:
+            _say(f"shutting down ({self.stopped_by})")
+        await super().shutdown(sockets=sockets)
+
+
+def _say(text: str) -> None:
+    """Print a line of the server's own; if stdout's reader went away, serve on regardless."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _freeze_heap() -> None:
