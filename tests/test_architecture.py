@@ -42,3 +42,21 @@ def test_no_blanket_type_ignores() -> None:
         if "# type: ignore" in line and "# type: ignore[" not in line
     ]
     assert blanket == []
+
+
+def test_no_private_names_across_modules() -> None:
+    """A name with a leading underscore is private to its module. Only a package's own private
+    modules (``fuzz/_blocks.py``) share such names, among themselves."""
+    import ast
+
+    crossings = []
+    for path in sorted((ROOT / "mockrouter").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            source = node.module.rsplit(".", 1)[-1]
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and not (source.startswith("_") and node.level == 1):
+                    crossings.append(f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}")
+    assert crossings == []
