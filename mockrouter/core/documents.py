@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -214,8 +214,8 @@ def json_documents(raw: bytes, file: str) -> tuple[list[Document], ScenarioError
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         text = raw.decode("utf-8", errors="replace")
-        lines = text.split("\n")
-        source = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else None
+        text_lines = text.split("\n")
+        source = text_lines[exc.lineno - 1] if 0 < exc.lineno <= len(text_lines) else None
         message = f"invalid JSON at column {exc.colno}: {exc.msg}"
         return [], ScenarioError(message, file=file, line=exc.lineno, column=exc.colno, source=source)
     lines = _json_lines(raw.decode("utf-8"))
@@ -237,8 +237,9 @@ def json_documents(raw: bytes, file: str) -> tuple[list[Document], ScenarioError
 
 def describe(error: ValidationError, lines: dict[PathKey, int], doc_line: int, file: str) -> ScenarioError:
     path: PathKey = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+    schema = error.schema
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict) and isinstance(schema, Mapping):
+        allowed = list(schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in allowed]
         key = unknown[0] if unknown else ""
         hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -126,7 +126,8 @@ class Schema:
 
 
 def document_copy(document: dict[str, Any]) -> dict[str, Any]:
-    return orjson.loads(orjson.dumps(document))
+    copy: dict[str, Any] = orjson.loads(orjson.dumps(document))
+    return copy
 
 
 def _violation(error: jsonschema.ValidationError) -> Violation:
@@ -137,9 +138,9 @@ def _violation(error: jsonschema.ValidationError) -> Violation:
 def _explain(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     """The path of the field ``error`` is about and what is wrong with it, in JSON terms."""
     parts = list(error.absolute_path)
-    rule = error.validator
-    expected = error.validator_value
-    got = error.instance
+    rule = error.validator if isinstance(error.validator, str) else None  # Unset only on hand-made errors
+    expected: Any = error.validator_value  # a schema value; never Unset on an error a validator yields
+    got: Any = error.instance
     if rule == "type":
         names = expected if isinstance(expected, list) else [expected]
         return parts, f"expected {_either(names)}, got {json_type(got)}"
@@ -147,9 +148,15 @@ def _explain(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
         missing = [name for name in expected if isinstance(got, dict) and name not in got]
         named = [name for name in missing if error.message.startswith(repr(name))]
         return parts + (named or missing or [""])[:1], "required field is missing"
-    if rule in ("additionalProperties", "unevaluatedProperties") and expected is False and isinstance(got, dict):
-        allowed = list(error.schema.get("properties") or ())
-        patterns = [re.compile(p) for p in error.schema.get("patternProperties") or ()]
+    schema = error.schema
+    if (
+        rule in ("additionalProperties", "unevaluatedProperties")
+        and expected is False
+        and isinstance(got, dict)
+        and isinstance(schema, Mapping)
+    ):
+        allowed = list(schema.get("properties") or ())
+        patterns = [re.compile(p) for p in schema.get("patternProperties") or ()]
         extra = [k for k in got if k not in allowed and not any(p.search(k) for p in patterns)]
         if extra:
             return parts + extra[:1], "unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
@@ -164,7 +171,7 @@ def _explain_alternatives(error: jsonschema.ValidationError, parts: list[Any]) -
     if not error.context:  # oneOf: more than one alternative matched
         return parts, "matches more than one of the accepted forms"
     depth = len(error.absolute_path)
-    wrong_type: set[int] = set()
+    wrong_type: set[str | int] = set()
     for sub in error.context:
         if sub.validator == "type" and len(sub.absolute_path) == depth:
             wrong_type.add(sub.relative_schema_path[0])
@@ -172,7 +179,8 @@ def _explain_alternatives(error: jsonschema.ValidationError, parts: list[Any]) -
     if near:
         return _explain(best_match(near))
     types: list[str] = []
-    for branch in error.validator_value:
+    alternatives: Any = error.validator_value  # the anyOf/oneOf list; never Unset here
+    for branch in alternatives:
         kind = branch.get("type") if isinstance(branch, dict) else None
         for name in kind if isinstance(kind, list) else [kind] if kind else []:
             if name not in types:

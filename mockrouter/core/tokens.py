@@ -42,8 +42,8 @@ def count_tokens(text: str | None) -> int:
         return 0
     if text.isascii():  # byte-level C passes: single non-word characters, then runs of word characters
         data = text.encode("ascii")
-        words = data.translate(_WORD_TO_W)  # counted without splitting (no list, no pieces)
-        n = len(data.translate(None, _WORD_OR_SPACE)) + words.count(b" w") + words.startswith(b"w")
+        marks = data.translate(_WORD_TO_W)  # counted without splitting (no list, no pieces)
+        n = len(data.translate(None, _WORD_OR_SPACE)) + marks.count(b" w") + marks.startswith(b"w")
         return n or 1
     words = text.split()
     n = len(words)

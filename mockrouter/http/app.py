@@ -15,6 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from itertools import chain
+from typing import NoReturn
 
 from starlette.requests import Request
 
@@ -191,7 +192,7 @@ class MockrouterApp(Runtime):
         await response(scope, receive, send)
 
 
-async def _answered_by_the_pipeline(app: Runtime, request: Request, ctx: RequestContext) -> None:
+async def _answered_by_the_pipeline(app: Runtime, request: Request, ctx: RequestContext) -> NoReturn:
     raise AssertionError("POST to an engine route is answered before routing")  # pragma: no cover
 
 

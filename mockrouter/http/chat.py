@@ -163,7 +163,7 @@ async def _answer(
         return
     if preferred is not None:  # a copy: a static reply is shared
         result = replace(result, provider=preferred)
-    await _send_reply(app, receive, send, ctx, result, body, rng, created, surface)
+    await _send_reply(app, receive, send, ctx, result, facts, rng, created, surface)
 
 
 def _select(
@@ -210,7 +210,7 @@ async def _send_reply(
     send: Send,
     ctx: RequestContext,
     reply: Reply,
-    body: dict[str, Any],
+    facts: RequestFacts,
     rng: random.Random,
     created: int,
     surface: str,
@@ -233,11 +233,11 @@ async def _send_reply(
     pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:
         await asyncio.sleep(pacing.latency)
-    if entry.stream:
+    if facts.stream:
         delivery = Delivery()
         try:
             await write_stream(
-                send, receive, encoder.stream(reply, identity, body), reply, headers, pacing, delivery,
+                send, receive, encoder.stream(reply, identity, facts.body), reply, headers, pacing, delivery,
                 speed=app.config.speed,
             )  # fmt: skip
         finally:
@@ -274,7 +274,7 @@ async def _send_fuzz(
     The seed is the request's ``X-Mockrouter-Seed``, else derived from ``--seed`` (like every
     seeded answer), else random; it goes back in ``X-Mockrouter-Seed``. Drawing takes a few
     to tens of milliseconds of CPU, so it runs in a worker thread."""
-    from ..fuzz import draw_response  # imports hypothesis machinery: only when fuzzing
+    from ..fuzz import ChatStream, draw_response  # imports hypothesis machinery: only when fuzzing
 
     entry = ctx.entry
     asked = ctx.headers.get("x-mockrouter-seed", "")
@@ -290,9 +290,10 @@ async def _send_fuzz(
     entry.status = 200
     entry.fuzz_seed = seed
     entry.expected = drawn.expected
-    first = drawn.chunks[0] if stream and drawn.chunks else getattr(drawn, "data", {})
+    # a ChatStream exactly when ``stream`` (draw_response draws from chat_streams then)
+    first = drawn.chunks[0] if isinstance(drawn, ChatStream) and drawn.chunks else getattr(drawn, "data", {})
     entry.generation_id = first.get("id") if isinstance(first, dict) else None
-    if not stream:
+    if not isinstance(drawn, ChatStream):
         await send_response(send, 200, drawn.body, drawn.content_type.encode(), headers)
         entry.bytes_sent = len(drawn.body)
         return

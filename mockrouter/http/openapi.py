@@ -72,7 +72,8 @@ class _Components:
         schema = {k: v for k, v in document.items() if k not in ("$schema", "$id", "$defs")}
         for def_name, definition in document.get("$defs", {}).items():
             self.schemas[f"{name}.{def_name}"] = _rewrite(definition, name)
-        return _rewrite(schema, name)
+        rewritten: dict[str, Any] = _rewrite(schema, name)
+        return rewritten
 
 
 def _rewrite(value: Any, name: str) -> Any:

@@ -16,6 +16,7 @@ import random
 import secrets
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -47,7 +48,7 @@ async def list_models(app: Runtime, request: Request, ctx: RequestContext) -> Re
     return json_response(ctx.dialect.models(app.catalog, app.scenario_model_ids()))
 
 
-def serves(name: str) -> Any:
+def serves(name: str) -> Callable[[Handler], Handler]:
     """Register a handler under route ``name``: a dialect without it answers 404."""
 
     def wrap(handler: Handler) -> Handler:

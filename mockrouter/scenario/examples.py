@@ -32,7 +32,8 @@ def _from_pattern(pattern: str, rng: random.Random) -> str | None:
     from ..fuzz import draw
 
     try:
-        return draw(st.from_regex(pattern, fullmatch=True), rng.getrandbits(32))
+        drawn: str = draw(st.from_regex(pattern, fullmatch=True), rng.getrandbits(32))
+        return drawn
     except Exception:  # an invalid or unsupported regex: fall back to plain words
         return None
 
@@ -91,7 +92,8 @@ def _example(schema: dict[str, Any], root: dict[str, Any], rng: random.Random, d
     if depth > _MAX_DEPTH:
         return None if kind not in ("object", "array") else ({} if kind == "object" else [])
     if kind == "object":
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        properties = schema.get("properties")
+        props: dict[str, Any] = properties if isinstance(properties, dict) else {}
         required = [r for r in schema.get("required", []) if isinstance(r, str)]
         names = list(props) if len(props) <= 8 else required or list(props)[:8]
         out = {}
@@ -103,7 +105,8 @@ def _example(schema: dict[str, Any], root: dict[str, Any], rng: random.Random, d
                 out[name] = _example({}, root, rng, depth + 1)
         return out
     if kind == "array":
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        item_schema = schema.get("items")
+        items: dict[str, Any] = item_schema if isinstance(item_schema, dict) else {}
         count = max(int(schema.get("minItems", 1) or 0), 1)
         count = min(count, int(schema.get("maxItems", count)), 8)
         return [_example(items, root, rng, depth + 1) for _ in range(count)]

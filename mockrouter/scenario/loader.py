@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,12 +32,11 @@ from ..core.documents import (
 from ..core.reply import Fault, HttpError, Timing
 from ..core.resources import scenarios_dir, schemas_dir
 from ..core.tokens import group, tokenize
-from ..errors import ScenarioError, ScenarioErrors
+from ..errors import RegexError, ScenarioError, ScenarioErrors
 from .model import (
     Chaos,
     Match,
     Regex,
-    RegexError,
     Scenario,
     Step,
     StreamSpec,
@@ -76,8 +76,9 @@ def _removals(error: ValidationError) -> list[PathKey]:
     """What to take out of a document so that ``error`` goes away: the unknown keys, else the
     mapping member holding the bad value (a bad list item takes its list, a bad step itself)."""
     path: PathKey = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {})
+    schema = error.schema
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict) and isinstance(schema, Mapping):
+        allowed = schema.get("properties", {})
         return [(*path, key) for key in error.instance if key not in allowed]
     while path and isinstance(path[-1], int) and _step_of(path) != path:
         path = path[:-1]
@@ -100,11 +101,15 @@ def _prune(doc: dict[str, Any], errors: list[ValidationError]) -> tuple[dict[str
                 touched.add(step)
             parent: Any = pruned
             for part in path[:-1]:
-                parent = parent[part] if isinstance(parent, dict | list) else None
+                if isinstance(parent, list):
+                    parent = parent[part] if isinstance(part, int) else None  # a list's members are reached by index
+                else:
+                    parent = parent[part] if isinstance(parent, dict) else None
+            last = path[-1]
             if isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            elif isinstance(parent, list) and path == step:
-                parent[path[-1]] = None
+                parent.pop(last, None)
+            elif isinstance(parent, list) and path == step and isinstance(last, int):  # a step's path ends in its index
+                parent[last] = None
         errors = [
             e
             for e in _scenario_validator().iter_errors(pruned)

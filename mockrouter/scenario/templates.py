@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 import orjson
@@ -533,7 +533,7 @@ class _Parser:
         #: Characters the faker calls of this expression made when tried at load time.
         self.faker_chars = 0
 
-    def fail(self, why: str, *, grammar: bool = True) -> None:
+    def fail(self, why: str, *, grammar: bool = True) -> NoReturn:
         where = f" in {{{{{_short(self.expr, 120)}}}}}"
         if not grammar:
             raise TemplateError(why + where)
@@ -550,7 +550,6 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             self.fail("unexpected end")
-            raise AssertionError  # unreachable; fail() raises
         if (kind and tok[0] != kind) or (text and tok[1] != text):
             self.fail(f"unexpected {_short(repr(tok[1]), 40)}")
         self.i += 1

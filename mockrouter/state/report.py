@@ -75,7 +75,8 @@ def _body_of(entry: dict[str, Any]) -> bytes:
 
 
 def _end(entry: dict[str, Any]) -> float:
-    return entry["ts"] + (entry.get("duration_ms") or 0.0) / 1000
+    end: float = entry["ts"] + (entry.get("duration_ms") or 0.0) / 1000
+    return end
 
 
 def _retry_count(entry: dict[str, Any]) -> int:

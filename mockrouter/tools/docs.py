@@ -51,7 +51,8 @@ class Example:
 
 
 def load_schema() -> dict[str, Any]:
-    return orjson.loads((schemas_dir() / "scenario.schema.json").read_bytes())
+    schema: dict[str, Any] = orjson.loads((schemas_dir() / "scenario.schema.json").read_bytes())
+    return schema
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -106,6 +107,7 @@ def sections(schema: dict[str, Any]) -> list[Section]:
 
 def _container(section: Section, prop: str) -> dict[str, Any]:
     """The first example of ``section`` that uses ``prop`` (the context a value is shown in)."""
+    candidate: dict[str, Any]
     for candidate in section.node.get("examples", []):
         if prop in candidate:
             return candidate

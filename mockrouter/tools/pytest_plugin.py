@@ -158,7 +158,8 @@ class MockrouterFixture:
     @staticmethod
     def _added(response: httpx.Response, file: str | None = None, hint: str = "") -> list[str]:
         if response.status_code == 201:
-            return response.json()["added"]
+            added: list[str] = response.json()["added"]
+            return added
         detail = response.json().get("error", {})
         problems = [
             f"{file or e.get('file')}:{e.get('line')}: {e.get('field')}: {e.get('message')}"

@@ -76,7 +76,7 @@ def coalescing(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
     """``protocol`` (one of uvicorn's HTTP protocol classes) writing through a :class:`CoalescingTransport`."""
 
     class Coalescing(protocol):  # type: ignore[valid-type,misc]
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
     Coalescing.__name__ = Coalescing.__qualname__ = "Coalescing" + protocol.__name__
