@@ -16,8 +16,8 @@ import httpx
 import pytest
 from test_cli import ROOT, clean_env
 
-from mockrouter.tools.cli import EXIT_BROKEN_PIPE
 from mockrouter.http.server import BackgroundServer
+from mockrouter.tools.cli import EXIT_BROKEN_PIPE
 
 
 def run_into_closed_pipe(*args: str, stderr_too: bool = False) -> subprocess.CompletedProcess[str]:

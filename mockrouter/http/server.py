@@ -178,7 +178,8 @@ def listen(host: str, port: int, *, backlog: int = 2048) -> list[socket.socket]:
             try:
                 sock.bind(address)
             except OSError as exc:
-                raise ListenError(_bind_problem(exc, host, address[1])) from None
+                tried = address[1]  # the port (an int for AF_INET and AF_INET6)
+                raise ListenError(_bind_problem(exc, host, tried if isinstance(tried, int) else port)) from None
             sock.listen(backlog)  # connections wait in the backlog until the loop accepts them
     except BaseException:
         for sock in sockets:
@@ -268,7 +269,6 @@ class BackgroundServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self._server = Server(uvicorn_config(self.app, self.config, port=self.port))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name=f"mockrouter:{self.port}", daemon=True)
         self.error: BaseException | None = None
 

@@ -20,13 +20,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from .. import __version__
 from ..core.config import Config
 from ..errors import ConfigError, ListenError, MockrouterError, ScenarioErrors, printable
 from ..wire.dialects import DIALECTS
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 ENV_PREFIX = "MOCKROUTER_"
 
@@ -204,7 +207,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # argparse's own ignores a failed write: a closed pipe is then a silent exit 0 for
         # --help alone; let it reach main(), as for every other output
         if message:
