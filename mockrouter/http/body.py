@@ -1,4 +1,4 @@
-"""Request bodies: read (bounded), parsed as a JSON object, validated against a schema.
+"""Request bodies: read (bounded: ``read_body``), parsed as a JSON object, validated against a schema.
 
 Every POST route of the router API takes its body through here, so a bad body gets the
 same 400 wherever it is sent, and the journal keeps what the client sent either way.
@@ -12,18 +12,13 @@ import orjson
 
 from ..core.schemas import json_type
 from ..errors import RequestError
-from ..wire.asgi import Receive, read_body
+from ..wire.asgi import read_body
 
 if TYPE_CHECKING:
     from ..core.schemas import Schema
     from ..state.journal import JournalEntry
 
-__all__ = ["parse_json", "read", "validate"]
-
-
-async def read(receive: Receive, limit: int) -> bytes:
-    """The whole body, or a 413 as soon as it passes ``limit`` bytes."""
-    return await read_body(receive, limit)
+__all__ = ["parse_json", "read_body", "validate"]
 
 
 def _content_type_ok(value: str | None) -> bool:

@@ -41,7 +41,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
     entry = ctx.entry
     try:
         try:
-            raw = await bodies.read(receive, app.config.max_body)
+            raw = await bodies.read_body(receive, app.config.max_body)
             try:
                 body, problem = bodies.parse_json(raw, ctx.headers, entry), None
             except RequestError as exc:  # recorded; answered after the auth check

@@ -172,7 +172,7 @@ async def _json_body(
 ) -> dict[str, Any]:
     """The request's JSON object (journaled), valid against ``schema``; a bad body is
     answered after the auth check (pass ``authenticate=False`` when the caller did it)."""
-    raw = await bodies.read(request.receive, app.config.max_body)
+    raw = await bodies.read_body(request.receive, app.config.max_body)
     try:
         body, problem = bodies.parse_json(raw, ctx.headers, ctx.entry), None
     except RequestError as exc:

@@ -7,6 +7,7 @@ nearest scenarios.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,15 +37,14 @@ class RequestFacts:
                 break
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
         model = body.get("model")
-        # Positional (in field order): keywords cost a dict on every request.
         return cls(
-            body,
-            model if type(model) is str else str(model or ""),  # model
-            body.get("stream") is True,  # stream
-            last_user,
-            last.get("role"),  # last_role
-            bool(body.get("tools")),  # has_tools
-            headers,
+            body=body,
+            model=model if type(model) is str else str(model or ""),
+            stream=body.get("stream") is True,
+            last_user=last_user,
+            last_role=last.get("role"),
+            has_tools=bool(body.get("tools")),
+            headers=headers,
         )
 
 
@@ -103,21 +103,105 @@ def _dig(body: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
+@dataclass(slots=True, frozen=True)
+class Condition:
+    """One condition of a ``match`` block, defined once: its name in near misses, what it
+    expects (as shown), how a request is tested, and what the request had (as shown)."""
+
+    name: str
+    expected: Any
+    test: Callable[[RequestFacts], bool]
+    actual: Callable[[RequestFacts], Any]
+
+
+def conditions(match: Match) -> list[Condition]:
+    """The conditions of ``match``, in the order near misses list them (made once per block)."""
+    if match.conditions is None:
+        match.conditions = _conditions(match)
+    return match.conditions
+
+
 def holds(match: Match, facts: RequestFacts) -> bool:
-    """Whether every condition holds: the allocation-free fast path of :func:`evaluate`."""
-    if match.model is not None and not _model_matches(match.model, facts.model):
-        return False
-    if match.stream is not None and match.stream != facts.stream:
-        return False
-    if match.has_tools is not None and match.has_tools != facts.has_tools:
-        return False
-    if match.last_role is not None and match.last_role != facts.last_role:
-        return False
-    if match.last_user is not None and not match.last_user.search(facts.last_user):
-        return False
-    if match.header or match.body:
-        return evaluate(match, facts, first_failure=True).matched
+    """Whether every condition holds (the selection's question: no result is built)."""
+    for condition in conditions(match):  # noqa: SIM110 (a loop: no generator per candidate)
+        if not condition.test(facts):
+            return False
     return True
+
+
+def evaluate(match: Match, facts: RequestFacts, *, first_failure: bool = False) -> MatchResult:
+    """Check every condition of ``match`` (stop at the first failure when asked), with what
+    each failed one expected and what the request had."""
+    result = MatchResult(conditions=0)
+    for condition in conditions(match):
+        result.conditions += 1
+        if not condition.test(facts):
+            result.mismatches.append(Mismatch(condition.name, condition.expected, condition.actual(facts)))
+            if first_failure:
+                break
+    return result
+
+
+def _conditions(match: Match) -> list[Condition]:
+    out: list[Condition] = []
+    if match.model is not None:
+        patterns = match.model
+        shown = [g for g, _ in patterns] if len(patterns) > 1 else patterns[0][0]
+        out.append(Condition("model", shown, lambda f: _model_matches(patterns, f.model), lambda f: f.model))
+    stream, has_tools, last_role = match.stream, match.has_tools, match.last_role
+    if stream is not None:
+        out.append(Condition("stream", stream, lambda f: f.stream == stream, lambda f: f.stream))
+    if has_tools is not None:
+        out.append(Condition("has_tools", has_tools, lambda f: f.has_tools == has_tools, lambda f: f.has_tools))
+    if last_role is not None:
+        out.append(Condition("last_role", last_role, lambda f: f.last_role == last_role, lambda f: f.last_role))
+    if match.last_user is not None:
+        rx = match.last_user
+        out.append(Condition("last_user", rx.pattern, lambda f: rx.search(f.last_user), lambda f: _clip(f.last_user)))
+    for header, rx in match.header.items():
+        out.append(_header(header, rx))
+    for dotted, (path, expected) in match.body.items():
+        out.append(_body(dotted, path, expected))
+    return out
+
+
+def _header(name: str, rx: Regex) -> Condition:
+    def test(facts: RequestFacts) -> bool:
+        actual = facts.headers.get(name)
+        return actual is not None and rx.search(actual)
+
+    return Condition(f"header.{name}", rx.pattern, test, lambda f: f.headers.get(name))
+
+
+def _body(dotted: str, path: tuple[str, ...], expected: Any) -> Condition:
+    if isinstance(expected, Regex):
+        rx = expected
+
+        def test(facts: RequestFacts) -> bool:
+            actual = _dig(facts.body, path)
+            return (
+                actual is not _MISSING
+                and isinstance(actual, str | int | float)
+                and not isinstance(actual, bool)
+                and rx.search(str(actual))
+            )
+
+        shown = rx.pattern
+    else:
+
+        def test(facts: RequestFacts) -> bool:
+            actual = _dig(facts.body, path)
+            return (
+                actual is not _MISSING and actual == expected and isinstance(actual, bool) == isinstance(expected, bool)
+            )
+
+        shown = expected
+
+    def actual(facts: RequestFacts) -> Any:
+        value = _dig(facts.body, path)
+        return None if value is _MISSING else _clip(value)
+
+    return Condition(f"body.{dotted}", shown, test, actual)
 
 
 def _model_matches(patterns: list[tuple[str, Any]], model: str) -> bool:
@@ -128,66 +212,6 @@ def _model_matches(patterns: list[tuple[str, Any]], model: str) -> bool:
         if (glob == model and "[" not in glob) or rx.match(model):
             return True
     return False
-
-
-def evaluate(match: Match, facts: RequestFacts, *, first_failure: bool = False) -> MatchResult:
-    """Check every condition of ``match``; stop at the first failure when asked (fast path)."""
-    result = MatchResult(conditions=0)
-    fails = result.mismatches
-
-    def check(ok: bool, condition: str, expected: Any, actual: Any) -> bool:
-        result.conditions += 1
-        if not ok:
-            fails.append(Mismatch(condition, expected, actual))
-            return first_failure
-        return False
-
-    if match.model is not None and check(
-        any(rx.match(facts.model) for _, rx in match.model),
-        "model",
-        [g for g, _ in match.model] if len(match.model) > 1 else match.model[0][0],
-        facts.model,
-    ):
-        return result
-    if match.stream is not None and check(match.stream == facts.stream, "stream", match.stream, facts.stream):
-        return result
-    if match.has_tools is not None and check(
-        match.has_tools == facts.has_tools, "has_tools", match.has_tools, facts.has_tools
-    ):
-        return result
-    if match.last_role is not None and check(
-        match.last_role == facts.last_role, "last_role", match.last_role, facts.last_role
-    ):
-        return result
-    if match.last_user is not None and check(
-        match.last_user.search(facts.last_user),
-        "last_user",
-        match.last_user.pattern,
-        _clip(facts.last_user),
-    ):
-        return result
-    for name, rx in match.header.items():
-        actual = facts.headers.get(name)
-        if check(actual is not None and rx.search(actual), f"header.{name}", rx.pattern, actual):
-            return result
-    for dotted, (path, expected) in match.body.items():
-        actual = _dig(facts.body, path)
-        if isinstance(expected, Regex):
-            ok = (
-                actual is not _MISSING
-                and isinstance(actual, (str, int, float))
-                and not isinstance(actual, bool)
-                and expected.search(str(actual))
-            )
-            shown = expected.pattern
-        else:
-            ok = (
-                actual is not _MISSING and actual == expected and isinstance(actual, bool) == isinstance(expected, bool)
-            )
-            shown = expected
-        if check(ok, f"body.{dotted}", shown, None if actual is _MISSING else _clip(actual)):
-            return result
-    return result
 
 
 def _clip(value: Any, limit: int = 200) -> Any:

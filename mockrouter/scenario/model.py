@@ -55,6 +55,8 @@ class Match:
     stream: bool | None = None
     header: dict[str, Regex] = field(default_factory=dict)
     body: dict[str, tuple[tuple[str, ...], Any]] = field(default_factory=dict)
+    #: The conditions above as ``matcher.Condition`` objects, made on first use (``matcher.conditions``).
+    conditions: list[Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def exact_models(self) -> list[str] | None:

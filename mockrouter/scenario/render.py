@@ -82,11 +82,11 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
     limit = requested_max_tokens(body)
     static = step.static
     model = step.model or facts.model
-    provider, prompt_price, completion_price = catalog.billing(model)
     prompt = prompt_tokens(body)
     if static is not None and (limit is None or static.tokens <= limit):
         cached = static.replies.get((model, prompt))
         if cached is None:
+            provider, prompt_price, completion_price = catalog.billing(model)
             cached = _static_reply(
                 step, static, model, step.provider or provider, prompt, prompt_price, completion_price
             )
@@ -94,6 +94,7 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
                 static.replies.clear()
             static.replies[model, prompt] = cached
         return cached
+    provider, prompt_price, completion_price = catalog.billing(model)
     texts = _texts(step, inp, limit)
     return Reply(
         model=model,
