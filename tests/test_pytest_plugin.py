@@ -326,3 +326,26 @@ def test_the_references_fixture_line_loads_a_file(pytester: pytest.Pytester) -> 
         """
     )
     run(pytester).assert_outcomes(passed=2)
+
+
+def test_requests_lists_every_entry_whole(pytester: pytest.Pytester) -> None:
+    """The admin API lists the journal a page at a time and cuts large bodies; the fixture's
+    ``requests`` still gives every entry of the key, each with its whole body."""
+    pytester.makepyfile(
+        """
+        import httpx
+
+        def test_many_and_large(mockrouter):
+            with httpx.Client(base_url=mockrouter.base_url,
+                              headers={"Authorization": "Bearer " + mockrouter.api_key}) as http:
+                for i in range(130):
+                    http.post("/chat/completions", json={"model": "x/y", "messages": [{"role": "user", "content": str(i)}]})
+                big = "x" * 40_000
+                http.post("/chat/completions", json={"model": "x/y", "messages": [{"role": "user", "content": big}]})
+            entries = mockrouter.requests
+            assert len(entries) == 131
+            assert [e.body["messages"][0]["content"] for e in entries[:130]] == [str(i) for i in range(130)]
+            assert entries[-1].body["messages"][0]["content"] == big
+        """
+    )
+    run(pytester).assert_outcomes(passed=1)

@@ -370,3 +370,5 @@ def test_a_fuzz_run_leaves_the_report_clean(make_server):
         assert admin.get("/report", params={"include_fuzz": "maybe"}).status_code == 400
     done = run_report("--url", server.url)
     assert done.returncode == 0, done.stdout + done.stderr
+    judged = run_report("--url", server.url, "--include-fuzz")
+    assert judged.returncode == 1 and fuzzer.DEFAULT_KEY[-4:] in judged.stdout, judged.stdout + judged.stderr

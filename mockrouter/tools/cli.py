@@ -430,6 +430,9 @@ def build_parser() -> _Parser:
         shown="none",
         help="the server's --admin-token, sent as X-Mockrouter-Admin-Token",
     )
+    report.option(
+        "--include-fuzz", switch=True, help="judge the requests of `mockrouter fuzz` too (left out by default)"
+    )
     report.option("--json", switch=True, help="print the report as the server's raw JSON")
 
     fuzz = sub.add_parser(
@@ -555,6 +558,8 @@ def _report(args: argparse.Namespace) -> int:
     params: dict[str, str | int] = {"max_retries": args.max_retries}
     if args.key:
         params["key"] = args.key
+    if args.include_fuzz:
+        params["include_fuzz"] = 1
     try:
         response = httpx.get(args.url.rstrip("/") + "/__mockrouter/report", params=params, headers=headers, timeout=30)
     except httpx.HTTPError as exc:

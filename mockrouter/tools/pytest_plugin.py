@@ -78,6 +78,8 @@ class JournalEntry:
         return cls(**{k: v for k, v in data.items() if k in known}, raw=dict(data))
 
 
+#: Journal entries read per admin call (the admin API's most).
+PAGE = 1000
 #: The suffixes that make a one-line ``str`` given to ``add()`` a path.
 PATH_SUFFIXES = (".yaml", ".yml", ".json")
 JSON = "application/json"
@@ -183,9 +185,22 @@ class MockrouterFixture:
         return self._entries("/requests/unmatched")
 
     def _entries(self, path: str) -> list[JournalEntry]:
-        response = self._admin.get(path, params={"key": self.api_key})
-        response.raise_for_status()
-        return [JournalEntry.from_json(e) for e in response.json()["data"]]
+        """Every entry of this key, whole: the journal is listed a page at a time (and shows
+        large bodies cut), so follow its ``next`` cursor and read any cut entry in full."""
+        entries: list[JournalEntry] = []
+        cursor: str | None = "0"
+        while cursor is not None:
+            response = self._admin.get(path, params={"key": self.api_key, "since": cursor, "limit": PAGE})
+            response.raise_for_status()
+            page = response.json()
+            for data in page["data"]:
+                if data.get("body_cut"):
+                    whole = self._admin.get(f"/requests/{data['id']}")
+                    whole.raise_for_status()
+                    data = whole.json()
+                entries.append(JournalEntry.from_json(data))
+            cursor = page.get("next")
+        return entries
 
     def reset(self) -> None:
         """Forget this key's cursors, journal and scoped scenarios."""
