@@ -86,16 +86,19 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
     if static is not None and (limit is None or static.tokens <= limit):
         cached = static.replies.get((model, prompt))
         if cached is None:
-            provider, prompt_price, completion_price = catalog.billing(model)
-            cached = _static_reply(
-                step, static, model, step.provider or provider, prompt, prompt_price, completion_price
-            )
+            cached = _reply(step, _static_texts(static), model, prompt, catalog, memo=static.memo)
             if len(static.replies) >= MAX_STATIC_REPLIES:
                 static.replies.clear()
             static.replies[model, prompt] = cached
         return cached
+    return _reply(step, _texts(step, inp, limit), model, prompt, catalog)
+
+
+def _reply(
+    step: Step, texts: _Texts, model: str, prompt: int, catalog: Catalog, memo: dict[Any, Any] | None = None
+) -> Reply:
+    """The one constructor of a Reply: what the step says (``texts``), for ``model``, priced."""
     provider, prompt_price, completion_price = catalog.billing(model)
-    texts = _texts(step, inp, limit)
     return Reply(
         model=model,
         provider=step.provider or provider,
@@ -121,45 +124,23 @@ def render(step: Step, inp: RenderInput, catalog: Catalog) -> Reply | HttpError:
         timing=step.timing,
         fault=step.fault,
         native_finish_reason=step.native_finish_reason,
+        memo=memo,
     )
 
 
-def _static_reply(
-    step: Step,
-    static: StaticTexts,
-    model: str,
-    provider: str,
-    prompt: int,
-    prompt_price: float,
-    completion_price: float,
-) -> Reply:
-    completion = static.tokens
-    return Reply(
-        model=model,
-        provider=provider,
+def _static_texts(static: StaticTexts) -> _Texts:
+    """A step's texts as fixed at load."""
+    return _Texts(
         content=static.content,
         reasoning=static.reasoning,
         refusal=static.refusal,
-        tool_calls=[],
-        finish_reason=static.finish_reason,
-        usage=Usage(
-            prompt,
-            completion,
-            static.reasoning_tokens,
-            prompt * prompt_price,
-            completion * completion_price,
-            step.usage,
-        ),
-        reasoning_pieces=static.reasoning_pieces,
         content_pieces=static.content_pieces,
+        reasoning_pieces=static.reasoning_pieces,
         refusal_pieces=static.refusal_pieces,
-        chunk_tokens=step.stream.chunk_tokens,
-        usage_mode=step.stream.usage,
-        keepalive=step.stream.keepalive,
-        timing=step.timing,
-        fault=step.fault,
-        native_finish_reason=step.native_finish_reason,
-        memo=static.memo,
+        calls=[],
+        finish=static.finish_reason,
+        reasoning_tokens=static.reasoning_tokens,
+        completion=static.tokens,
     )
 
 
