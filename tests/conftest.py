@@ -106,3 +106,15 @@ def journal(admin: httpx.Client, api_key: str) -> Callable[[], list[dict[str, An
         return response.json()["data"]
 
     return entries
+
+
+@pytest.fixture
+def served_processes() -> Iterator[list[Any]]:
+    """``mockrouter serve`` processes a test started (``test_cli.Served``): whatever the test left
+    running is killed afterwards, and only those."""
+    started: list[Any] = []
+    yield started
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.communicate(timeout=5)

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -343,17 +342,6 @@ def stop(served: Served, sig: signal.Signals = signal.SIGINT) -> tuple[int, str,
         out, err = served.process.communicate(timeout=5)
         pytest.fail(f"serve did not exit within 8 s of {sig.name}\nstderr: {err}")
     return served.process.returncode, out, err
-
-
-@pytest.fixture
-def served_processes() -> Iterator[list[Served]]:
-    """Kill whatever a test left running (only the processes it started)."""
-    started: list[Served] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            s.process.kill()
-            s.process.communicate(timeout=5)
 
 
 def test_serve_prints_banner_answers_health_and_exits_on_sigint(served_processes: list[Served]) -> None:

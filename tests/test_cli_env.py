@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -155,17 +154,6 @@ def test_junk_in_every_variable_does_not_break_commands_that_do_not_read_them(co
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout
-
-
-@pytest.fixture
-def served_processes() -> Iterator[list[Served]]:
-    """Kill whatever a test left running (only the processes it started)."""
-    started: list[Served] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            s.process.kill()
-            s.process.communicate(timeout=5)
 
 
 def test_a_flag_on_the_command_line_wins_over_a_bad_variable(served_processes: list[Served]) -> None:

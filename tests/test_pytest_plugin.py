@@ -338,10 +338,13 @@ def test_requests_lists_every_entry_whole(pytester: pytest.Pytester) -> None:
         def test_many_and_large(mockrouter):
             with httpx.Client(base_url=mockrouter.base_url,
                               headers={"Authorization": "Bearer " + mockrouter.api_key}) as http:
+                def ask(text):
+                    http.post("/chat/completions", json={"model": "x/y", "messages": [{"role": "user", "content": text}]})
+
                 for i in range(130):
-                    http.post("/chat/completions", json={"model": "x/y", "messages": [{"role": "user", "content": str(i)}]})
+                    ask(str(i))
                 big = "x" * 40_000
-                http.post("/chat/completions", json={"model": "x/y", "messages": [{"role": "user", "content": big}]})
+                ask(big)
             entries = mockrouter.requests
             assert len(entries) == 131
             assert [e.body["messages"][0]["content"] for e in entries[:130]] == [str(i) for i in range(130)]

@@ -89,17 +89,6 @@ class Serve:
 
 
 @pytest.fixture
-def served_processes() -> Iterator[list[Served]]:
-    """Kill whatever a test left running (only the processes it started)."""
-    started: list[Served] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            s.process.kill()
-            s.process.communicate(timeout=5)
-
-
-@pytest.fixture
 def served() -> Iterator[list[Serve]]:
     started: list[Serve] = []
     yield started
