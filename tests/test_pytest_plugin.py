@@ -339,7 +339,8 @@ def test_requests_lists_every_entry_whole(pytester: pytest.Pytester) -> None:
             with httpx.Client(base_url=mockrouter.base_url,
                               headers={"Authorization": "Bearer " + mockrouter.api_key}) as http:
                 def ask(text):
-                    http.post("/chat/completions", json={"model": "x/y", "messages": [{"role": "user", "content": text}]})
+                    message = {"role": "user", "content": text}
+                    http.post("/chat/completions", json={"model": "x/y", "messages": [message]})
 
                 for i in range(130):
                     ask(str(i))
