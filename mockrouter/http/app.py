@@ -117,7 +117,15 @@ class MockrouterApp(Runtime):
         query = scope.get("query_string", b"").decode("latin-1")
         raw_headers = tuple(scope["headers"])
         entry = JournalEntry(
-            "" if is_admin else self.state.journal.next_id(), method, path, query, raw_headers, key, dialect.name
+            "" if is_admin else self.state.journal.next_id(),
+            method,
+            path,
+            query,
+            raw_headers,
+            key,
+            dialect.name,
+            time.time(),
+            key[-4:] if key else None,
         )
         client = scope.get("client")
         ctx = RequestContext(method, path, headers, dialect, key, entry, client[0] if client else "")
@@ -135,7 +143,7 @@ class MockrouterApp(Runtime):
         if is_admin:
             await self._dispatch(scope, receive, send, ctx, is_admin)
             return
-        state.in_flight += 1
+        state.started()
         try:
             surface = self.engine_routes.get(path)
             if surface is not None and method == "POST":
@@ -147,8 +155,7 @@ class MockrouterApp(Runtime):
                 entry.finish(ctx.started)
                 state.journal.add(entry)
         finally:
-            state.in_flight -= 1
-            state.last_activity = time.monotonic()
+            state.ended()
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, is_admin: bool) -> None:
         if ctx.path in self.engine_routes:  # any method but POST (POST went to the pipeline)

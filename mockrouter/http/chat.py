@@ -125,15 +125,13 @@ async def _answer(
         facts = replace(facts, model=chain[0])
     if ctx.account is not None:  # a keyring key: 402 before anything is generated
         refused = credit_error(
-            ctx.account, app.state.key(key), body, facts.model, app.catalog, dialect.insufficient_credits
+            ctx.account, app.state.spent(key), body, facts.model, app.catalog, dialect.insufficient_credits
         )
         if refused is not None:
             await app.send_error(send, ctx, refused)
             return
     state_key = headers.get("x-mockrouter-session") or key
-    counters = app.state.key(state_key)
-    counters.requests += 1
-    seq = counters.requests
+    seq = app.state.next_request(state_key)
     rng, created = request_rng(app, dialect, seq, raw)
     selection = _select(app, ctx, facts, key, state_key, rng)
     if selection.step.fuzz:
@@ -228,7 +226,7 @@ async def _send_reply(
     entry.finish_reason = reply.finish_reason
     entry.native_finish_reason = reply.native_finish_reason
     if ctx.account is not None:
-        app.state.key(ctx.key or "").usage += reply.usage.counts()["cost"] or 0
+        app.state.charge(ctx.key or "", reply.usage.counts()["cost"] or 0)
     headers = dialect.headers(identity, app.rate_info(ctx))
     pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:

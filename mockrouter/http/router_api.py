@@ -113,8 +113,7 @@ def _model(app: Runtime, model_id: str) -> Any:
 def spent(app: Runtime, key: str, spec: KeySpec | None) -> float:
     """USD a key has spent: charged as it went (a keyring key), else summed from the journal."""
     if spec is not None:
-        ks = app.state.keys.get(key)
-        return ks.usage if ks is not None else 0.0
+        return app.state.spent(key)
     return sum((e.get("usage") or {}).get("cost") or 0 for e in app.state.journal.query(key=key))
 
 
@@ -220,11 +219,11 @@ async def embeddings(app: Runtime, request: Request, ctx: RequestContext) -> Res
     cost = round(tokens * app.catalog.prices(model_id)[0], 12)
     if ctx.account is not None:
         refused = credit_error(
-            ctx.account, app.state.key(key), {}, model_id, app.catalog, ctx.dialect.insufficient_credits
+            ctx.account, app.state.spent(key), {}, model_id, app.catalog, ctx.dialect.insufficient_credits
         )
         if refused is not None:
             raise RequestError.wrap(refused)
-        app.state.key(key).usage += cost
+        app.state.charge(key, cost)
     seed = f"{app.config.seed if app.config.seed is not None else 0}|{model_id}"
     vectors: list[Any] = [embedding(seed, t, size) for t in texts]
     if body.get("encoding_format") == "base64":

@@ -28,7 +28,7 @@ from ..scenario.engine import Engine
 from ..scenario.loader import load_builtin, load_path
 from ..scenario.model import Scenario
 from ..state.journal import Journal, JournalEntry
-from ..state.keys import KeySpec, KeyState, load_keys, roll_window
+from ..state.keys import KeySpec, load_keys
 from ..state.store import State
 from ..wire.asgi import Headers, Send, send_response
 from ..wire.dialects import DIALECTS
@@ -114,7 +114,9 @@ class Runtime:
         if ctx.key:
             keyring = self.state.keyring
             if keyring is not None:
-                ctx.account, error = keyring.admit(ctx.key, self.state.key, ctx.dialect.rate_limit_error, time.time())
+                ctx.account, error = keyring.admit(
+                    ctx.key, self.state.rate_window, ctx.dialect.rate_limit_error, time.time()
+                )
                 if error is not None:
                     raise RequestError.wrap(error)
             return ctx.key
@@ -131,20 +133,17 @@ class Runtime:
 
     def rate_info(self, ctx: RequestContext) -> RateInfo:
         """Count this response in the caller's window (its key, else its address)."""
-        ks = self.state.key(ctx.key if ctx.key is not None else f"ip:{ctx.client}")
+        key = ctx.key if ctx.key is not None else f"ip:{ctx.client}"
         now = time.time()
         if ctx.account is not None or self.state.keyring is not None:
-            limited = self._keyed_rate_info(ctx, ks, now)
+            limited = self._keyed_rate_info(ctx, key, now)
             if limited is not None:
                 return limited
-        if now - ks.window_start >= RATE_WINDOW_S:
-            ks.window_start = now
-            ks.window_count = 0
-        ks.window_count += 1
-        remaining = DEFAULT_RATE_LIMIT - ks.window_count
-        return RateInfo(DEFAULT_RATE_LIMIT, remaining if remaining > 0 else 0, int(ks.window_start + RATE_WINDOW_S))
+        count, start, _ = self.state.rate_window(key, RATE_WINDOW_S, now)
+        remaining = DEFAULT_RATE_LIMIT - count
+        return RateInfo(DEFAULT_RATE_LIMIT, remaining if remaining > 0 else 0, int(start + RATE_WINDOW_S))
 
-    def _keyed_rate_info(self, ctx: RequestContext, ks: KeyState, now: float) -> RateInfo | None:
+    def _keyed_rate_info(self, ctx: RequestContext, key: str, now: float) -> RateInfo | None:
         """The window of a key with its own rate limit (None: the default window applies)."""
         account = ctx.account
         if account is None and ctx.key is not None and self.state.keyring is not None:
@@ -152,11 +151,9 @@ class Runtime:
         limit = account.rate_limit if account is not None else None
         if limit is None:
             return None
-        roll_window(ks, limit.window_s, now)
-        if ctx.account is None:  # not admitted by authenticate (a catalog read): count it here
-            ks.window_count += 1
-        reset = math.ceil(ks.window_start + limit.window_s)
-        return RateInfo(limit.requests, max(limit.requests - ks.window_count, 0), reset)
+        # Not admitted by authenticate (a catalog read): count it here.
+        count, start, _ = self.state.rate_window(key, limit.window_s, now, count=ctx.account is None)
+        return RateInfo(limit.requests, max(limit.requests - count, 0), math.ceil(start + limit.window_s))
 
     def error_headers(self, ctx: RequestContext, error: HttpError) -> Headers:
         headers = ctx.dialect.headers(None, self.rate_info(ctx), error=True)

@@ -33,6 +33,7 @@ from ..core.reply import Fault, HttpError, Timing
 from ..core.resources import scenarios_dir, schemas_dir
 from ..core.tokens import group, tokenize
 from ..errors import RegexError, ScenarioError, ScenarioErrors
+from .matcher import conditions
 from .model import (
     Chaos,
     Match,
@@ -246,6 +247,7 @@ class _Builder:
             if isinstance(expected, str):
                 expected = self.regex(expected, ("match", "body", dotted))
             match.body[dotted] = (tuple(dotted.split(".")), expected)
+        conditions(match)  # made now, at load, not by the first request
         return match
 
     def text(self, step: dict[str, Any], name: str, path: PathKey, chunk_tokens: int) -> TextSpec | None:

@@ -123,7 +123,7 @@ def conditions(match: Match) -> list[Condition]:
 
 def holds(match: Match, facts: RequestFacts) -> bool:
     """Whether every condition holds (the selection's question: no result is built)."""
-    for condition in conditions(match):  # noqa: SIM110 (a loop: no generator per candidate)
+    for condition in match.conditions or conditions(match):  # noqa: SIM110 (a loop: no generator per candidate)
         if not condition.test(facts):
             return False
     return True

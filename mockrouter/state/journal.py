@@ -76,6 +76,7 @@ class JournalEntry:
     key: str | None
     dialect: str
     ts: float = field(default_factory=time.time)
+    #: The last 4 characters of the key (what the admin API shows of it).
     key_hint: str | None = None
     #: The request body as the client sent it, when it was a JSON object.
     raw_body: bytes | None = None
@@ -109,10 +110,6 @@ class JournalEntry:
     fuzz_seed: int | None = None
     models_tried: Any = None
     api_type: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.key_hint is None and self.key:
-            self.key_hint = self.key[-4:]
 
     def finish(self, started: float) -> None:
         """Record the request's duration (from ``started``, a ``time.perf_counter()`` reading)."""

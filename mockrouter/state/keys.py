@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: How a dialect words the router's own 429: ``(limit, window_s, name, retry_after, reset)``.
 RateLimitError = Callable[[int, float, str | None, int, float], HttpError]
+#: A key's rate window (``State.rate_window``): ``(key, window_s, now, *, count, limit)`` →
+#: (requests counted, window start, admitted).
+RateWindow = Callable[..., tuple[int, float, bool]]
 #: How a dialect words a 402: ``(requested, affordable)``, both None for "no credit left".
 CreditError = Callable[[int | None, int | None], HttpError]
 
@@ -149,10 +152,10 @@ class Keyring:
         self.deleted.add(spec.key)
 
     def admit(
-        self, key: str, counters: Callable[[str], KeyState], rate_limited: RateLimitError, now: float
+        self, key: str, rate_window: RateWindow, rate_limited: RateLimitError, now: float
     ) -> tuple[KeySpec | None, HttpError | None]:
         """The key's spec (None for an unlimited key) or why it is refused (401, 429, the
-        latter worded by ``rate_limited``). ``counters`` gives a key's :class:`KeyState`.
+        latter worded by ``rate_limited``); ``rate_window`` is the state's (``State.rate_window``).
 
         A request admitted under a rate limit is counted in the key's window here, so
         concurrent requests cannot overshoot it."""
@@ -167,31 +170,22 @@ class Keyring:
             return spec, HttpError(401, "This API key is disabled.")
         limit = spec.rate_limit
         if limit is not None:
-            ks = counters(key)
-            roll_window(ks, limit.window_s, now)
-            if ks.window_count >= limit.requests:
-                reset = ks.window_start + limit.window_s
+            _, start, admitted = rate_window(key, limit.window_s, now, limit=limit.requests)
+            if not admitted:
+                reset = start + limit.window_s
                 retry = max(1, math.ceil(reset - now))
                 return spec, rate_limited(limit.requests, limit.window_s, limit.name, retry, reset)
-            ks.window_count += 1
         return spec, None
 
 
-def roll_window(ks: KeyState, window_s: float, now: float) -> None:
-    """Start a new fixed window when the current one is over."""
-    if now - ks.window_start >= window_s:
-        ks.window_start = now
-        ks.window_count = 0
-
-
 def credit_error(
-    spec: KeySpec, ks: KeyState, body: dict[str, Any], model: str, catalog: Catalog, refuse: CreditError
+    spec: KeySpec, spent: float, body: dict[str, Any], model: str, catalog: Catalog, refuse: CreditError
 ) -> HttpError | None:
     """402 (worded by ``refuse``) when the key has no credit left, or cannot afford
     ``max_tokens`` of ``model``."""
     if spec.credits is None:
         return None
-    remaining = spec.credits - ks.usage
+    remaining = spec.credits - spent
     if remaining <= 0:
         return refuse(None, None)
     for name in ("max_completion_tokens", "max_tokens"):

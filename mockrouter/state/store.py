@@ -26,10 +26,52 @@ class State:
     keyring: Keyring | None = None
 
     def key(self, state_key: str) -> KeyState:
+        """The counters of a key (made on first use). Read them; change them through the
+        methods below, so that a shared store can make each change one atomic step."""
         ks = self.keys.get(state_key)
         if ks is None:
             ks = self.keys[state_key] = KeyState()
         return ks
+
+    def started(self) -> None:
+        """A router request began (``in_flight`` counts it until ``ended``)."""
+        self.in_flight += 1
+
+    def ended(self) -> None:
+        """A router request ended: the server has been idle since now if none is left."""
+        self.in_flight -= 1
+        self.last_activity = time.monotonic()
+
+    def next_request(self, state_key: str) -> int:
+        """Count a request of ``state_key``; its number (1 for the first)."""
+        ks = self.key(state_key)
+        ks.requests += 1
+        return ks.requests
+
+    def charge(self, key: str, cost: float) -> None:
+        """Bill ``cost`` (USD) to a key of the keyring."""
+        self.key(key).usage += cost
+
+    def spent(self, key: str) -> float:
+        """USD billed to ``key`` so far."""
+        ks = self.keys.get(key)
+        return ks.usage if ks is not None else 0.0
+
+    def rate_window(
+        self, key: str, window_s: float, now: float, *, count: bool = True, limit: int | None = None
+    ) -> tuple[int, float, bool]:
+        """The key's fixed rate window of ``window_s`` seconds (a new one once the last is over):
+        count this request in it when ``count``, and with ``limit`` only while the window has
+        room. Returns the requests counted in the window, when it started (unix seconds), and
+        whether this request was admitted."""
+        ks = self.key(key)
+        if now - ks.window_start >= window_s:
+            ks.window_start = now
+            ks.window_count = 0
+        admitted = limit is None or ks.window_count < limit
+        if count and admitted:
+            ks.window_count += 1
+        return ks.window_count, ks.window_start, admitted
 
     def advance(self, scenario: str, state_key: str) -> int:
         """Return how many requests this (scenario, key) has had before, and count this one."""
