@@ -201,7 +201,8 @@ class DeliberateDisconnect(MockrouterError):
 
 
 class StreamError(MockrouterError, ValueError):
-    """A stream is not one a client could assemble (raised by the reference accumulator)."""
+    """The stream is not a well-formed chat completion stream (what and where): raised by the
+    reference accumulator, ``mockrouter.strategies.assemble``."""
 
 
 class ResilienceError(MockrouterError, AssertionError):

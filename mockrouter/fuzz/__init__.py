@@ -48,7 +48,8 @@ literal added anywhere in mockrouter, or another module imported, can change it.
 
 from typing import TYPE_CHECKING
 
-from ._sse import StreamError, assemble, assemble_chunks, sse_events
+from ..errors import StreamError
+from ._sse import assemble, assemble_chunks, sse_events
 
 __all__ = [
     "DIALECTS",

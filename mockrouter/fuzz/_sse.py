@@ -8,11 +8,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..errors import StreamError
+
 _EOL = re.compile(rb"\r\n|\r|\n")
-
-
-class StreamError(ValueError):
-    """The stream is not a well-formed chat completion stream (what and where)."""
 
 
 def sse_events(data: bytes | Iterable[bytes]) -> Iterator[str]:
