@@ -24,7 +24,7 @@ class Usage:
     prompt_cost: float = 0.0
     completion_cost: float = 0.0
     #: A scripted ``usage`` mapping from the scenario; its keys win over the computed ones
-    #: (``reasoning_tokens`` here, the others in ``Dialect.usage_counts``).
+    #: (``reasoning_tokens`` here, the others in ``counts``).
     overrides: dict[str, Any] | None = None
     cost: float = field(init=False)
     #: ``journaled()``, once made.

@@ -190,7 +190,7 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def resilience_report(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET report[?key=K&max_retries=N&include_fuzz=1]``: findings per key (see ``mockrouter.report``);
+    """``GET report[?key=K&max_retries=N&include_fuzz=1]``: findings per key (see ``mockrouter.state.report``);
     requests of ``mockrouter fuzz`` are left out unless ``include_fuzz``."""
     value = request.query_params.get("max_retries", str(DEFAULT_MAX_RETRIES))
     if not value.isdigit():

@@ -2,7 +2,7 @@
 
 A :class:`Keyring` lives in ``app.state.keyring``; it is ``None`` when no keys file was given
 and no key was created, so the hot path pays a single ``if`` for all of this. What a key has
-*spent* (credits, the rate-limit window) is in its :class:`~mockrouter.state.KeyState`.
+*spent* (credits, the rate-limit window) is in its :class:`KeyState`, changed through ``State`` (``state.store``).
 """
 
 from __future__ import annotations
