@@ -88,3 +88,22 @@ def test_templated_error_and_tool_steps_are_not_static() -> None:
     for step in scenario.steps:
         result = render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG)
         assert not isinstance(result, Reply) or result.memo is None
+
+
+def test_static_replies_are_shared_per_model_and_prompt_size_and_bounded() -> None:
+    from mockrouter.scenario.render import MAX_STATIC_REPLIES
+
+    [scenario] = load_text(STEPS)
+    step = scenario.steps[0]
+    assert step.static is not None
+
+    def reply(prompt: str, model: str = "openai/gpt-4o-mini") -> Any:
+        facts = RequestFacts.from_body({"model": model, "messages": [{"role": "user", "content": prompt}]}, {})
+        return render(step, RenderInput(facts, 1, random.Random(0), None), CATALOG)
+
+    assert reply("same size") is reply("same text")  # same model, same prompt tokens: one shared reply
+    assert reply("same size") is not reply("a longer prompt than that")
+    assert reply("same size") is not reply("same size", model="not/in-the-catalog")
+    for n in range(MAX_STATIC_REPLIES + 10):
+        reply("w " * n)
+    assert len(step.static.replies) <= MAX_STATIC_REPLIES

@@ -5,9 +5,9 @@ with its own ids, its own request-id header and its own provider-pinning header)
 
 - its module (here, this file: the class);
 - its schemas: none of its own, because its bodies keep AnyRouter's shapes (its ids too:
-  ``chatcmpl-`` + anything alphanumeric), so it inherits ``schemas = "anyrouter"``. A dialect
+  ``chatcmpl-`` + anything alphanumeric), so it inherits ``schema_family = "anyrouter"``. A dialect
   whose shapes or id format differ adds ``schemas/chat-response.<name>.schema.json`` and the
-  rest, and sets ``schemas = "<name>"`` (the schemas check ``chatcmpl-`` ids: an ``acme-`` id
+  rest, and sets ``schema_family = "<name>"`` (the schemas check ``chatcmpl-`` ids: an ``acme-`` id
   was caught by this test);
 - one registration line: the entry in ``DIALECTS`` (``wire/dialects/__init__.py``), made here
   with ``monkeypatch.setitem``.
@@ -78,7 +78,7 @@ def test_the_server_speaks_the_new_dialect(acme_server: BackgroundServer) -> Non
     assert completion.id.startswith("chatcmpl-acme")
     assert raw.headers["x-acme-request"] == completion.id
     assert completion.choices[0].message.content == "hello acme"
-    assert schemas.for_dialect("chat-response", Acme.schemas).violation(orjson.loads(raw.content)) is None
+    assert schemas.for_dialect("chat-response", Acme.schema_family).violation(orjson.loads(raw.content)) is None
 
     chunks = list(
         client.chat.completions.create(
@@ -97,7 +97,7 @@ def test_the_server_speaks_the_new_dialect(acme_server: BackgroundServer) -> Non
         assert pinned.json()["provider"] == "Google AI Studio"
         refused = http.post("/chat/completions", json={"messages": []})
         assert refused.status_code == 400
-        assert schemas.for_dialect("error", Acme.schemas).violation(refused.json()) is None
+        assert schemas.for_dialect("error", Acme.schema_family).violation(refused.json()) is None
         journal = httpx.get(f"{acme_server.url}/__mockrouter/requests", params={"key": "sk-acme"}).json()["data"]
         assert {e["dialect"] for e in journal} == {"acme"}
 
@@ -113,5 +113,6 @@ def test_check_renders_every_builtin_in_the_new_dialect(monkeypatch: pytest.Monk
                 if out.dialect != "acme" or step.deliberate_break:
                     continue
                 seen += 1
-                assert schemas.for_dialect(out.kind, Acme.schemas).violation(out.data) is None, (scenario.name, out)
+                violation = schemas.for_dialect(out.kind, Acme.schema_family).violation(out.data)
+                assert violation is None, (scenario.name, out)
     assert seen > 50

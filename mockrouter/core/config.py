@@ -17,6 +17,7 @@ class Config:
     #: 0 picks a free port (``mockrouter serve`` prints which).
     port: int = 8080
     scenarios: list[Path] = field(default_factory=list)
+    #: Checked against the dialect registry when the app is built (``http.runtime.Runtime``).
     dialect: str = "anyrouter"
     keys: Path | None = None
     seed: int | None = None
@@ -35,7 +36,6 @@ class Config:
     usage_chunk: str = "repeat"
     #: Encoders answer static replies from bytes compiled once (``wire.dialects.openai``). No
     #: CLI flag: off only in tests that compare the compiled bytes with rendering in full.
-    #: (The dialect name is checked against the registry when the app is built.)
     compile_answers: bool = True
 
     def __post_init__(self) -> None:

@@ -217,7 +217,7 @@ Where = Callable[[JournalEntry], bool]
 class Journal:
     """The request journal: a bounded store, oldest entries dropped (and counted) first.
 
-    Readers get JSON-ready dicts (``query``, ``get``, iteration); ``where`` tests see the
+    Readers get JSON-ready dicts (``query``, ``get``, ``page``, ``by_key``); ``where`` tests see the
     stored entries, so a reader filters before it pays for unpacking."""
 
     def __init__(self, size: int) -> None:
@@ -266,9 +266,6 @@ class Journal:
     def get(self, entry_id: str) -> dict[str, Any] | None:
         entry = self._by_id.get(entry_id)
         return None if entry is None else entry.public()
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(JournalEntry.public, list(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -165,7 +165,7 @@ def check_step(
         return errors
     seen: set[str] = set()
     for out in step_outputs(step, catalog, faker):
-        violation = registry.for_dialect(out.kind, DIALECTS[out.dialect].schemas).violation(out.data)
+        violation = registry.for_dialect(out.kind, DIALECTS[out.dialect].schema_family).violation(out.data)
         if violation is not None:
             message = f"{out.dialect} {out.kind} does not validate: {violation}"
             if message not in seen:

@@ -59,7 +59,7 @@ def error_type_and_code(status: int) -> tuple[str, str]:
 
 class AnyRouter(Dialect):
     name = "anyrouter"
-    schemas = "anyrouter"
+    schema_family = "anyrouter"
     requires_model = True
     endpoints = frozenset(
         {

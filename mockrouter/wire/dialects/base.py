@@ -13,7 +13,6 @@ abstract methods, give it its encoders, and register it in ``dialects/__init__.p
 from __future__ import annotations
 
 import random
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -98,9 +97,9 @@ class Dialect(ABC):
     """A router dialect. Instances are stateless and shared by all requests."""
 
     name: str
-    #: The suffix of the response schemas this dialect's bodies follow (``chat-response.<schemas>``
-    #: in ``schemas/``): its own name, or the dialect it extends (a subclass inherits it).
-    schemas: str
+    #: The family of response schemas this dialect's bodies follow (``chat-response.<family>``
+    #: in ``schemas/``): its own name, or that of the dialect it extends (a subclass inherits it).
+    schema_family: str
     #: Whether a chat request must name a model (AnyRouter documents ``model`` as required).
     requires_model: bool = False
     #: Route names (``router_api.ROUTES``) this dialect serves; others answer 404.
@@ -246,10 +245,6 @@ class Dialect(ABC):
                 "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens, "cost": cost},
             }
         )
-
-    @staticmethod
-    def now() -> int:
-        return int(time.time())
 
 
 def scenario_model(model_id: str) -> CatalogModel:

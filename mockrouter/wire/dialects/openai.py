@@ -94,11 +94,19 @@ class ChatEncoder(Encoder):
 
     def choice(self, reply: Reply) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "message": self.message(reply), "finish_reason": reply.finish_reason}
-        error = _fault_error(reply)
+        error = self.fault_error(reply)
         if error is not None:
             choice["finish_reason"] = "error"
             choice["error"] = self.dialect.error_object(error)
         return choice
+
+    @staticmethod
+    def fault_error(reply: Reply) -> HttpError | None:
+        """The error of an ``error`` fault on a non-streaming answer (a choice-level error)."""
+        fault = reply.fault
+        if fault is not None and fault.kind == "error":
+            return fault.error
+        return None
 
     def envelope(self, reply: Reply, identity: Identity) -> dict[str, Any]:
         """The body's fields before ``choices`` (override to add a dialect's own)."""
@@ -170,14 +178,6 @@ class ChatEncoder(Encoder):
 _MARKS = Identity("mockrouter-compiled-id", 4_102_444_801)
 _ID_HEAD = b'{"id":"mockrouter-compiled-id"'
 _CREATED_MARK = b',"created":4102444801'
-
-
-def _fault_error(reply: Reply) -> HttpError | None:
-    """The error of an ``error`` fault on a non-streaming answer (a choice-level error)."""
-    fault = reply.fault
-    if fault is not None and fault.kind == "error":
-        return fault.error
-    return None
 
 
 class ChatStream(StreamEncoder):

@@ -64,7 +64,7 @@ def supported_parameters(m: CatalogModel) -> list[str]:
 
 class OpenRouter(Dialect):
     name = "openrouter"
-    schemas = "openrouter"
+    schema_family = "openrouter"
     endpoints = frozenset(
         {"auth_key", "key", "credits", "keys", "generation_by_query", "model_endpoints", "models_count", "providers"}
     )
@@ -287,10 +287,10 @@ class OpenRouterChat(ChatEncoder):
             "native_finish_reason": reply.native_finish_reason or reply.finish_reason,
             "message": self.message(reply),
         }
-        fault = reply.fault
-        if fault is not None and fault.kind == "error" and fault.error is not None:
+        error = self.fault_error(reply)
+        if error is not None:
             choice["finish_reason"] = choice["native_finish_reason"] = "error"
-            choice["error"] = self.dialect.error_object(fault.error)
+            choice["error"] = self.dialect.error_object(error)
         return choice
 
     def envelope(self, reply: Reply, identity: Identity) -> dict[str, Any]:
