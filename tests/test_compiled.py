@@ -128,12 +128,12 @@ def test_compiled_answer_is_cached_per_dialect_and_model_and_bounded() -> None:
     memo = step.static.memo
     encoder = DIALECTS["anyrouter"].from_config(Config()).encoders["chat"]
     identity = Identity("chatcmpl-1", 1_767_225_600)
-    first = encoder.body(_reply(step, "compiled/a"), identity)
+    first = encoder.body(_reply(step, "compiled/a"), identity, {})
     assert len(memo) == 1
-    assert encoder.body(_reply(step, "compiled/a"), identity) == first and len(memo) == 1
+    assert encoder.body(_reply(step, "compiled/a"), identity, {}) == first and len(memo) == 1
     for i in range(MAX_MODELS_PER_STEP + 10):
         reply = _reply(step, f"compiled/{i}")
-        assert encoder.body(reply, identity) == encoder.render(reply, identity)
+        assert encoder.body(reply, identity, {}) == encoder.render(reply, identity)
     assert len(memo) == MAX_MODELS_PER_STEP
 
 
@@ -147,7 +147,7 @@ def test_usage_memo_gives_what_the_dialect_encodes_and_is_bounded(dialect_name: 
     for size in [*range(MAX_USAGES_PER_BODY + 10), 3, 5, 10_000]:
         reply = _reply(step, "any/model", "word " * size)
         assert reply.usage.prompt_cost > 0 or index == 4
-        body = encoder.body(reply, identity)
+        body = encoder.body(reply, identity, {})
         assert body == encoder.render(reply, identity)
         assert orjson.loads(body)["usage"] == orjson.loads(orjson.dumps(encoder.usage(reply.usage)))
         [compiled] = memo.values()
@@ -178,7 +178,7 @@ def test_only_static_replies_are_compiled() -> None:
             Catalog.load(),
         )  # fmt: skip
         if isinstance(result, Reply):
-            encoder.body(result, Identity("gen-1", 1))
+            encoder.body(result, Identity("gen-1", 1), {})
         compiled.append(step.static is not None and bool(step.static.memo))
     # The delay does not change the bytes; a fault does (the body is answered broken).
     assert compiled == [True, False, False, False, True, False]

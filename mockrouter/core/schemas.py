@@ -277,4 +277,7 @@ class SchemaRegistry:
         return list(self.documents)
 
     def for_dialect(self, kind: str, dialect: str) -> Schema:
-        return self[f"{kind}.{dialect}"]
+        """The ``kind`` schema of a dialect family (``chat-response.openrouter``), or the
+        one ``kind`` schema every dialect shares (``messages-response``)."""
+        name = f"{kind}.{dialect}"
+        return self[name if name in self.documents else kind]

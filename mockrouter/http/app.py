@@ -58,6 +58,8 @@ class MockrouterApp(Runtime):
         self.errors: list[CapturedError] = []
         #: POST routes answered by the scenario pipeline, and the surface each answers.
         self.engine_routes = {p + path: surface for p in API_PREFIXES for path, surface in chat.SURFACES.items()}
+        #: Routes besides the engine's that speak Anthropic's dialect (auth by ``x-api-key``, its errors).
+        self.anthropic_paths = frozenset(p + path for p in API_PREFIXES for path in router_api.ANTHROPIC_ROUTES)
         self.routes: dict[str, dict[str, Handler]] = {}
         for prefix in API_PREFIXES:
             for path, methods in router_api.ROUTES.items():
@@ -113,7 +115,10 @@ class MockrouterApp(Runtime):
         headers = header_dict(scope)
         dialect = self.dialects.get(headers.get("x-mockrouter-dialect", ""), self.default_dialect)
         is_admin = path.startswith(ADMIN_PREFIX)
+        surface = self.engine_routes.get(path)
         key = parse_bearer(headers) if not is_admin else None
+        if key is None and "x-api-key" in headers and (surface == "messages" or path in self.anthropic_paths):
+            key = headers["x-api-key"].strip() or None  # how Anthropic's SDKs send the key
         query = scope.get("query_string", b"").decode("latin-1")
         raw_headers = tuple(scope["headers"])
         entry = JournalEntry(
@@ -129,6 +134,10 @@ class MockrouterApp(Runtime):
         )
         client = scope.get("client")
         ctx = RequestContext(method, path, headers, dialect, key, entry, client[0] if client else "")
+        if surface is not None:
+            ctx.surface = entry.surface = surface
+        elif path in self.anthropic_paths:
+            ctx.surface = "messages"
         if sum(map(len, chain.from_iterable(raw_headers))) > self.config.max_header:  # uvicorn sets no limit
             entry.raw_headers = ()
             entry.headers = {n: v[:MAX_JOURNALED_HEADER] for n, v in shown_headers(raw_headers).items()}
@@ -145,7 +154,6 @@ class MockrouterApp(Runtime):
             return
         state.started()
         try:
-            surface = self.engine_routes.get(path)
             if surface is not None and method == "POST":
                 await chat.answer(self, scope, receive, send, ctx, surface)
                 return

@@ -1,8 +1,9 @@
-"""The answer pipeline of the engine routes (``POST /chat/completions``, ``/completions``),
-in raw ASGI: the hot path.
+"""The answer pipeline of the engine routes (``POST /chat/completions``, ``/completions``,
+``/messages``, ``/responses``), in raw ASGI: the hot path.
 
-    body (read, parse, validate) → selection (the engine) → Reply (``render``, the one
-    builder) → encoder (the dialect's, for this surface) → writer (JSON, or ``wire.sse``)
+    body (read, parse, validate against the surface's request schema) → chat view
+    (``core.surfaces``) → selection (the engine) → Reply (``render``, the one builder) →
+    encoder (the dialect's, for this surface) → writer (JSON, or ``wire.sse``)
 
 and everything is recorded in the request's :class:`~mockrouter.state.journal.JournalEntry`.
 """
@@ -17,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..core.reply import HttpError, Reply
+from ..core.surfaces import CHAT, MESSAGES, RESPONSES, TEXT, chat_view
 from ..errors import ClientGone, DeliberateDisconnect, RequestError
 from ..scenario.engine import Selection
 from ..scenario.matcher import RequestFacts
@@ -33,7 +35,7 @@ __all__ = ["SEEDED_EPOCH", "SURFACES", "answer", "request_rng"]
 #: ``created`` of seeded responses: a fixed epoch plus a seeded offset (within one year).
 SEEDED_EPOCH = 1_767_225_600
 #: The engine routes (relative to the API prefix) and the surface each answers.
-SURFACES = {"/chat/completions": "chat", "/completions": "text"}
+SURFACES = {"/chat/completions": CHAT, "/completions": TEXT, "/messages": MESSAGES, "/responses": RESPONSES}
 
 
 async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, surface: str) -> None:
@@ -49,10 +51,15 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
             key = app.authenticate(ctx)
             if problem is not None:
                 raise problem
-            if surface == "text":  # legacy /completions: the prompt becomes the user message
-                body = _prompt_as_messages(app, body)
-            _validate(app, ctx.dialect, body)
-            await _answer(app, receive, send, ctx, raw, body, key, surface)
+            if surface == CHAT:
+                view = body
+                _validate(app, ctx.dialect, body)
+            elif surface == TEXT:  # legacy /completions: the prompt becomes the user message
+                view = _prompt_as_messages(app, body)
+                _validate(app, ctx.dialect, view)
+            else:
+                view = _surface_view(app, surface, body)
+            await _answer(app, receive, send, ctx, raw, body, view, key, surface)
         except RequestError as exc:
             await app.send_error(send, ctx, exc)
     except (ClientGone, asyncio.CancelledError):
@@ -78,6 +85,27 @@ def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
         for i, fallback in enumerate(body.get("models") or ()):
             if isinstance(fallback, str) and not app.known_model(fallback):
                 raise RequestError(400, f"{fallback} is not a valid model ID", f"models[{i}]")
+
+
+def _surface_view(app: Runtime, surface: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A Messages or Responses request, validated against its own schema, as the chat view."""
+    if app.config.validate:
+        bodies.validate(app.schemas[f"{surface}-request"], body)
+    if surface == RESPONSES:  # the routers' Responses API keeps no state between requests
+        if body.get("store") is True:
+            raise RequestError(400, "store: true is not supported: this Responses API is stateless.", "store")
+        if body.get("previous_response_id") is not None:
+            raise RequestError(
+                400,
+                "previous_response_id is not supported: this Responses API is stateless; send the whole "
+                "conversation in input.",
+                "previous_response_id",
+            )
+    view = chat_view(surface, body)
+    model = view.get("model")
+    if app.config.strict_models and isinstance(model, str) and not app.known_model(model):
+        raise RequestError(400, f"{model} is not a valid model ID", "model")
+    return view
 
 
 def _prompt_as_messages(app: Runtime, body: dict[str, Any]) -> dict[str, Any]:
@@ -110,16 +138,18 @@ async def _answer(
     send: Send,
     ctx: RequestContext,
     raw: bytes,
+    request: dict[str, Any],
     body: dict[str, Any],
     key: str,
     surface: str,
 ) -> None:
+    """Answer a valid request; ``request`` is the body as sent, ``body`` its chat view."""
     entry = ctx.entry
     dialect = ctx.dialect
     headers = ctx.headers
-    facts = RequestFacts.from_body(body, headers)
+    facts = RequestFacts.from_body(body, headers, surface)
     entry.stream = facts.stream
-    models = body.get("models")
+    models = body.get("models") if surface == CHAT else None
     chain = _model_chain(facts.model, models) if models else []
     if chain and chain[0] != facts.model:  # a fallback list: its first model answers first
         facts = replace(facts, model=chain[0])
@@ -135,7 +165,7 @@ async def _answer(
     rng, created = request_rng(app, dialect, seq, raw)
     selection = _select(app, ctx, facts, key, state_key, rng)
     if selection.step.fuzz:
-        await _send_fuzz(app, send, ctx, body, facts.stream, seq, raw)
+        await _send_fuzz(app, send, ctx, request, facts.stream, seq, raw, surface)
         return
     result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
     if isinstance(result, HttpError) and len(chain) > 1:  # the next model of the fallback list
@@ -161,7 +191,7 @@ async def _answer(
         return
     if preferred is not None:  # a copy: a static reply is shared
         result = replace(result, provider=preferred)
-    await _send_reply(app, receive, send, ctx, result, facts, rng, created, surface)
+    await _send_reply(app, receive, send, ctx, result, request, facts.stream, rng, created, surface)
 
 
 def _select(
@@ -208,7 +238,8 @@ async def _send_reply(
     send: Send,
     ctx: RequestContext,
     reply: Reply,
-    facts: RequestFacts,
+    request: dict[str, Any],
+    stream: bool,
     rng: random.Random,
     created: int,
     surface: str,
@@ -216,7 +247,7 @@ async def _send_reply(
     entry = ctx.entry
     dialect = ctx.dialect
     encoder = dialect.encoders[surface]
-    identity = dialect.identity(rng, created)
+    identity = encoder.identity(rng, created)
     entry.generation_id = identity.id
     entry.expected = reply.journaled_expected()
     entry.status = 200
@@ -231,11 +262,11 @@ async def _send_reply(
     pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:
         await asyncio.sleep(pacing.latency)
-    if facts.stream:
+    if stream:
         delivery = Delivery()
         try:
             await write_stream(
-                send, receive, encoder.stream(reply, identity, facts.body), reply, headers, pacing, delivery,
+                send, receive, encoder.stream(reply, identity, request), reply, headers, pacing, delivery,
                 speed=app.config.speed,
             )  # fmt: skip
         finally:
@@ -246,8 +277,12 @@ async def _send_reply(
             entry.disconnected_after_ms = delivery.disconnected_after_ms
             entry.fault = delivery.fault
         return
-    payload = encoder.body(reply, identity)
     fault = reply.fault
+    if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:
+        entry.fault = fault.kind
+        await app.send_error(send, ctx, fault.error)
+        return
+    payload = encoder.body(reply, identity, request)
     if fault is not None:
         entry.fault = fault.kind
         if fault.kind != "error":
@@ -265,7 +300,14 @@ async def _send_reply(
 
 
 async def _send_fuzz(
-    app: Runtime, send: Send, ctx: RequestContext, body: dict[str, Any], stream: bool, seq: int, raw: bytes
+    app: Runtime,
+    send: Send,
+    ctx: RequestContext,
+    body: dict[str, Any],
+    stream: bool,
+    seq: int,
+    raw: bytes,
+    surface: str,
 ) -> None:
     """The ``fuzz`` step: a response drawn from ``mockrouter.strategies``, reproducible by its seed.
 

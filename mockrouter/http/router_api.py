@@ -23,11 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.catalog import SCENARIO_MODEL_PREFIX
+from ..core.surfaces import MESSAGES, chat_view
 from ..core.tokens import count_tokens
 from ..errors import RequestError
+from ..scenario.render import prompt_tokens
 from ..state.journal import iso_time
 from ..state.keys import Keyring, KeySpec, credit_error, now_iso
-from ..wire.dialects.base import JSON, scenario_model
+from ..wire.dialects.base import JSON, dumps, scenario_model
 from . import body as bodies
 from .runtime import Handler, RequestContext, Runtime
 
@@ -239,6 +241,26 @@ async def embeddings(app: Runtime, request: Request, ctx: RequestContext) -> Res
     return json_response(ctx.dialect.embeddings(identity, model_id, provider, vectors, tokens, cost))
 
 
+# -- Anthropic's count_tokens ------------------------------------------------------------------
+
+
+async def messages_count_tokens(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    """``POST /messages/count_tokens``: the input tokens a Messages request would be billed
+    (what its answer's ``usage.input_tokens`` says), ``{"input_tokens": N}``."""
+    raw = await bodies.read_body(request.receive, app.config.max_body)
+    try:
+        body, problem = bodies.parse_json(raw, ctx.headers, ctx.entry), None
+    except RequestError as exc:
+        body, problem = {}, exc
+    app.authenticate(ctx)
+    if problem is not None:
+        raise problem
+    if app.config.validate:  # a Messages request without its max_tokens, which counting does not need
+        bodies.validate(app.schemas["messages-request"], {"max_tokens": 1, **body})
+    ctx.entry.api_type = "count_tokens"
+    return json_response(dumps({"input_tokens": prompt_tokens(chat_view(MESSAGES, body))}))
+
+
 # -- the keys API (openrouter) -----------------------------------------------------------------
 
 
@@ -340,7 +362,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/generation": {"GET": generation_by_query},
     "/embeddings": {"POST": embeddings},
     "/keys": {"GET": list_keys, "POST": create_key},
+    "/messages/count_tokens": {"POST": messages_count_tokens},
 }
+#: Routes that speak Anthropic's dialect: the key may come in ``x-api-key``, errors are Anthropic's.
+ANTHROPIC_ROUTES = ("/messages/count_tokens",)
 #: Routes with a trailing id (which may hold slashes: model ids).
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/models/", {"GET": model_path}),

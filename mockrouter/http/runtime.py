@@ -55,6 +55,9 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     #: The key's entry in the keyring, once admitted (None: no keyring, or an unlimited key).
     account: KeySpec | None = None
+    #: The API surface of an engine route (``chat``, ``messages``...): its errors are that
+    #: surface's; None elsewhere (the dialect's envelope).
+    surface: str | None = None
 
 
 Handler = Callable[["Runtime", Request, RequestContext], Awaitable[Response]]
@@ -121,7 +124,9 @@ class Runtime:
                     raise RequestError.wrap(error)
             return ctx.key
         missing = "authorization" not in ctx.headers
-        if ctx.dialect.name == "openrouter":
+        if ctx.surface == "messages":
+            message = "x-api-key header is required" if missing else "invalid x-api-key or Authorization: Bearer header"
+        elif ctx.dialect.name == "openrouter":
             message = "Missing Authentication header" if missing else "No auth credentials found"
         else:
             message = (
@@ -175,6 +180,9 @@ class Runtime:
         if error.body is not None:
             body = error.body.encode()
             content_type = (error.content_type or "text/plain; charset=utf-8").encode("latin-1")
+        elif ctx.surface is not None and ctx.surface in ctx.dialect.encoders:
+            body = ctx.dialect.encoders[ctx.surface].error(error, key=ctx.key)
+            content_type = JSON
         else:
             body = ctx.dialect.error(error, key=ctx.key)
             content_type = JSON

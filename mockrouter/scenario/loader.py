@@ -241,6 +241,14 @@ class _Builder:
         match.last_role = spec.get("last_role")
         match.has_tools = spec.get("has_tools")
         match.stream = spec.get("stream")
+        if "turn" in spec:
+            match.turn = _turn_ranges(spec["turn"])
+        match.last_tool = spec.get("last_tool")
+        if "tool_result" in spec:
+            match.tool_result = self.regex(spec["tool_result"], ("match", "tool_result"))
+        if "system" in spec:
+            match.system = self.regex(spec["system"], ("match", "system"))
+        match.surface = spec.get("surface")
         for name, pattern in spec.get("header", {}).items():
             match.header[name.lower()] = self.regex(pattern, ("match", "header", name))
         for dotted, expected in spec.get("body", {}).items():
@@ -597,3 +605,13 @@ def _builtin() -> tuple[Scenario, ...]:
 def load_builtin() -> list[Scenario]:
     """The built-in scenario library (parsed once per process; the objects are immutable in use)."""
     return list(_builtin())
+
+
+def _turn_ranges(spec: Any) -> list[tuple[int, float]]:
+    """``match.turn`` (a number, a list of numbers, or ``{min, max}``; schema-checked) as
+    inclusive ranges."""
+    if isinstance(spec, dict):
+        return [(spec.get("min", 0), spec.get("max", float("inf")))]
+    if isinstance(spec, list):
+        return [(n, n) for n in spec]
+    return [(spec, spec)]

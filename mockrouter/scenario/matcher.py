@@ -15,6 +15,47 @@ from .model import Match, Regex
 
 
 @dataclass(slots=True)
+class Conversation:
+    """What the agent-loop conditions read (``turn``, ``last_tool``, ``tool_result``,
+    ``system``): worked out on first use, only for requests a scenario asks about them."""
+
+    #: Assistant messages already in the conversation (0 on its first call).
+    turn: int
+    #: The tool whose result is the last message (None when the last message is not one).
+    last_tool: str | None
+    #: The text of that result.
+    tool_result: str | None
+    #: The system (and developer) messages' text, joined with newlines.
+    system: str
+
+    @classmethod
+    def of(cls, messages: list[Any]) -> Conversation:
+        turn = 0
+        names: dict[str, str] = {}
+        system = []
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            role = message.get("role")
+            if role == "assistant":
+                turn += 1
+                for call in message.get("tool_calls") or ():
+                    function = call.get("function") if isinstance(call, dict) else None
+                    if isinstance(function, dict) and isinstance(call.get("id"), str):
+                        names[call["id"]] = str(function.get("name", ""))
+            elif role in ("system", "developer"):
+                system.append(message_text(message.get("content")))
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        if last.get("role") != "tool":
+            return cls(turn, None, None, "\n".join(system))
+        call_id = last.get("tool_call_id")
+        name = names.get(call_id) if isinstance(call_id, str) else None
+        if name is None and isinstance(last.get("name"), str):  # the legacy ``function`` form names it
+            name = last["name"]
+        return cls(turn, name, message_text(last.get("content")), "\n".join(system))
+
+
+@dataclass(slots=True)
 class RequestFacts:
     """What matching and templates read from a request, extracted once per request."""
 
@@ -25,9 +66,20 @@ class RequestFacts:
     last_role: str | None
     has_tools: bool
     headers: dict[str, str]
+    #: The API surface the request came on (its ``body`` is the chat view of it).
+    surface: str = "chat"
+    _conversation: Conversation | None = None
+
+    @property
+    def conversation(self) -> Conversation:
+        """The agent-loop facts, worked out once."""
+        if self._conversation is None:
+            messages = self.body.get("messages")
+            self._conversation = Conversation.of(messages if isinstance(messages, list) else [])
+        return self._conversation
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], headers: dict[str, str]) -> RequestFacts:
+    def from_body(cls, body: dict[str, Any], headers: dict[str, str], surface: str = "chat") -> RequestFacts:
         messages = body.get("messages") or []
         last_user = ""
         for message in reversed(messages):
@@ -45,6 +97,7 @@ class RequestFacts:
             last_role=last.get("role"),
             has_tools=bool(body.get("tools")),
             headers=headers,
+            surface=surface,
         )
 
 
@@ -59,6 +112,22 @@ def message_text(content: Any) -> str:
             if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
         )
     return ""
+
+
+def _in_ranges(ranges: list[tuple[int, float]], value: int) -> bool:
+    for low, high in ranges:  # noqa: SIM110 (a loop: no generator per request)
+        if low <= value <= high:
+            return True
+    return False
+
+
+def _shown_turn(ranges: list[tuple[int, float]]) -> Any:
+    if len(ranges) == 1:
+        low, high = ranges[0]
+        if low == high:
+            return low
+        return {"min": low} if high == float("inf") else {"min": low, "max": int(high)}
+    return [low for low, _ in ranges]
 
 
 @dataclass(slots=True)
@@ -158,10 +227,53 @@ def _conditions(match: Match) -> list[Condition]:
     if match.last_user is not None:
         rx = match.last_user
         out.append(Condition("last_user", rx.pattern, lambda f: rx.search(f.last_user), lambda f: _clip(f.last_user)))
+    if match.surface is not None:
+        surface = match.surface
+        out.append(Condition("surface", surface, lambda f: f.surface == surface, lambda f: f.surface))
+    out += _conversation_conditions(match)
     for header, rx in match.header.items():
         out.append(_header(header, rx))
     for dotted, (path, expected) in match.body.items():
         out.append(_body(dotted, path, expected))
+    return out
+
+
+def _conversation_conditions(match: Match) -> list[Condition]:
+    """The agent-loop conditions: on the conversation itself, not on counters."""
+    out: list[Condition] = []
+    if match.turn is not None:
+        ranges = match.turn
+        out.append(
+            Condition(
+                "turn",
+                _shown_turn(ranges),
+                lambda f: _in_ranges(ranges, f.conversation.turn),
+                lambda f: f.conversation.turn,
+            )
+        )
+    if match.last_tool is not None:
+        tool = match.last_tool
+        out.append(
+            Condition("last_tool", tool, lambda f: f.conversation.last_tool == tool, lambda f: f.conversation.last_tool)
+        )
+    if match.tool_result is not None:
+        rx = match.tool_result
+
+        def result_matches(facts: RequestFacts) -> bool:
+            text = facts.conversation.tool_result
+            return text is not None and rx.search(text)
+
+        out.append(Condition("tool_result", rx.pattern, result_matches, lambda f: _clip(f.conversation.tool_result)))
+    if match.system is not None:
+        system = match.system
+        out.append(
+            Condition(
+                "system",
+                system.pattern,
+                lambda f: system.search(f.conversation.system),
+                lambda f: _clip(f.conversation.system),
+            )
+        )
     return out
 
 

@@ -55,6 +55,15 @@ class Match:
     stream: bool | None = None
     header: dict[str, Regex] = field(default_factory=dict)
     body: dict[str, tuple[tuple[str, ...], Any]] = field(default_factory=dict)
+    #: Agent loops without counters: assistant turns already in the conversation, as
+    #: inclusive (low, high) ranges, any of which may hold.
+    turn: list[tuple[int, float]] | None = None
+    #: The last message is the result of this tool.
+    last_tool: str | None = None
+    tool_result: Regex | None = None
+    system: Regex | None = None
+    #: The API surface the request came on (``chat``, ``text``, ``messages``, ``responses``).
+    surface: str | None = None
     #: The conditions above as ``matcher.Condition`` objects, made on first use (``matcher.conditions``).
     conditions: list[Any] | None = field(default=None, compare=False, repr=False)
 

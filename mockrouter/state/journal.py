@@ -88,6 +88,9 @@ class JournalEntry:
     step: int | None = None
     selected_by: str | None = None
     status: int | None = None
+    #: The API surface an engine route answered on (``chat``, ``text``, ``messages``,
+    #: ``responses``); None for other routes.
+    surface: str | None = None
     stream: bool = False
     fault: str | None = None
     error: str | None = None

@@ -112,7 +112,9 @@ def step_outputs(step: Step, catalog: Catalog, faker: Faker, config: Config | No
                     for chunk in _frames(dialect, result, identity, request):
                         yield Output("chat-chunk", name, chunk)
                 else:
-                    yield Output("chat-response", name, orjson.loads(dialect.encoders["chat"].body(result, identity)))
+                    yield Output(
+                        "chat-response", name, orjson.loads(dialect.encoders["chat"].body(result, identity, request))
+                    )
 
 
 def stream_length(step: Step, catalog: Catalog, faker: Faker, config: Config | None = None) -> int:

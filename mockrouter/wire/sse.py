@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from ..core.reply import Fault, Reply, Timing
 from ..errors import DeliberateDisconnect
 from .asgi import Headers, Receive, Send, send_response
-from .dialects.base import DONE, JSON, SSE, StreamEncoder
+from .dialects.base import JSON, SSE, StreamEncoder
 
 #: Send one body piece (``more`` = more to come); False once the client has gone.
 Emit = Callable[..., Awaitable[bool]]
 #: Sleep up to N seconds; False when the client left meanwhile.
 Pause = Callable[[float], Awaitable[bool]]
 
-MALFORMED = b'data: {"id": this is not JSON\n\n'
 DRIBBLE_BYTES = 3
 DRIBBLE_INTERVAL_MS = 10.0
 
@@ -99,7 +98,7 @@ async def write_stream(
     }
     fault = reply.fault
     if fault is None and not pacing.active:
-        body = encoder.keepalive * reply.keepalive + b"".join(frames) + DONE
+        body = encoder.keepalive * reply.keepalive + b"".join(frames) + encoder.done
         await send(start)
         await send({"type": "http.response.body", "body": body})
         delivery.bytes_sent = len(body)
@@ -163,7 +162,7 @@ async def write_stream(
             await _fire(fault, [], emit, pause, encoder, delivery, speed)
             return
         if ok:
-            await emit(DONE, more=False)
+            await emit(encoder.done, more=False)
     finally:
         watcher.cancel()
         if gone.is_set():
@@ -188,14 +187,14 @@ async def _fire(
     if kind == "disconnect":
         raise DeliberateDisconnect
     if kind == "malformed":
-        if not await emit(MALFORMED):
+        if not await emit(encoder.malformed):
             return
         delivery.chunks_sent += 1
     elif kind == "stall":
         if not await _stall(fault, emit, pause, encoder, speed):
             return
     elif kind == "dribble":
-        tail = b"".join(rest) + DONE
+        tail = b"".join(rest) + encoder.done
         gap = DRIBBLE_INTERVAL_MS * speed / 1000
         for i in range(0, len(tail), DRIBBLE_BYTES):
             if not await emit(tail[i : i + DRIBBLE_BYTES]) or not await pause(gap):
@@ -207,7 +206,7 @@ async def _fire(
         if not await emit(frame):
             return
         delivery.chunks_sent += 1
-    await emit(DONE, more=False)
+    await emit(encoder.done, more=False)
 
 
 async def _stall(fault: Fault, emit: Emit, pause: Pause, encoder: StreamEncoder, speed: float) -> bool:

@@ -65,32 +65,54 @@ class RateInfo:
 
 
 class StreamEncoder(ABC):
-    """Turns the events of one reply into SSE events (bytes), one call per event."""
+    """Turns the events of one reply into SSE events (bytes), one call per event. Made per
+    streamed reply, so it may keep state (open blocks, sequence numbers)."""
 
     @abstractmethod
     def encode(self, event: Event) -> bytes | None:
-        """The bytes of one event, or None when this surface sends nothing for it."""
+        """The bytes of one event (one or more SSE events: the writer counts them as one
+        chunk), or None when this surface sends nothing for it."""
 
     @abstractmethod
     def error_chunk(self, error: HttpError) -> bytes:
         """The in-band error event that ends a stream after its first byte."""
 
+    #: What keep-alives (and a stall's keep-alives) send.
     keepalive: bytes = b": keep-alive\n\n"
+    #: What ends a complete stream (nothing, on surfaces whose last event says it is the last).
+    done: bytes = DONE
+    #: What a ``malformed`` fault sends: one event a client parses as JSON, and cannot.
+    malformed: bytes = b'data: {"id": this is not JSON\n\n'
 
 
 class Encoder(ABC):
-    """One API surface in one dialect: a reply as a JSON body, or as a stream."""
+    """One API surface in one dialect: a reply as a JSON body, or as a stream, and the
+    surface's errors. ``request`` is always the body as the client sent it (the surface's
+    own shape)."""
 
-    #: The surface's name (``chat``, ``text``): what the journal and ``check`` call it.
+    #: The surface's name (``chat``, ``text``, ``messages``, ``responses``): what the journal
+    #: and ``check`` call it.
     surface: ClassVar[str]
+    #: Whether an ``error`` fault on a non-streaming answer is sent as an HTTP error (the
+    #: fault's status, :meth:`error`'s body) rather than inside a 200 body.
+    fault_as_status: ClassVar[bool] = False
+    dialect: Dialect
+
+    def identity(self, rng: random.Random, created: int) -> Identity:
+        """A fresh response id on this surface (the dialect's, unless the surface has its own)."""
+        return self.dialect.identity(rng, created)
 
     @abstractmethod
-    def body(self, reply: Reply, identity: Identity) -> bytes:
+    def body(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
         """The non-streaming response body."""
 
     @abstractmethod
     def stream(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> StreamEncoder:
-        """An encoder for this reply's stream; ``request`` tells whether usage was asked for."""
+        """An encoder for this reply's stream (``request`` tells, say, whether usage was asked for)."""
+
+    def error(self, error: HttpError, *, key: str | None = None) -> bytes:
+        """An HTTP error body on this surface: the dialect's envelope, unless the surface has its own."""
+        return self.dialect.error(error, key=key)
 
 
 class Dialect(ABC):

@@ -131,7 +131,7 @@ class ChatEncoder(Encoder):
             {**self.envelope(reply, identity), "choices": [self.choice(reply)], "usage": self.usage(reply.usage)}
         )
 
-    def body(self, reply: Reply, identity: Identity) -> bytes:
+    def body(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
         memo = reply.memo
         if memo is None or reply.fault is not None or not self.precompile:
             return self.render(reply, identity)
@@ -284,7 +284,7 @@ class TextEncoder(Encoder):
             choice["native_finish_reason"] = (reply.native_finish_reason or finish) if finish else None
         return choice
 
-    def body(self, reply: Reply, identity: Identity) -> bytes:
+    def body(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
         return dumps(
             {
                 "id": identity.id,
