@@ -635,3 +635,82 @@ def test_model_match_fast_path_agrees_with_the_glob(glob: str, other: str) -> No
     patterns = [(glob, re.compile(fnmatch.translate(glob)))]
     for model in (glob, other):
         assert _model_matches(patterns, model) == fnmatch.fnmatchcase(model, glob)
+
+
+AGENT_LOOP = f"""
+name: loop-plan-{U}
+match: {{model: agent/{U}, turn: 0}}
+steps: [{{tool_calls: [{{name: search, arguments: {{q: docs}}}}]}}]
+---
+name: loop-fetch-{U}
+match: {{model: agent/{U}, last_tool: search}}
+steps: [{{tool_calls: [{{name: fetch, arguments: {{url: "https://example.com"}}}}]}}]
+---
+name: loop-answer-{U}
+match: {{model: agent/{U}, last_tool: fetch, tool_result: "(?i)page", turn: {{min: 2}}}}
+steps: [{{content: "done after {{{{ request.messages[-1].content }}}}"}}]
+---
+name: loop-system-{U}
+match: {{model: agent/{U}, system: "(?i)pirate", turn: 0}}
+priority: 5
+steps: [{{content: arr}}]
+"""
+
+
+def _agent_step(http: httpx.Client, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    response = http.post("/chat/completions", json={"model": f"agent/{U}", "messages": messages})
+    assert response.status_code == 200, response.text
+    return response.json()["choices"][0]["message"]
+
+
+def _run_loop(http: httpx.Client, question: str) -> list[str]:
+    """Drive one agent loop to its final answer; the tools each call got, then the answer."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
+    called = []
+    for _ in range(4):
+        message = _agent_step(http, messages)
+        if not message.get("tool_calls"):
+            return [*called, message["content"]]
+        messages.append(message)
+        for call in message["tool_calls"]:
+            name = call["function"]["name"]
+            called.append(name)
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": f"{name} page for {question}"})
+    raise AssertionError(f"no final answer: {messages}")
+
+
+def test_agent_loops_match_the_conversation_not_cursors(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]]
+) -> None:
+    """SPEC "Agent loops without counters": turn, last_tool, tool_result and system choose each
+    step from the conversation, so interleaved and repeated loops on one key all finish the same
+    way (cursors would drift)."""
+    add_scenarios(AGENT_LOOP)
+    questions = [f"q{i}" for i in range(6)]
+    # interleave six conversations step by step on one key, and run one of them twice
+    results = [_run_loop(http, q) for q in questions] + [_run_loop(http, questions[0])]
+    for question, result in zip([*questions, questions[0]], results, strict=True):
+        assert result == ["search", "fetch", f"done after fetch page for {question}"]
+    pirate = _agent_step(http, [{"role": "system", "content": "You are a Pirate."}, {"role": "user", "content": "hi"}])
+    assert pirate["content"] == "arr"
+
+
+def test_a_missed_agent_condition_is_a_near_miss(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]], journal: Callable[[], list[dict[str, Any]]]
+) -> None:
+    add_scenarios(AGENT_LOOP)
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "nothing useful"},
+    ]  # fmt: skip
+    http.post("/chat/completions", json={"model": f"agent/{U}", "messages": messages})
+    entry = journal()[-1]
+    assert entry["unmatched"] is True
+    misses = {m["scenario"]: m for m in entry["near_misses"]}
+    failed = {f["condition"]: f for f in misses[f"loop-answer-{U}"]["mismatches"]}
+    assert set(failed) == {"tool_result", "turn"}
+    assert failed["tool_result"]["actual"] == "nothing useful"
+    assert failed["turn"] == {"condition": "turn", "expected": {"min": 2}, "actual": 1}
