@@ -62,7 +62,7 @@ def _messages_view(body: dict[str, Any]) -> dict[str, Any]:
     view = dict(body)
     messages: list[dict[str, Any]] = []
     system = body.get("system")
-    if system:
+    if isinstance(system, str | list):
         messages.append({"role": "system", "content": text_of(system)})
     for message in body.get("messages") or ():
         if isinstance(message, dict):
@@ -150,7 +150,7 @@ def _responses_view(body: dict[str, Any]) -> dict[str, Any]:
     view = dict(body)
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
+    if isinstance(instructions, str):
         messages.append({"role": "system", "content": instructions})
     given = body.get("input")
     if isinstance(given, str):
