@@ -1,8 +1,9 @@
 """``mockrouter check``: lint scenario files and prove their output is schema-valid.
 
 Beyond YAML and the scenario schema (the loader's job), every step that is not a deliberate
-break is rendered against a few sample requests, in every dialect, streamed and not, and
-each body and chunk is validated against the published response schemas.
+break is rendered against a few sample requests on every API surface (chat, text, messages,
+responses), in every dialect, streamed and not, and each body, stream event and error is
+validated against that surface's published schemas.
 """
 
 from __future__ import annotations
@@ -21,118 +22,197 @@ from ..core.config import Config
 from ..core.documents import PathKey, json_path
 from ..core.reply import HttpError, Reply
 from ..core.schemas import SchemaRegistry
+from ..core.surfaces import CHAT, MESSAGES, RESPONSES, TEXT, chat_view
 from ..errors import ScenarioError, ScenarioErrors
 from ..scenario.loader import collect_file, scenario_files
 from ..scenario.matcher import RequestFacts
 from ..scenario.model import Scenario, Step
 from ..scenario.render import RenderInput, render
 from ..wire.dialects import DIALECTS
-from ..wire.dialects.base import DONE, Dialect, Identity
+from ..wire.dialects.base import Dialect, Encoder, Identity
 
+_WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 WEATHER_TOOL = {
     "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
+    "function": {"name": "get_weather", "description": "Current weather for a city", "parameters": _WEATHER_SCHEMA},
 }
-SAMPLE_REQUESTS: list[dict[str, Any]] = [
-    {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there, how are you?"}]},
-    {
-        "model": "anthropic/claude-sonnet-4.6",
-        "max_tokens": 64,
-        "tools": [WEATHER_TOOL],
-        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Tokyo?"}],
-    },
-    {
-        "model": "acme/unknown-model",
-        "stream_options": {"include_usage": True},
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {
-                "name": "x",
-                "schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
-            },
+_WEATHER = {"name": "get_weather", "description": "Current weather for a city"}
+_JSON_FORMAT = {
+    "name": "x",
+    "schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+}
+#: Sample requests per surface: the same three conversations (a greeting; a system prompt, a
+#: tool and a token limit; a tool-result turn asking for JSON) in each surface's own shape.
+SAMPLE_REQUESTS: dict[str, list[dict[str, Any]]] = {
+    CHAT: [
+        {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there, how are you?"}]},
+        {
+            "model": "anthropic/claude-sonnet-4.6",
+            "max_tokens": 64,
+            "tools": [WEATHER_TOOL],
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Tokyo?"}],
         },
-        "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "Give JSON"}]},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_1", "content": "22C and sunny"},
-        ],
-    },
-]
+        {
+            "model": "acme/unknown-model",
+            "stream_options": {"include_usage": True},
+            "response_format": {"type": "json_schema", "json_schema": _JSON_FORMAT},
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Give JSON"}]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "22C and sunny"},
+            ],
+        },
+    ],
+    TEXT: [
+        {"model": "openai/gpt-3.5-turbo-instruct", "prompt": "Hello there, how are you?"},
+        {"model": "acme/unknown-model", "prompt": "Weather in Tokyo?", "max_tokens": 64},
+    ],
+    MESSAGES: [
+        {
+            "model": "anthropic/claude-haiku-4.5",
+            "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "Hello there, how are you?"}],
+        },
+        {
+            "model": "anthropic/claude-sonnet-4.6",
+            "max_tokens": 64,
+            "system": "Be brief.",
+            "tools": [
+                {"name": "get_weather", "description": "Current weather for a city", "input_schema": _WEATHER_SCHEMA}
+            ],
+            "messages": [{"role": "user", "content": "Weather in Tokyo?"}],
+        },
+        {
+            "model": "acme/unknown-model",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Give JSON"}]},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "22C and sunny"}],
+                },
+            ],
+        },
+    ],
+    RESPONSES: [
+        {"model": "openai/gpt-4o-mini", "input": "Hello there, how are you?"},
+        {
+            "model": "anthropic/claude-sonnet-4.6",
+            "max_output_tokens": 64,
+            "instructions": "Be brief.",
+            "tools": [{"type": "function", **_WEATHER, "parameters": _WEATHER_SCHEMA}],
+            "input": [{"role": "user", "content": "Weather in Tokyo?"}],
+        },
+        {
+            "model": "acme/unknown-model",
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "text": {"format": {"type": "json_schema", **_JSON_FORMAT}},
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "Give JSON"}]},
+                {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": "22C and sunny"},
+            ],
+        },
+    ],
+}
+#: The schema kinds each surface's outputs are checked against: (body, stream event, error).
+#: A kind is looked up per dialect family first (``chat-response.openrouter``), then alone.
+KINDS: dict[str, tuple[str, str, str]] = {
+    CHAT: ("chat-response", "chat-chunk", "error"),
+    TEXT: ("completions", "completions-chunk", "error"),
+    MESSAGES: ("messages-response", "messages-event", "messages-error"),
+    RESPONSES: ("responses-response", "responses-event", "error"),
+}
 
 
 @dataclass(slots=True)
 class Output:
     """One thing a step produced: what it is, and its JSON."""
 
-    kind: str  # chat-response | chat-chunk | error
+    kind: str  # a schema kind of KINDS: chat-response | chat-chunk | error | messages-event ...
     dialect: str
     data: Any
+    surface: str = CHAT
 
 
-def _frames(dialect: Dialect, reply: Reply, identity: Identity, body: dict[str, Any]) -> Iterator[Any]:
-    encoder = dialect.encoders["chat"].stream(reply, identity, body)
+def sse_data(frame: bytes) -> Iterator[Any]:
+    """The JSON data of every event in ``frame`` (one encoder call: one or more SSE events;
+    comments and ``[DONE]`` skipped)."""
+    for event in frame.split(b"\n\n"):
+        data = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
+        if data and data != [b"[DONE]"]:
+            yield orjson.loads(b"\n".join(data))
+
+
+def _frames(encoder: Encoder, reply: Reply, identity: Identity, body: dict[str, Any]) -> Iterator[Any]:
+    stream = encoder.stream(reply, identity, body)
     for event in reply.events():
-        data = encoder.encode(event)
-        if data is None:
-            continue
-        assert data.startswith(b"data: ") and data.endswith(b"\n\n"), data
-        if data != DONE:
-            yield orjson.loads(data[6:])
+        frame = stream.encode(event)
+        if frame is not None:
+            yield from sse_data(frame)
     if reply.fault is not None and reply.fault.error is not None:
-        yield orjson.loads(encoder.error_chunk(reply.fault.error)[6:])
+        yield from sse_data(stream.error_chunk(reply.fault.error))
+
+
+def _renders(
+    step: Step, catalog: Catalog, faker: Faker, config: Config, *, stream: bool
+) -> Iterator[tuple[Dialect, Encoder, dict[str, Any], Reply | HttpError, random.Random]]:
+    """Each (dialect, encoder, request, rendered step, its random source): every surface of
+    every dialect, for each sample request."""
+    for cls in DIALECTS.values():
+        dialect = cls.from_config(config)
+        for surface, encoder in dialect.encoders.items():
+            for seq, body in enumerate(SAMPLE_REQUESTS.get(surface, ()), start=1):
+                request = {**body, "stream": stream}
+                rng = random.Random(seq)
+                facts = RequestFacts.from_body(chat_view(surface, request), {}, surface)
+                if surface == TEXT:
+                    facts.body = {**request, "messages": [{"role": "user", "content": request["prompt"]}]}
+                yield dialect, encoder, request, render(step, RenderInput(facts, seq, rng, faker), catalog), rng
 
 
 def step_outputs(step: Step, catalog: Catalog, faker: Faker, config: Config | None = None) -> Iterator[Output]:
-    """Everything ``step`` can send for the sample requests, in every dialect."""
+    """Everything ``step`` can send for the sample requests, on every surface of every dialect."""
     config = config or Config()
-    for name, cls in DIALECTS.items():
-        dialect = cls.from_config(config)
-        for seq, body in enumerate(SAMPLE_REQUESTS, start=1):
-            for stream in (False, True):
-                request = {**body, "stream": stream}
-                rng = random.Random(seq)
-                facts = RequestFacts.from_body(request, {})
-                result = render(step, RenderInput(facts, seq, rng, faker), catalog)
-                if isinstance(result, HttpError):
-                    if result.body is None:
-                        yield Output("error", name, orjson.loads(dialect.error(result, key="sk-check")))
-                    break
-                identity = dialect.identity(rng, 1_767_225_600)
-                if stream:
-                    for chunk in _frames(dialect, result, identity, request):
-                        yield Output("chat-chunk", name, chunk)
-                else:
-                    yield Output(
-                        "chat-response", name, orjson.loads(dialect.encoders["chat"].body(result, identity, request))
-                    )
+    for stream in (False, True):
+        for dialect, encoder, request, result, rng in _renders(step, catalog, faker, config, stream=stream):
+            surface = encoder.surface
+            body_kind, event_kind, error_kind = KINDS[surface]
+            if isinstance(result, HttpError):
+                if result.body is None and not stream:
+                    yield Output(error_kind, dialect.name, orjson.loads(encoder.error(result, key="sk-check")), surface)
+                continue
+            identity = encoder.identity(rng, 1_767_225_600)
+            if stream:
+                for data in _frames(encoder, result, identity, request):
+                    yield Output(event_kind, dialect.name, data, surface)
+            elif result.fault is not None and result.fault.kind == "error" and encoder.fault_as_status:
+                assert result.fault.error is not None
+                yield Output(error_kind, dialect.name, orjson.loads(encoder.error(result.fault.error)), surface)
+            else:
+                yield Output(body_kind, dialect.name, orjson.loads(encoder.body(result, identity, request)), surface)
 
 
 def stream_length(step: Step, catalog: Catalog, faker: Faker, config: Config | None = None) -> int:
-    """The most ``data:`` events (the ones ``fault.after_chunks`` counts) a stream of ``step`` has,
-    over every dialect and the sample requests; 0 for an error step."""
-    config = config or Config()
+    """The most chunks (what ``fault.after_chunks`` counts) a stream of ``step`` has, over every
+    surface, dialect and sample request; 0 for an error step."""
     longest = 0
-    for cls in DIALECTS.values():
-        dialect = cls.from_config(config)
-        for seq, body in enumerate(SAMPLE_REQUESTS, start=1):
-            request = {**body, "stream": True}
-            rng = random.Random(seq)
-            result = render(step, RenderInput(RequestFacts.from_body(request, {}), seq, rng, faker), catalog)
-            if isinstance(result, HttpError):
-                return 0
-            encoder = dialect.encoders["chat"].stream(result, dialect.identity(rng, 1_767_225_600), request)
-            frames = sum(1 for event in result.events() if encoder.encode(event) is not None)
-            longest = max(longest, frames)
+    for _, encoder, request, result, rng in _renders(step, catalog, faker, config or Config(), stream=True):
+        if isinstance(result, HttpError):
+            return 0
+        stream = encoder.stream(result, encoder.identity(rng, 1_767_225_600), request)
+        longest = max(longest, sum(1 for event in result.events() if stream.encode(event) is not None))
     return longest
 
 
@@ -169,7 +249,7 @@ def check_step(
     for out in step_outputs(step, catalog, faker):
         violation = registry.for_dialect(out.kind, DIALECTS[out.dialect].schema_family).violation(out.data)
         if violation is not None:
-            message = f"{out.dialect} {out.kind} does not validate: {violation}"
+            message = f"{out.dialect} {out.surface} {out.kind} does not validate: {violation}"
             if message not in seen:
                 seen.add(message)
                 errors.append(ScenarioError(message, file=file, line=step.line, field=json_path(path)))
