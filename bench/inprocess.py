@@ -27,11 +27,11 @@ BODY = (
 )
 
 
-def scope_for(body: bytes) -> dict:
+def scope_for(body: bytes, path: str = "/api/v1/chat/completions") -> dict:
     return {
         "type": "http",
         "method": "POST",
-        "path": "/api/v1/chat/completions",
+        "path": path,
         "query_string": b"",
         "headers": [
             (b"host", b"bench"),
@@ -42,7 +42,7 @@ def scope_for(body: bytes) -> dict:
     }
 
 
-async def drive(app, body: bytes, n: int) -> float:
+async def drive(app, body: bytes, n: int, path: str = "/api/v1/chat/completions") -> float:
     message = {"type": "http.request", "body": body, "more_body": False}
     disconnect = {"type": "http.disconnect"}
     sent = []
@@ -62,7 +62,7 @@ async def drive(app, body: bytes, n: int) -> float:
             delivered = True
             return message
 
-        await app(scope_for(body), receive, send)
+        await app(scope_for(body, path), receive, send)
         sent.clear()
     return (time.perf_counter() - started) / n * 1e6
 

@@ -62,6 +62,8 @@ class Target:
     env: dict[str, str] | None = None
     streams: bool = True
     note: str = ""
+    #: The API surface wrk's request is on (``chat.lua`` builds its body): chat, messages, responses.
+    surface: str = "chat"
     proc: subprocess.Popen | None = None
     # stderr goes to a file outside ``cwd``: peers that keep their access log on would fill a pipe
     # nobody reads (and block), and mockllm's reloader would see a log file in its folder change.
@@ -140,8 +142,8 @@ class Result:
     problems: str = ""  # non-2xx responses and socket errors wrk counted, if any
 
 
-def wrk(url: str, duration: int, stream: bool) -> Result:
-    env = dict(os.environ, STREAM="1" if stream else "0")
+def wrk(url: str, duration: int, stream: bool, surface: str = "chat") -> Result:
+    env = dict(os.environ, STREAM="1" if stream else "0", SURFACE=surface)
     done = subprocess.run(
         [*pin(1), "wrk", "-t1", "-c64", f"-d{duration}s", "--latency", "-s", str(LUA), url],
         capture_output=True,
@@ -184,8 +186,8 @@ def run(targets: list[Target], duration: int, rounds: int, stream: bool) -> dict
             try:
                 target.start()
                 try:
-                    wrk(url, 2, stream)  # warm-up
-                    results[target.name].append(wrk(url, duration, stream))
+                    wrk(url, 2, stream, target.surface)  # warm-up
+                    results[target.name].append(wrk(url, duration, stream, target.surface))
                 finally:
                     target.stop()
             except Exception as exc:  # one server failing must not end the run

@@ -80,9 +80,13 @@ def throughput(duration: int, rounds: int, peers_venv: Path | None, tmp: Path) -
         Target("mockrouter +10", mockrouter_target(p := free_port(), many_scenarios(10, tmp)), p),
         Target("mockrouter +1000", mockrouter_target(p := free_port(), many_scenarios(1000, tmp)), p),
     ]
+    surfaces = [
+        Target(f"mockrouter {s}", mockrouter_target(p := free_port()), p, path=f"/api/v1/{s}", surface=s)
+        for s in ("messages", "responses")
+    ]
     peers = peer_targets(peers_venv, tmp / "peers") if peers_venv is not None else []
-    json_table = run(targets + peers, duration, rounds, stream=False)
-    stream_table = run(targets[:3] + peers, duration, rounds, stream=True)
+    json_table = run(targets + surfaces + peers, duration, rounds, stream=False)
+    stream_table = run(targets[:3] + surfaces + peers, duration, rounds, stream=True)
     ours, ours_note = _rps(json_table, "mockrouter")
     base, base_note = _rps(json_table, "bare Starlette")
     ours_s, ours_s_note = _rps(stream_table, "mockrouter")
@@ -97,6 +101,13 @@ def throughput(duration: int, rounds: int, peers_venv: Path | None, tmp: Path) -
         Figure("stream req/s vs raw ASGI", ours_s, raw_s, "req/s", "", "the ceiling, for information"),
         Figure("matching: 1000 vs 10 scenarios", with1000, with10, "req/s", ">= 0.83", note1000),
     ]
+    for surface in surfaces:  # issue #12: each surface against chat completions of the same build
+        mine, note = _rps(json_table, surface.name)
+        figures.append(Figure(f"{surface.surface} vs chat (non-stream)", mine, ours, "req/s", ">= 0.90", note))
+        mine_s, note_s = _rps(stream_table, surface.name)
+        figures.append(
+            Figure(f"{surface.surface} vs chat (stream, 20 events)", mine_s, ours_s, "req/s", ">= 0.80", note_s)
+        )
     for peer in peers:
         for mode, table, mine in (("non-stream", json_table, ours), ("stream", stream_table, ours_s)):
             theirs, note = _rps(table, peer.name)
