@@ -324,6 +324,9 @@ class ResponsesStream(StreamEncoder):
         self.request = request
         self.keepalive = encoder.dialect.keepalive
         self.seq = 0
+        #: With an ``error`` fault: (next sequence number, current item) after each frame.
+        fault = reply.fault
+        self.marks: list[tuple[int, int]] | None = [] if fault is not None and fault.kind == "error" else None
         #: The finished items, in output order; what each is (kind, and the call index).
         self.items = encoder.output(reply, identity)
         self.message = -1
@@ -372,6 +375,13 @@ class ResponsesStream(StreamEncoder):
     # -- events ----------------------------------------------------------------------------------
 
     def encode(self, event: Event) -> bytes | None:
+        out = self.frame(event)
+        if self.marks is not None and out is not None:
+            self.marks.append((self.seq, self.current))
+        return out
+
+    def frame(self, event: Event) -> bytes | None:
+        """The events one abstract event makes (None: nothing to send)."""
         if isinstance(event, ContentPiece):
             if self.text_part < 0:
                 return None
@@ -406,10 +416,16 @@ class ResponsesStream(StreamEncoder):
         return None
 
     def error_chunk(self, error: HttpError) -> bytes:
+        """``error`` then ``response.failed`` (with the items finished so far), numbered on from
+        the last frame the writer sent before the fault: the writer may have encoded the
+        whole reply first, so the state is the one recorded after ``fault.after_chunks`` frames."""
+        fault = self.reply.fault
+        sent = min(fault.after_chunks, len(self.marks)) if fault is not None and self.marks is not None else 0
+        self.seq, current = self.marks[sent - 1] if self.marks and sent else (0, -1)
         failure = self.encoder.failure(error)
         message = dumps(failure["message"])
         out = self.event(ERROR, b',"code":' + dumps(failure["code"]) + b',"message":' + message + b',"param":null')
-        done = self.items[: self.current] if self.current >= 0 else []
+        done = self.items[:current] if current >= 0 else []
         return out + self.event(TERMINAL_HEADS["response.failed"], self.snapshot("failed", output=done, error=failure))
 
     # -- items -----------------------------------------------------------------------------------
