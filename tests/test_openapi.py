@@ -165,6 +165,13 @@ REQUEST_BODIES = {
     ("post", "/keys"): "key-create-request.openrouter",
     ("patch", "/keys/{hash}"): "key-update-request.openrouter",
 }
+#: The other API surfaces (issue #12): route -> (request schema, body schema, event schema,
+#: error schema or None for the dialect's, whether Anthropic's x-api-key is accepted).
+SURFACE_ROUTES = {
+    "/messages": ("messages-request", "messages-response", "messages-event", "messages-error", True),
+    "/messages/count_tokens": ("messages-count-tokens-request", "messages-count-tokens", None, "messages-error", True),
+    "/responses": ("responses-request", "responses-response", "responses-event", None, False),
+}
 CATALOG_READS = {
     "/models",
     "/models/count",
@@ -181,6 +188,7 @@ def test_every_route_of_the_dialect_is_documented(dialect: str) -> None:
     expected = {(m, "/api/v1" + p) for m, p in ROUTES[dialect]} | {
         ("post", "/api/v1/chat/completions"),
         ("get", "/api/v1/models"),
+        *(("post", "/api/v1" + p) for p in SURFACE_ROUTES),
     }
     documented = {(m, p) for p, item in document["paths"].items() for m in item}
     assert documented == expected
@@ -201,6 +209,29 @@ def test_every_route_of_the_dialect_is_documented(dialect: str) -> None:
             assert f"#/components/schemas/{REQUEST_BODIES[method, path]}" in str(body)
     completions = document["paths"]["/api/v1/completions"]["post"]["responses"]["200"]["content"]
     assert f"completions-chunk.{dialect}" in str(completions["text/event-stream"])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_messages_and_responses_surfaces_are_documented(dialect: str) -> None:
+    """Each surface's route names its own request, response, stream-event and error schemas,
+    and the Messages routes take Anthropic's ``x-api-key`` as well as a bearer token."""
+    document = build(dialect)
+    for path, (request, body, event, error, anthropic) in SURFACE_ROUTES.items():
+        operation = document["paths"]["/api/v1" + path]["post"]
+        assert f"#/components/schemas/{request}" in str(operation["requestBody"]), path
+        content = operation["responses"]["200"]["content"]
+        assert content["application/json"]["schema"] == {"$ref": f"#/components/schemas/{body}"}, path
+        if event is not None:
+            assert f"#/components/schemas/{event}" in str(content["text/event-stream"]), path
+        for status in ("400", "401", "429"):
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{error or f'error.{dialect}'}"}, (path, status)
+        assert ({"x-api-key": []} in operation["security"]) == anthropic, path
+        for name in (request, body, event, error):
+            if name is not None:
+                assert name in document["components"]["schemas"], name
+    counted = document["components"]["schemas"]["messages-count-tokens-request"]
+    assert "max_tokens" not in counted["required"] and "max_tokens" in counted["properties"]
 
 
 class _Doc:

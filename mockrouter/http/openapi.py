@@ -47,6 +47,8 @@ REQUIRES_A_MODEL: dict[str, Any] = {
         {"required": ["models"], "properties": {"models": {"contains": {"type": "string", "minLength": 1}}}},
     ]
 }
+#: The Messages routes take the key as Anthropic's SDKs send it, or as a bearer token.
+ANTHROPIC_SECURITY: list[dict[str, list[str]]] = [{"x-api-key": []}, {"bearer": []}]
 MODELS_ERROR_STATUSES = {
     405: "Wrong method.",
     431: "Request headers larger than `--max-header`.",
@@ -66,6 +68,14 @@ class _Components:
             document = self.registry.documents[name]
             self.schemas[name] = {}  # reserve the slot: a schema may refer to itself
             self.schemas[name] = self._inline(name, document)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def without_required(self, name: str, base: str, field: str) -> dict[str, str]:
+        """A ``$ref`` to schema ``name``: schema file ``base`` with ``field`` no longer required."""
+        self.ref(base)
+        if name not in self.schemas:
+            schema = self.schemas[base]
+            self.schemas[name] = {**schema, "required": [r for r in schema.get("required", ()) if r != field]}
         return {"$ref": f"#/components/schemas/{name}"}
 
     def _inline(self, name: str, document: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +126,24 @@ def _sse_event(chunk_ref: str) -> dict[str, Any]:
     }
 
 
-def _errors(components: _Components, dialect: str, statuses: dict[int, str]) -> dict[str, Any]:
-    error = components.ref(f"error.{dialect}")
+def _named_sse_event(event_ref: str) -> dict[str, Any]:
+    """One named Server-Sent Event (Messages, Responses): ``event: <type>`` and ``data``, an
+    event object as JSON; no ``[DONE]``."""
+    return {
+        "type": "object",
+        "description": "One SSE event: `event: <type>` and `data: <event JSON>` whose `type` repeats the name.",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": event_ref}},
+        },
+    }
+
+
+def _errors(
+    components: _Components, dialect: str, statuses: dict[int, str], error_schema: str | None = None
+) -> dict[str, Any]:
+    error = components.ref(error_schema or f"error.{dialect}")
     return {
         str(status): {"description": description, "content": {"application/json": {"schema": error}}}
         for status, description in statuses.items()
@@ -160,9 +186,12 @@ class _Builder:
         body: dict[str, Any] | None = None,
         parameters: list[dict[str, Any]] | None = None,
         description: str | None = None,
+        error_schema: str | None = None,
+        security: list[dict[str, list[str]]] | None = None,
     ) -> dict[str, Any]:
         """One operation: ``keyed`` ones need a bearer key (and may answer 401/429);
-        a ``body`` adds 400/413; every route may answer 405 and 431."""
+        a ``body`` adds 400/413; every route may answer 405 and 431. Errors are in the
+        dialect's envelope unless ``error_schema`` names another (Anthropic's)."""
         statuses = dict(errors)
         if keyed:
             statuses.setdefault(401, CHAT_ERROR_STATUSES[401])
@@ -174,16 +203,79 @@ class _Builder:
         operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
         if description:
             operation["description"] = description
-        operation["security"] = [{"bearer": []}] if keyed else []
+        operation["security"] = (security or [{"bearer": []}]) if keyed else []
         if parameters:
             operation["parameters"] = parameters
         if body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
         operation["responses"] = {
             str(ok_status): ok,
-            **_errors(self.components, self.dialect, dict(sorted(statuses.items()))),
+            **_errors(self.components, self.dialect, dict(sorted(statuses.items())), error_schema),
         }
         return operation
+
+    def messages(self) -> dict[str, Any]:
+        """``POST /messages``: Anthropic's Messages API (runs the scenario engine)."""
+        ok = {
+            "description": "The message, or its stream of named events.",
+            "content": {
+                "application/json": {"schema": self.ref("messages-response")},
+                "text/event-stream": {"schema": _named_sse_event(self.ref("messages-event")["$ref"])},
+            },
+        }
+        description = (
+            "Anthropic's Messages API on the same scenarios: JSON, or with `stream: true` named events "
+            "(`message_start`, `content_block_*`, `ping`, `message_delta`, `message_stop`; a mid-stream "
+            "error is `event: error`). The key may be sent as `x-api-key` or `Authorization: Bearer`; "
+            "errors are Anthropic's envelope."
+        )
+        statuses = {**CHAT_ERROR_STATUSES, 529: "Overloaded (scripted)."}
+        return self.operation(
+            "createMessage",
+            "Create a message, Anthropic Messages API (runs the scenario engine)",
+            ok,
+            statuses,
+            body=self.ref("messages-request"),
+            description=description,
+            error_schema="messages-error",
+            security=ANTHROPIC_SECURITY,
+        )
+
+    def count_tokens(self) -> dict[str, Any]:
+        """``POST /messages/count_tokens``."""
+        return self.operation(
+            "countMessageTokens",
+            "The input tokens a Messages request is billed (its answer's `usage.input_tokens`)",
+            _json(self.ref("messages-count-tokens"), "The count."),
+            {},
+            body=self.components.without_required("messages-count-tokens-request", "messages-request", "max_tokens"),
+            error_schema="messages-error",
+            security=ANTHROPIC_SECURITY,
+        )
+
+    def responses(self) -> dict[str, Any]:
+        """``POST /responses``: OpenAI's Responses API, stateless (runs the scenario engine)."""
+        ok = {
+            "description": "The response, or its stream of named events.",
+            "content": {
+                "application/json": {"schema": self.ref("responses-response")},
+                "text/event-stream": {"schema": _named_sse_event(self.ref("responses-event")["$ref"])},
+            },
+        }
+        description = (
+            "OpenAI's Responses API on the same scenarios: JSON, or with `stream: true` named events "
+            "with a growing `sequence_number` (`response.created` ... `response.completed`, "
+            "`response.incomplete`, `error`). Stateless, as the routers' is: `store: true` and "
+            "`previous_response_id` are a 400."
+        )
+        return self.operation(
+            "createResponse",
+            "Create a model response, OpenAI Responses API (runs the scenario engine)",
+            ok,
+            CHAT_ERROR_STATUSES,
+            body=self.ref("responses-request"),
+            description=description,
+        )
 
     def engine(self, kind: str) -> dict[str, Any]:
         """``POST /chat/completions`` (``kind`` chat) or ``POST /completions`` (completions)."""
@@ -226,6 +318,9 @@ def _paths(b: _Builder) -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {
         "/chat/completions": {"post": b.engine("chat")},
         "/completions": {"post": b.engine("completions")},
+        "/messages": {"post": b.messages()},
+        "/messages/count_tokens": {"post": b.count_tokens()},
+        "/responses": {"post": b.responses()},
         "/models": {
             "get": b.operation(
                 "listModels",
@@ -427,7 +522,13 @@ def build(dialect: str, registry: SchemaRegistry | None = None) -> dict[str, Any
         "components": {
             "schemas": dict(sorted(components.schemas.items())),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "Any non-empty key is accepted."}
+                "bearer": {"type": "http", "scheme": "bearer", "description": "Any non-empty key is accepted."},
+                "x-api-key": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "Anthropic's header, on the Messages routes.",
+                },
             },
         },
     }

@@ -12,7 +12,9 @@ from ...core.catalog import Catalog, CatalogModel
 from ...core.ids import random_id
 from ...core.reply import HttpError
 from .base import Dialect, Encoder, Identity, RateInfo, dumps
+from .messages import MessagesEncoder
 from .openai import ChatEncoder, TextEncoder
+from .responses import ResponsesEncoder
 
 #: (type, code) per status, from AnyRouter's error table; the codes and the types of the
 #: statuses it omits (402, 405, 408) are our documented choices.
@@ -100,7 +102,12 @@ class AnyRouter(Dialect):
         }
 
     def make_encoders(self) -> dict[str, Encoder]:
-        return {"chat": ChatEncoder(self, precompile=self.precompile), "text": TextEncoder(self)}
+        return {
+            "chat": ChatEncoder(self, precompile=self.precompile),
+            "text": TextEncoder(self),
+            "messages": MessagesEncoder(self),
+            "responses": ResponsesEncoder(self),
+        }
 
     def model_object(self, m: CatalogModel) -> dict[str, Any]:
         return {

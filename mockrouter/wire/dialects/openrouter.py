@@ -14,7 +14,9 @@ from ...core.ids import random_id
 from ...core.reply import HttpError, Reply, ToolCallFragment, Usage
 from .account import DEFAULT_WORKSPACE_ID, usage_fields, user_id
 from .base import Dialect, Encoder, Identity, RateInfo, dumps
+from .messages import MessagesEncoder
 from .openai import ChatEncoder, ChatStream, TextEncoder
+from .responses import OpenRouterResponses
 
 if TYPE_CHECKING:
     from ...core.config import Config
@@ -80,7 +82,12 @@ class OpenRouter(Dialect):
         return cls(usage_chunk=config.usage_chunk, precompile=config.compile_answers)
 
     def make_encoders(self) -> dict[str, Encoder]:
-        return {"chat": OpenRouterChat(self, precompile=self.precompile), "text": OpenRouterText(self)}
+        return {
+            "chat": OpenRouterChat(self, precompile=self.precompile),
+            "text": OpenRouterText(self),
+            "messages": MessagesEncoder(self),
+            "responses": OpenRouterResponses(self),
+        }
 
     def identity(self, rng: random.Random, created: int) -> Identity:
         return Identity(f"gen-{created}-{random_id(rng, 20)}", created)
