@@ -7,8 +7,8 @@ import { describeError, run, TOOL_RESULT, WEATHER_PARAMETERS } from "./harness.m
 const client = (baseURL, apiKey, options = {}) =>
   new Anthropic({ baseURL: baseURL.replace(/\/v1\/?$/, ""), apiKey, timeout: 20000, ...options });
 const user = (content) => [{ role: "user", content }];
-const MAX_TOKENS = 1024;
-const THINKING = { type: "enabled", budget_tokens: 512 };
+const MAX_TOKENS = 2048;
+const THINKING = { type: "enabled", budget_tokens: 1024 };
 const WEATHER_TOOL = { name: "get_weather", description: "The current weather in a city.", input_schema: WEATHER_PARAMETERS };
 
 /** The parts of a Message the tests compare (its id and usage differ between two answers). */
