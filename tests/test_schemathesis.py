@@ -53,6 +53,9 @@ OPERATIONS = (
     "GET /api/v1/keys/{hash}",
     "PATCH /api/v1/keys/{hash}",
     "DELETE /api/v1/keys/{hash}",
+    "POST /api/v1/messages",
+    "POST /api/v1/messages/count_tokens",
+    "POST /api/v1/responses",
 )
 #: Each dialect must reach this many coverage cases: 2 dialects make well over 1,000.
 MIN_COVERAGE_CASES = 500
@@ -119,8 +122,11 @@ class Runner:
 #: Checks skipped on one operation, because the schema cannot say what the server checks:
 #: - ``POST /embeddings``: a schema-valid body may still get its documented 400: a chat model,
 #:   or ``dimensions`` above the model's vector length, which no JSON Schema of the body can say.
+#: - ``POST /responses``: ``store: true`` and ``previous_response_id`` are valid Responses
+#:   requests that mockrouter, stateless like the routers, answers with its documented 400.
 RELAXED_CHECKS = {
     "POST /api/v1/embeddings": {checks.positive_data_acceptance},
+    "POST /api/v1/responses": {checks.positive_data_acceptance},
 }
 
 

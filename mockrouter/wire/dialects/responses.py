@@ -179,13 +179,13 @@ class ResponsesEncoder(Encoder):
         return {
             "instructions": get("instructions"),
             "max_output_tokens": get("max_output_tokens"),
-            "parallel_tool_calls": get("parallel_tool_calls", True),
+            "parallel_tool_calls": _given(get("parallel_tool_calls"), True),
             "previous_response_id": None,
             "reasoning": get("reasoning") or {"effort": None, "summary": None},
             "store": False,
             "temperature": get("temperature", 1.0),
             "text": get("text") or {"format": {"type": "text"}},
-            "tool_choice": get("tool_choice", "auto"),
+            "tool_choice": _given(get("tool_choice"), "auto"),
             "tools": get("tools") or [],
             "top_p": get("top_p", 1.0),
             "truncation": get("truncation") or "disabled",
@@ -525,3 +525,8 @@ class ResponsesStream(StreamEncoder):
         else:
             out = self.event(REFUSAL_DONE, where + b',"refusal":' + dumps(part["refusal"]))
         return out + self.event(PART_DONE, where + b',"part":' + dumps(part))
+
+
+def _given(value: Any, default: Any) -> Any:
+    """A request's setting as echoed: its value, or the API's default when unset or null."""
+    return default if value is None else value
