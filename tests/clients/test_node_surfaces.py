@@ -92,9 +92,9 @@ def only_one(entries: list[dict[str, Any]], surface: str, path: str) -> dict[str
 
 def comparable(value: Any) -> Any:
     """``value`` without its ``id`` fields (two answers to one prompt differ only there) and the
-    ``parsed`` field the openai SDK adds to output_text parts it accumulated from a stream."""
+    fields the openai SDK adds to what it accumulated from a stream (``parsed``, ``parsed_arguments``)."""
     if isinstance(value, dict):
-        return {k: comparable(v) for k, v in value.items() if k not in ("id", "parsed")}
+        return {k: comparable(v) for k, v in value.items() if k not in ("id", "parsed", "parsed_arguments")}
     if isinstance(value, list):
         return [comparable(v) for v in value]
     return value
@@ -189,6 +189,26 @@ def test_anthropic_stream_tool_use(anthropic_run: ScriptRun) -> None:
     assert (use["name"], use["input"]) == ("get_weather", {"city": "Paris"})
     assert json.loads("".join(stream["input_json"])) == {"city": "Paris"}
     assert_complete_stream(stream["events"])
+
+
+def test_anthropic_length(anthropic_run: ScriptRun) -> None:
+    result = anthropic_run.result("length")
+    whole, final = result["whole"], result["stream"]["final"]
+    assert whole["stop_reason"] == final["stop_reason"] == "max_tokens"
+    assert final["content"] == whole["content"] and whole["content"][0]["text"].endswith("ran out of")
+    assert_complete_stream(result["stream"]["events"])
+
+
+def test_anthropic_stream_parallel_tool_use(anthropic_run: ScriptRun) -> None:
+    """Two tool_use blocks, each opened, filled and closed at its own index."""
+    stream = anthropic_run.result("stream_parallel_tools")
+    final = stream["final"]
+    assert final["stop_reason"] == "tool_use"
+    uses = [(b["name"], b["input"]) for b in final["content"] if b["type"] == "tool_use"]
+    assert uses == [("get_weather", {"city": "Paris"}), ("get_time", {"city": "Paris"})]
+    assert len({b["id"] for b in final["content"]}) == 2
+    assert_complete_stream(stream["events"])
+    assert stream["events"].count("content_block_start") == 2
 
 
 def test_anthropic_retries_rate_limit(anthropic_run: ScriptRun) -> None:
@@ -326,6 +346,32 @@ def test_responses_stream_function_call(responses_run: ScriptRun) -> None:
     assert "".join(stream["argument_deltas"]) == call["arguments"]
     assert json.loads(call["arguments"]) == {"city": "Paris"}
     assert "response.function_call_arguments.done" in stream["events"]
+    assert_numbered(stream)
+
+
+def test_responses_length(responses_run: ScriptRun) -> None:
+    """A `length` answer is an incomplete response (max_output_tokens), whole and streamed."""
+    result = responses_run.result("length")
+    whole, stream = result["whole"], result["stream"]
+    for response in (whole, stream["final"]):
+        assert response["status"] == "incomplete"
+        assert response["incomplete_details"] == {"reason": "max_output_tokens"}
+        assert response["output_text"].endswith("ran out of")
+    assert comparable(stream["final"]["output"]) == comparable(whole["output"])
+    assert_numbered(stream, last="response.incomplete")
+
+
+def test_responses_stream_parallel_function_calls(responses_run: ScriptRun) -> None:
+    """Two function_call items, each added, filled and done at its own output_index."""
+    stream = responses_run.result("stream_parallel_tools")
+    calls = stream["final"]["output"]
+    assert [(c["type"], c["name"], json.loads(c["arguments"])) for c in calls] == [
+        ("function_call", "get_weather", {"city": "Paris"}),
+        ("function_call", "get_time", {"city": "Paris"}),
+    ]
+    assert len({c["call_id"] for c in calls}) == 2
+    assert "".join(stream["argument_deltas"]) == "".join(c["arguments"] for c in calls)
+    assert stream["events"].count("response.output_item.added") == 2
     assert_numbered(stream)
 
 

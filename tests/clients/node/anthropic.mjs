@@ -10,6 +10,7 @@ const user = (content) => [{ role: "user", content }];
 const MAX_TOKENS = 2048;
 const THINKING = { type: "enabled", budget_tokens: 1024 };
 const WEATHER_TOOL = { name: "get_weather", description: "The current weather in a city.", input_schema: WEATHER_PARAMETERS };
+const TIME_TOOL = { name: "get_time", description: "The local time in a city.", input_schema: WEATHER_PARAMETERS };
 
 /** The parts of a Message the tests compare (its id and usage differ between two answers). */
 const summary = (message) => ({
@@ -137,6 +138,25 @@ await run({
       max_tokens: MAX_TOKENS,
       tools: [WEATHER_TOOL],
       messages: user("What is the weather in Paris?"),
+    });
+  },
+
+  // `length` stops short (max_tokens), whole and streamed.
+  async length({ baseURL, key }) {
+    const anthropic = client(baseURL, key);
+    const params = { model: "mockrouter/length", max_tokens: MAX_TOKENS, messages: user("Go on") };
+    const whole = await anthropic.messages.create(params);
+    const stream = await streamed(anthropic, params);
+    return { whole: summary(whole), stream };
+  },
+
+  // `parallel-tool-calls` uses both declared tools in one answer: two tool_use blocks, streamed one after the other.
+  async stream_parallel_tools({ baseURL, key }) {
+    return streamed(client(baseURL, key), {
+      model: "mockrouter/parallel-tool-calls",
+      max_tokens: MAX_TOKENS,
+      tools: [WEATHER_TOOL, TIME_TOOL],
+      messages: user("Weather and time in Paris?"),
     });
   },
 

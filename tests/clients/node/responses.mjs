@@ -13,6 +13,7 @@ const WEATHER_TOOL = {
   parameters: WEATHER_PARAMETERS,
   strict: true,
 };
+const TIME_TOOL = { ...WEATHER_TOOL, name: "get_time", description: "The local time in a city." };
 
 /** The parts of a Response the tests compare (ids and timestamps differ between two answers). */
 const summary = (response) => ({
@@ -128,6 +129,24 @@ await run({
       model: "mockrouter/tool-call",
       input: "What is the weather in Paris?",
       tools: [WEATHER_TOOL],
+    });
+  },
+
+  // `length` stops short: an incomplete response (max_output_tokens), whole and streamed.
+  async length({ baseURL, key }) {
+    const openai = client(baseURL, key);
+    const params = { model: "mockrouter/length", input: "Go on" };
+    const whole = await openai.responses.create(params);
+    const stream = await streamed(openai, params);
+    return { whole: summary(whole), stream };
+  },
+
+  // `parallel-tool-calls` calls both declared tools in one answer: two function_call items, streamed.
+  async stream_parallel_tools({ baseURL, key }) {
+    return streamed(client(baseURL, key), {
+      model: "mockrouter/parallel-tool-calls",
+      input: "Weather and time in Paris?",
+      tools: [WEATHER_TOOL, TIME_TOOL],
     });
   },
 
