@@ -121,7 +121,13 @@ _FAKER_DENY = frozenset(
 
 #: The request schemas whose top-level properties a template may name as ``request.<field>``:
 #: one per API surface that renders scenarios. A new surface adds its request schema here.
-REQUEST_SCHEMAS: tuple[str, ...] = ("chat-request.schema.json",)
+#: A template sees the chat view of the request (``core.surfaces``): chat's fields on every
+#: surface (``request.messages``), plus the surface's own (``request.input``, ``request.system``).
+REQUEST_SCHEMAS: tuple[str, ...] = (
+    "chat-request.schema.json",
+    "messages-request.schema.json",
+    "responses-request.schema.json",
+)
 #: Request fields mockrouter derives instead of reading them from the body, with their schema.
 DERIVED_REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     "last_user": {"type": "string", "description": "The text of the last user message."}
@@ -258,7 +264,7 @@ def request_path_problem(steps: tuple[str | int, ...]) -> str | None:
         hint = _did_you_mean(first, fields)
         if not hint:
             known = ", ".join(f"schemas/{name}" for name in REQUEST_SCHEMAS)
-            hint = f" (a template reads the fields of a chat request, {known}, and {', '.join(DERIVED_REQUEST_FIELDS)})"
+            hint = f" (a template reads the fields of a request, {known}, and {', '.join(DERIVED_REQUEST_FIELDS)})"
         return f"request has no field {first!r}{hint}"
     nodes: list[_Node] = list(fields[first])
     shown = f"request.{first}"
