@@ -23,14 +23,18 @@ PACKAGE = Path(mockrouter.fuzz.__file__).parent
 #: Not exported: private names, and the ``@py_builtins`` pytest's assertion rewriting adds (the
 #: pytest plugin's entry point makes mockrouter a plugin package).
 PRIVATE = ("_", "@")
-#: Which private module may import which (no cycles; ``_sse`` and ``_blocks`` import none).
+#: Which private module may import which (no cycles; ``_sse`` and ``_blocks`` import none;
+#: ``_sse`` and ``_assemble`` do not import hypothesis).
 ALLOWED_IMPORTS = {
-    "__init__": {"_sse", "_blocks", "_requests", "_responses", "_seeded"},
+    "__init__": {"_sse", "_assemble", "_blocks", "_requests", "_responses", "_messages", "_responses_api", "_seeded"},
     "_sse": set(),
+    "_assemble": {"_sse"},
     "_blocks": set(),
     "_requests": {"_blocks"},
     "_responses": {"_blocks"},
-    "_seeded": {"_blocks", "_responses"},
+    "_messages": {"_blocks", "_requests"},
+    "_responses_api": {"_assemble", "_blocks", "_requests"},
+    "_seeded": {"_blocks", "_messages", "_responses", "_responses_api"},
 }
 
 

@@ -163,3 +163,65 @@ def _alnum(size: int) -> SearchStrategy[str]:
 
 #: A tool or function name: ``^[a-zA-Z0-9_-]{1,64}$``.
 _NAME = st.from_regex(r"[a-zA-Z0-9_-]{1,64}", fullmatch=True)
+
+
+# -- framing named SSE events (the Messages and Responses surfaces) ------------------------------
+
+
+def _json_text(value: Any, ascii_only: bool) -> str:
+    if ascii_only:
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return orjson.dumps(value).decode()
+
+
+@st.composite
+def _named_sse(draw: st.DrawFn, events: list[dict[str, Any] | str]) -> tuple[bytes, list[bytes]]:
+    """``events`` (data objects, each sent as ``event: <its type>``, and comment lines) as an
+    SSE body, and that body cut into network writes.
+
+    Adversarial within the SSE spec: LF, CRLF, CR or mixed line ends; ``event:``/``data:``
+    with or without the space; the ``event:`` line after the ``data:`` lines; an object's
+    JSON over several ``data:`` lines (joined with ``\\n``: whitespace to JSON);
+    ``\\uXXXX``-escaped JSON; the bytes cut anywhere (inside a UTF-8 sequence, between CR
+    and LF). Shrinks towards LF, spaces, one ``data:`` line per event, one write."""
+    eol_mode = draw(st.sampled_from(["\n", "\r\n", "\r", "mixed"]))
+    data_prefix = draw(st.sampled_from(["data: ", "data:"]))
+    event_prefix = draw(st.sampled_from(["event: ", "event:"]))
+    ascii_only = draw(st.booleans())
+    multiline = draw(st.booleans())
+    name_last = draw(st.booleans())
+    previous = ""
+
+    def eol() -> str:
+        """A line end; right after a CR only CR or CRLF (a lone LF would join it as CRLF)."""
+        if eol_mode != "mixed":
+            return eol_mode
+        return draw(st.sampled_from(["\r\n", "\r"] if previous.endswith("\r") else ["\n", "\r\n", "\r"]))
+
+    out: list[str] = []
+    for event in events:
+        lines: list[str]
+        if isinstance(event, str):
+            lines = [event]
+        else:
+            items = [_json_text(k, ascii_only) + ":" + _json_text(v, ascii_only) for k, v in event.items()]
+            splits = set()
+            if multiline and len(items) > 1:
+                splits = set(draw(st.lists(st.integers(0, len(items) - 2), max_size=2)))
+            parts, current = [], "{"
+            for i, item in enumerate(items):
+                current += item + ("," if i < len(items) - 1 else "}")
+                if i in splits:
+                    parts.append(current)
+                    current = ""
+            parts.append(current)
+            lines = [data_prefix + part for part in parts]
+            name = event_prefix + str(event["type"])
+            lines = [*lines, name] if name_last and draw(st.booleans()) else [name, *lines]
+        for line in [*lines, ""]:
+            previous = line + eol()
+            out.append(previous)
+    sse = "".join(out).encode()
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(sse) - 1), max_size=8))))
+    writes = [sse[a:b] for a, b in zip([0, *cuts], [*cuts, len(sse)], strict=True)]
+    return sse, writes

@@ -142,6 +142,11 @@ class ChatResponse:
     content_type: str = "application/json"
     stream: bool = False
 
+    @property
+    def generation_id(self) -> str:
+        """The completion's id."""
+        return str(self.data["id"])
+
 
 @st.composite
 def chat_responses(
@@ -244,6 +249,11 @@ class ChatStream:
     @property
     def body(self) -> bytes:
         return self.sse
+
+    @property
+    def generation_id(self) -> str:
+        """The completion's id (every chunk's)."""
+        return str(self.chunks[0]["id"])
 
 
 @dataclass

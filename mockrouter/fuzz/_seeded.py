@@ -1,5 +1,6 @@
 """Seeded drawing, for servers: one value of a strategy as a function of an integer seed
-(:func:`draw`), and a response to a request (:func:`draw_response`, the ``fuzz`` scenario)."""
+(:func:`draw`), and an answer to a request on any surface (:func:`draw_response`, the
+``fuzz`` scenario)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import warnings
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, find, settings
+from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from ._blocks import _check_dialect
+from ._messages import MessagesResponse, MessagesStream, messages_responses, messages_streams
 from ._responses import ChatResponse, ChatStream, chat_responses, chat_streams
+from ._responses_api import ResponsesResponse, ResponsesStream, responses_responses, responses_streams
+
+#: What :func:`draw_response` returns: an answer on one of the surfaces, JSON or streamed.
+Drawn = ChatResponse | ChatStream | MessagesResponse | MessagesStream | ResponsesResponse | ResponsesStream
 
 _DRAW_SETTINGS = settings(
     database=None,
@@ -69,19 +76,71 @@ def _find_draw(strategy: SearchStrategy[Any], seed: int, skip: int = 10) -> Any:
 
 
 def draw_response(
-    seed: int, *, dialect: str = "anyrouter", stream: bool = False, request: dict[str, Any] | None = None
-) -> ChatResponse | ChatStream:
-    """A response to ``request`` drawn from :func:`chat_responses` / :func:`chat_streams`,
-    reproducible from ``seed``: the same (seed, dialect, stream, request) gives the same
-    bytes with the same mockrouter and hypothesis versions.
+    seed: int,
+    *,
+    dialect: str = "anyrouter",
+    stream: bool = False,
+    request: dict[str, Any] | None = None,
+    surface: str = "chat",
+) -> Drawn:
+    """An answer to ``request`` on ``surface`` drawn from that surface's strategies,
+    reproducible from ``seed``: the same (seed, dialect, stream, request, surface) gives the
+    same bytes with the same mockrouter and hypothesis versions.
 
-    From ``request`` (a chat request body; optional): ``model`` becomes the response's
-    model; tool calls name only tools the request declares (none without ``tools`` or
-    with ``tool_choice: "none"``); anyrouter streams end with a usage chunk only when
-    ``stream_options.include_usage`` or ``usage.include`` asks; anyrouter answers with up to
-    ``n`` (≤ 4) choices, else one.
+    ``surface``: ``chat`` (and ``text``, the legacy completions route, answered alike) draws
+    from :func:`chat_responses` / :func:`chat_streams`; ``messages`` from
+    :func:`messages_responses` / :func:`messages_streams`; ``responses`` from
+    :func:`responses_responses` / :func:`responses_streams`. Every answer has ``.body``,
+    ``.content_type``, ``.expected``, ``.stream``, ``.generation_id`` and, when streamed,
+    ``.chunks`` and ``.writes``.
+
+    From ``request`` (the surface's own request body, as the client sent it; optional):
+    ``model`` becomes the answer's model; tool calls name only tools the request declares in
+    the surface's form (none without ``tools`` or when ``tool_choice`` is ``none``; only the
+    named one when ``tool_choice`` names one on messages and responses). On chat, anyrouter
+    streams end with a usage chunk only when ``stream_options.include_usage`` or
+    ``usage.include`` asks, and anyrouter answers with up to ``n`` (≤ 4) choices, else one.
     """
     _check_dialect(dialect)
+    if surface in ("chat", "text"):
+        return _draw_chat(seed, dialect, stream, request)
+    if surface not in ("messages", "responses"):
+        raise InvalidArgument(f"surface={surface!r}: expected one of chat, text, messages, responses")
+    options: dict[str, Any] = {"dialect": dialect}
+    if request is not None:
+        model = request.get("model")
+        if isinstance(model, str) and model:
+            options["model"] = model
+        options["tool_names"] = _declared_tools(request, surface)
+    if surface == "messages":
+        strategy: SearchStrategy[Any] = messages_streams(**options) if stream else messages_responses(**options)
+    else:
+        strategy = responses_streams(**options) if stream else responses_responses(**options)
+    drawn: Drawn = draw(strategy, seed)
+    return drawn
+
+
+def _declared_tools(request: dict[str, Any], surface: str) -> list[str]:
+    """The tools a Messages or Responses request lets the model call, by name."""
+    tools = request.get("tools")
+    choice = request.get("tool_choice")
+    choice_type = choice.get("type") if isinstance(choice, dict) else choice
+    if not isinstance(tools, list) or choice_type == "none":
+        return []
+    names: list[str] = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        kind = tool.get("type")
+        callable_tool = kind in (None, "custom") if surface == "messages" else kind == "function"
+        name = tool.get("name")
+        if callable_tool and isinstance(name, str) and name and name not in names:
+            names.append(name)
+    forced = choice.get("name") if isinstance(choice, dict) and choice_type in ("tool", "function") else None
+    return [forced] if forced in names else names
+
+
+def _draw_chat(seed: int, dialect: str, stream: bool, request: dict[str, Any] | None) -> ChatResponse | ChatStream:
     options: dict[str, Any] = {"dialect": dialect, "max_choices": 1}
     if request is not None:
         model = request.get("model")

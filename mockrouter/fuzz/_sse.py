@@ -18,36 +18,49 @@ def sse_events(data: bytes | Iterable[bytes]) -> Iterator[str]:
     anywhere), per the SSE spec as the openai SDK implements it: lines end with CR, LF or
     CRLF; lines starting with ``:`` are comments; one space after ``field:`` is dropped;
     several ``data:`` lines join with ``\\n``; a blank line dispatches the event."""
+    for _, payload in sse_named_events(data):
+        yield payload
+
+
+def sse_named_events(data: bytes | Iterable[bytes]) -> Iterator[tuple[str | None, str]]:
+    """``(name, data)`` of every SSE event in ``data``, decoded as :func:`sse_events` does;
+    ``name`` is the event's last ``event:`` field (``None`` without one: the anthropic SDK
+    skips such events, the openai SDK reads them)."""
     pieces = [bytes(data)] if isinstance(data, bytes | bytearray) else data
     data_lines: list[str] | None = None
-
-    def lines() -> Iterator[bytes]:
-        buffer = b""
-        for piece in pieces:
-            buffer += piece
-            start = 0
-            for match in _EOL.finditer(buffer):
-                if match.group() == b"\r" and match.end() == len(buffer):
-                    break  # a CR at the end of what arrived: the LF of a CRLF may follow
-                yield buffer[start : match.start()]
-                start = match.end()
-            buffer = buffer[start:]
-        if buffer:
-            yield buffer.removesuffix(b"\r")
-
-    for raw in lines():
+    name: str | None = None
+    for raw in _lines(pieces):
         line = raw.decode("utf-8")
         if not line:
             if data_lines is not None:
-                yield "\n".join(data_lines)
-            data_lines = None
+                yield name, "\n".join(data_lines)
+            data_lines, name = None, None
             continue
         if line.startswith(":"):
             continue
-        name, _, value = line.partition(":")
+        field, _, value = line.partition(":")
         value = value.removeprefix(" ")
-        if name == "data":
+        if field == "data":
             data_lines = [*(data_lines or []), value]
+        elif field == "event":
+            name = value
+
+
+def _lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a byte stream cut anywhere (CR, LF and CRLF end a line; a CR at the end of
+    what arrived waits for a possible LF)."""
+    buffer = b""
+    for piece in pieces:
+        buffer += piece
+        start = 0
+        for match in _EOL.finditer(buffer):
+            if match.group() == b"\r" and match.end() == len(buffer):
+                break  # a CR at the end of what arrived: the LF of a CRLF may follow
+            yield buffer[start : match.start()]
+            start = match.end()
+        buffer = buffer[start:]
+    if buffer:
+        yield buffer.removesuffix(b"\r")
 
 
 def assemble_chunks(chunks: Iterable[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
