@@ -7,8 +7,10 @@ kind; errors in Anthropic's envelope (with Retry-After); bad requests naming the
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -16,8 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mockrouter.core.catalog import Catalog
+from mockrouter.core.reply import Reply
 from mockrouter.core.schemas import SchemaRegistry
 from mockrouter.http.server import BackgroundServer
+from mockrouter.scenario.loader import load_text
+from mockrouter.scenario.matcher import RequestFacts
+from mockrouter.scenario.render import RenderInput, render
+from mockrouter.wire.dialects import DIALECTS
+from mockrouter.wire.dialects.base import Identity
 
 REGISTRY = SchemaRegistry()
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -280,6 +289,38 @@ def test_journal_records_the_surface(
     entries = journal()
     assert [e["surface"] for e in entries] == ["messages", "messages"]
     assert entries[0]["generation_id"] == body["id"] and entries[1]["stream"] is True
+
+
+STATIC = """
+name: static
+steps:
+  - reasoning: Thinking it over.
+    content: A scripted answer.
+    usage: {completion_tokens: 7}
+  - refusal: Not that.
+    finish_reason: content_filter
+  - content: priced elsewhere
+    model: anthropic/claude-sonnet-4
+"""
+
+
+@pytest.mark.parametrize("dialect_name", sorted(DIALECTS))
+def test_static_bodies_compiled_once_are_the_rendered_bytes(dialect_name: str) -> None:
+    """A static reply's body is kept in its memo but for the id and the usage (by prompt size);
+    what it answers is byte for byte what rendering it afresh answers, on a first and a later call."""
+    encoder = DIALECTS[dialect_name]().encoders["messages"]
+    [scenario] = load_text(STATIC)
+    for step in scenario.steps:
+        for prompt in ("Hi", "a longer prompt of several more tokens", "Hi"):
+            for model in ("openai/gpt-4o-mini", "x/unknown"):
+                body = {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": prompt}]}
+                facts = RequestFacts.from_body(body, {}, "messages")
+                reply = render(step, RenderInput(facts, 1, random.Random(0), None), Catalog.load())
+                assert isinstance(reply, Reply) and reply.memo is not None
+                identity = Identity(f"msg_01{prompt.count(' ')}", 0)
+                fresh = encoder.body(replace(reply, memo=None), identity, body)
+                assert encoder.body(reply, identity, body) == fresh == encoder.body(reply, identity, body)
+                valid("messages-response", json.loads(fresh))
 
 
 # -- a property: the stream of any step assembles back to its body -----------------------------

@@ -63,7 +63,7 @@ from ...core.reply import (
     UsageReport,
 )
 from .base import Dialect, Encoder, Identity, StreamEncoder, dumps
-from .openai import MAX_MODELS_PER_STEP
+from .openai import MAX_MODELS_PER_STEP, MAX_USAGES_PER_BODY
 
 __all__ = [
     "ERROR_TYPES",
@@ -206,12 +206,23 @@ class MessagesEncoder(Encoder):
 
     def body(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
         memo = reply.memo
-        middle: bytes | None = None if memo is None else memo.get((self, reply.model))
-        if middle is None:
-            middle = self._middle(reply)
-            if memo is not None and len(memo) < MAX_MODELS_PER_STEP:  # a static reply: only the id
-                memo[self, reply.model] = middle  # and the usage change from one answer to the next
-        return b'{"id":"' + identity.id.encode() + middle + dumps(self.usage(reply.usage)) + b"}"
+        if memo is None:
+            return b'{"id":"' + identity.id.encode() + self._middle(reply) + dumps(self.usage(reply.usage)) + b"}"
+        # a static reply: only the id and the usage (by prompt size) change from one answer to the next
+        key = (self, reply.model)
+        compiled: tuple[bytes, dict[int, bytes]] | None = memo.get(key)
+        if compiled is None:
+            compiled = (self._middle(reply), {})
+            if len(memo) < MAX_MODELS_PER_STEP:
+                memo[key] = compiled
+        middle, usages = compiled
+        prompt = reply.usage.prompt_tokens
+        usage = usages.get(prompt)
+        if usage is None:
+            if len(usages) >= MAX_USAGES_PER_BODY:
+                usages.clear()
+            usage = usages[prompt] = dumps(self.usage(reply.usage))
+        return b'{"id":"' + identity.id.encode() + middle + usage + b"}"
 
     def _middle(self, reply: Reply) -> bytes:
         """The body between its id and its usage."""
