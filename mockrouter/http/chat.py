@@ -314,7 +314,7 @@ async def _send_fuzz(
     The seed is the request's ``X-Mockrouter-Seed``, else derived from ``--seed`` (like every
     seeded answer), else random; it goes back in ``X-Mockrouter-Seed``. Drawing takes a few
     to tens of milliseconds of CPU, so it runs in a worker thread."""
-    from ..fuzz import ChatStream, draw_response  # imports hypothesis machinery: only when fuzzing
+    from ..fuzz import ChatStream, MessagesStream, ResponsesStream, draw_response  # hypothesis: only when fuzzing
 
     entry = ctx.entry
     asked = ctx.headers.get("x-mockrouter-seed", "")
@@ -325,15 +325,15 @@ async def _send_fuzz(
         seed = int.from_bytes(digest.digest()) >> 1
     else:
         seed = app.entropy.getrandbits(63)
-    drawn = await asyncio.to_thread(draw_response, seed, dialect=ctx.dialect.name, stream=stream, request=body)
+    drawn = await asyncio.to_thread(
+        draw_response, seed, dialect=ctx.dialect.name, stream=stream, request=body, surface=surface
+    )
     headers = [(b"x-mockrouter-seed", str(seed).encode()), *ctx.dialect.headers(None, app.rate_info(ctx))]
     entry.status = 200
     entry.fuzz_seed = seed
     entry.expected = drawn.expected
-    # a ChatStream exactly when ``stream`` (draw_response draws from chat_streams then)
-    first = drawn.chunks[0] if isinstance(drawn, ChatStream) and drawn.chunks else getattr(drawn, "data", {})
-    entry.generation_id = first.get("id") if isinstance(first, dict) else None
-    if not isinstance(drawn, ChatStream):
+    entry.generation_id = drawn.generation_id or None
+    if not isinstance(drawn, ChatStream | MessagesStream | ResponsesStream):
         await send_response(send, 200, drawn.body, drawn.content_type.encode(), headers)
         entry.bytes_sent = len(drawn.body)
         return
