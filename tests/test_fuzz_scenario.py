@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import anthropic
 import httpx
 import openai
 import pytest
 
 from mockrouter.core.schemas import SchemaRegistry
-from mockrouter.strategies import assemble
+from mockrouter.strategies import assemble, assemble_messages, assemble_responses, responses_summary, sse_named_events
 
 REGISTRY = SchemaRegistry()
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
@@ -125,3 +126,84 @@ def test_openai_sdk_non_stream(client):
     reply = client.chat.completions.create(**body(False))
     assert reply.choices and reply.choices[0].message.role == "assistant"
     assert isinstance(reply, openai.types.chat.ChatCompletion)
+
+
+# -- the other surfaces: the same scenario answers Messages and Responses requests in their shape --
+
+MESSAGES_TOOLS = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+
+
+def surface_request(surface: str, stream: bool) -> tuple[str, dict]:
+    if surface == "messages":
+        body = {"model": "mockrouter/fuzz", "max_tokens": 64, "messages": [{"role": "user", "content": "go"}]}
+        return "/messages", {**body, "tools": MESSAGES_TOOLS, "stream": stream}
+    return "/responses", {"model": "mockrouter/fuzz", "input": "go", "tools": RESPONSES_TOOLS, "stream": stream}
+
+
+def tools_called(surface: str, expected: dict) -> set[str]:
+    if surface == "messages":
+        return {block["name"] for block in expected["content"] if block["type"] == "tool_use"}
+    return {item["name"] for item in expected["output"] if item["type"] == "function_call"}
+
+
+@pytest.mark.parametrize("surface", ["messages", "responses"])
+def test_other_surfaces_answer_in_their_own_shape(http, journal, dialect, surface):
+    """Bodies and events valid per the surface's schemas; the journal's ``expected`` is what
+    the surface's reference accumulator assembles; tools only the request's own."""
+    assemble_surface = assemble_messages if surface == "messages" else assemble_responses
+    called: set[str] = set()
+    for n in range(6):
+        stream = n % 2 == 1
+        path, request = surface_request(surface, stream)
+        response = http.post(path, json=request)
+        assert response.status_code == 200, response.text
+        entry = journal()[-1]
+        assert str(entry["fuzz_seed"]) == response.headers["x-mockrouter-seed"]
+        expected = entry["expected"]
+        if stream:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert assemble_surface(response.content) == expected
+            schema = REGISTRY.for_dialect(f"{surface}-event", dialect)
+            for _, data in sse_named_events(response.content):
+                assert schema.violation(json.loads(data)) is None
+        else:
+            data = response.json()
+            assert REGISTRY.for_dialect(f"{surface}-response", dialect).violation(data) is None
+            assert (data if surface == "messages" else responses_summary(data)) == expected
+        assert entry["generation_id"] == expected["id"]
+        called |= tools_called(surface, expected)
+    assert called <= {"get_weather"}
+
+
+@pytest.mark.parametrize("surface", ["messages", "responses"])
+def test_other_surfaces_replay_a_seed(http, surface):
+    path, request = surface_request(surface, True)
+    first = http.post(path, json=request)
+    seed = first.headers["x-mockrouter-seed"]
+    again = http.post(path, json=request, headers={"X-Mockrouter-Seed": seed})
+    assert again.content == first.content
+
+
+def test_the_anthropic_sdk_assembles_what_the_journal_expects(server, api_key, journal):
+    root = server.base_url.removesuffix("/v1")
+    with anthropic.Anthropic(base_url=root, api_key=api_key, max_retries=0, timeout=10) as sdk:
+        for _ in range(3):
+            _, request = surface_request("messages", False)
+            del request["stream"]  # stream() asks for it
+            with sdk.messages.stream(**request) as events:
+                final = events.get_final_message().model_dump(mode="json", exclude_unset=True)
+            if final.get("stop_details") is None:
+                final.pop("stop_details", None)
+            assert final == journal()[-1]["expected"]
+
+
+def test_the_openai_sdk_streams_what_the_journal_expects_on_responses(client, journal):
+    for _ in range(3):
+        _, request = surface_request("responses", False)
+        del request["stream"]
+        with client.responses.stream(**request) as events:
+            last = list(events)[-1]
+        expected = journal()[-1]["expected"]
+        assert last.type == f"response.{expected['status']}"
+        assert responses_summary(last.response.model_dump(mode="json", exclude_unset=True)) == expected
