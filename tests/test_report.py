@@ -372,3 +372,49 @@ def test_a_fuzz_run_leaves_the_report_clean(make_server):
     assert done.returncode == 0, done.stdout + done.stderr
     judged = run_report("--url", server.url, "--include-fuzz")
     assert judged.returncode == 1 and fuzzer.DEFAULT_KEY[-4:] in judged.stdout, judged.stdout + judged.stderr
+
+
+# -- every surface ----------------------------------------------------------------------------
+
+SURFACE_REQUESTS = {
+    "messages": ("/messages", {"model": "mockrouter/rate-limited", "max_tokens": 64, "messages": USER}),
+    "responses": ("/responses", {"model": "mockrouter/rate-limited", "input": USER[0]["content"]}),
+}
+
+
+@pytest.mark.parametrize("surface", list(SURFACE_REQUESTS))
+def test_naive_retries_are_judged_on_every_surface(surface, http, api_key, admin, journal):
+    """The report reads Messages and Responses answers like chat ones: an immediate retry of a
+    429 ignores its Retry-After, and giving up on a 529 is ``no_retry``."""
+    path, request = SURFACE_REQUESTS[surface]
+    for _ in range(3):
+        if http.post(path, json=request).status_code == 200:
+            break
+    limited, ok = journal()
+    assert (limited["status"], ok["status"], limited["surface"]) == (429, 200, surface)
+    found = findings(admin, api_key)
+    assert kinds(found) == {"retry_after_ignored", "no_backoff"}
+    assert of_kind(found, "retry_after_ignored")[0]["request_ids"] == [limited["id"], ok["id"]]
+
+
+def test_the_anthropic_sdk_is_judged_resilient(server, api_key, admin, journal, add_scenarios):
+    """The anthropic SDK waits out a 429's Retry-After and retries a 529 with backoff: no finding;
+    the same 529 given up on (max_retries=0) is ``no_retry``."""
+    import anthropic
+
+    add_scenarios(
+        "name: overloaded-once\nmatch: {model: report/529}\n"
+        "steps: [{error: {status: 529, message: Overloaded}}, {content: fine}]\nthen: repeat-last\n"
+    )
+    sdk = anthropic.Anthropic(base_url=server.url + "/api", api_key=api_key)
+    reply = sdk.messages.create(model="mockrouter/rate-limited", max_tokens=64, messages=USER)
+    assert reply.content[0].text == USER[0]["content"]
+    assert sdk.messages.create(model="report/529", max_tokens=64, messages=USER).content[0].text == "fine"
+    statuses = [e["status"] for e in journal()]
+    assert statuses == [429, 200, 529, 200]
+    assert findings(admin, api_key) == []
+    with pytest.raises(anthropic.InternalServerError):
+        sdk.with_options(max_retries=0).messages.create(
+            model="mockrouter/overloaded", max_tokens=64, messages=[{"role": "user", "content": "again"}]
+        )
+    assert kinds(findings(admin, api_key)) == {"no_retry"}

@@ -1,11 +1,12 @@
 """The resilience report: how a client behaved, judged from the journal, per API key.
 
-A *retry* is a request from the same key with the same body as the one just before it, after
-that one failed. Chains of such attempts are what the findings look at:
+A *retry* is a request from the same key to the same route with the same body as the one just
+before it, after that one failed. Every answer of the scenario engine is judged, on every
+surface (chat completions, legacy completions, Anthropic Messages, OpenAI Responses). Chains of such attempts are what the findings look at:
 
 - ``retry_after_ignored``: came back sooner than the ``Retry-After`` it was given (5 % slack);
 - ``retried_non_retryable``: retried a 400/401/402/403/404/413/422;
-- ``no_retry``: gave up at once on a retryable 408/409/429/5xx (no second attempt);
+- ``no_retry``: gave up at once on a retryable 408/409/429/5xx/529 (no second attempt);
 - ``retry_storm``: more than ``max_retries`` retries of one request;
 - ``no_backoff``: retried at once (< 200 ms), or with gaps that do not grow (each ≥ 1.2× the
   one before) where no ``Retry-After`` set the pace;
@@ -28,7 +29,7 @@ import orjson
 
 from .journal import is_fuzz
 
-RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
+RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404, 413, 422})
 FINDINGS = (
     "retry_after_ignored",
@@ -68,10 +69,12 @@ class KeyReport:
 
 
 def _body_of(entry: dict[str, Any]) -> bytes:
+    """What makes two requests the same request: the route and the body."""
     body = entry.get("body")
+    route = entry["path"].encode() + b"\n"
     if isinstance(body, dict | list):
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return str(body).encode()
+        return route + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return route + str(body).encode()
 
 
 def _end(entry: dict[str, Any]) -> float:
@@ -100,7 +103,7 @@ def _chains(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def judge(entries: Iterable[dict[str, Any]], *, max_retries: int = DEFAULT_MAX_RETRIES) -> list[Finding]:
     """Every finding in one key's journal entries (oldest first)."""
-    chat = [e for e in entries if e["path"].endswith("/chat/completions")]
+    chat = [e for e in entries if e.get("surface") is not None]  # the engine's answers, every surface
     findings: list[Finding] = []
 
     def add(kind: str, message: str, *ids: str) -> None:
