@@ -27,6 +27,7 @@ from mockrouter.scenario.matcher import RequestFacts
 from mockrouter.scenario.render import RenderInput, render
 from mockrouter.wire.dialects import DIALECTS
 from mockrouter.wire.dialects.base import Identity
+from mockrouter.wire.dialects.messages import tool_use_id
 
 REGISTRY = SchemaRegistry()
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -321,6 +322,18 @@ def test_static_bodies_compiled_once_are_the_rendered_bytes(dialect_name: str) -
                 fresh = encoder.body(replace(reply, memo=None), identity, body)
                 assert encoder.body(reply, identity, body) == fresh == encoder.body(reply, identity, body)
                 valid("messages-response", json.loads(fresh))
+
+
+def test_scripted_tool_ids_become_valid_toolu_ids(anthropic: httpx.Client, add_scenarios: Callable[..., Any]) -> None:
+    assert [tool_use_id(i) for i in ("call_abc", "abc", "call_a.b c", "call_")] == [
+        "toolu_abc",
+        "toolu_abc",
+        "toolu_a_b_c",
+        "toolu__",
+    ]
+    add_scenarios("name: ids\nsteps:\n  - tool_calls: [{name: f, id: 'call_x/1'}, {name: g, id: 'fc.2'}]\n")
+    body = message(anthropic.post("/messages", json=request(model="mockrouter/ids")))
+    assert [b["id"] for b in body["content"]] == ["toolu_x_1", "toolu_fc_2"]
 
 
 # -- a property: the stream of any step assembles back to its body -----------------------------

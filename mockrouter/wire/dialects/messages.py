@@ -10,8 +10,8 @@ The body is ``{"id": "msg_…", "type": "message", "role": "assistant", "model",
   sends the block back unchanged sends back what it got;
 - ``text`` for the content, and another ``text`` block for a refusal's text (Anthropic has no
   refusal field: ``stop_reason: "refusal"`` says what it is);
-- ``tool_use`` per tool call: its id is the call's (``call_X`` → ``toolu_X``), its ``input`` the
-  parsed arguments. Arguments that are not a JSON object (a scenario may script any string)
+- ``tool_use`` per tool call: its id is the call's (``call_X`` → ``toolu_X``; characters an
+  Anthropic id may not hold become ``_``), its ``input`` the parsed arguments. Arguments that are not a JSON object (a scenario may script any string)
   cannot be an ``input``, so they are wrapped: ``{"arguments": "<the string as scripted>"}``
   (an empty string is ``{}``). A stream sends that wrapped object as one ``input_json_delta``,
   so the body and the stream agree.
@@ -43,6 +43,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import re
 from typing import Any, ClassVar
 
 import orjson
@@ -103,6 +104,8 @@ ERROR_TYPES = {
 _ANTHROPIC_ERRORS = frozenset(ERROR_TYPES.values())
 
 _EMPTY_INPUT: dict[str, Any] = {}
+_ID_SAFE = re.compile(r"[A-Za-z0-9_-]+")
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def stop_reason(finish: str) -> str:
@@ -132,8 +135,10 @@ def signature(reasoning: str) -> str:
 
 
 def tool_use_id(call_id: str) -> str:
-    """A ``toolu_`` id for a chat tool call id (``call_X`` → ``toolu_X``), the same every time."""
-    return "toolu_" + (call_id[5:] if call_id.startswith("call_") else call_id)
+    """A ``toolu_`` id for a chat tool call id (``call_X`` → ``toolu_X``), the same every time;
+    characters Anthropic does not allow in an id (it takes ``[A-Za-z0-9_-]``) become ``_``."""
+    rest = call_id[5:] if call_id.startswith("call_") else call_id
+    return "toolu_" + (rest if _ID_SAFE.fullmatch(rest) else _ID_UNSAFE.sub("_", rest) or "_")
 
 
 def tool_input(arguments: str) -> tuple[dict[str, Any], bool]:
