@@ -11,10 +11,10 @@ The body is ``{"id": "msg_…", "type": "message", "role": "assistant", "model",
 - ``text`` for the content, and another ``text`` block for a refusal's text (Anthropic has no
   refusal field: ``stop_reason: "refusal"`` says what it is);
 - ``tool_use`` per tool call: its id is the call's (``call_X`` → ``toolu_X``; characters an
-  Anthropic id may not hold become ``_``), its ``input`` the parsed arguments. Arguments that are not a JSON object (a scenario may script any string)
-  cannot be an ``input``, so they are wrapped: ``{"arguments": "<the string as scripted>"}``
-  (an empty string is ``{}``). A stream sends that wrapped object as one ``input_json_delta``,
-  so the body and the stream agree.
+  Anthropic id may not hold become ``_``), its ``input`` the parsed arguments. Arguments that
+  are not a JSON object (a scenario may script any string) cannot be an ``input``, so they are
+  wrapped: ``{"arguments": "<the string as scripted>"}`` (an empty string is ``{}``). A stream
+  sends that wrapped object as one ``input_json_delta``, so the body and the stream agree.
 
 Finish reasons map ``stop`` → ``end_turn``, ``length`` → ``max_tokens``, ``tool_calls`` →
 ``tool_use``, ``content_filter`` → ``refusal``; a scripted Anthropic value passes as it is;
