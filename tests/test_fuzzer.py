@@ -36,6 +36,54 @@ def test_mockrouter_itself_passes(server: BackgroundServer, dialect: str, capsys
     assert "[   44/44] 0 failing" in out.err  # progress
 
 
+@pytest.mark.parametrize("surface", ["messages", "responses"])
+def test_mockrouter_itself_passes_on_every_surface(
+    server: BackgroundServer, dialect: str, surface: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--examples", "40", "--seed", "4", "--dialect", dialect, "--surface", surface, "--api-key", "k"]
+    code = main(["fuzz", "--target", server.base_url, *args])
+    out = capsys.readouterr()
+    assert code == 0, out.out
+    assert "no failures" in out.out and "FAILED" not in out.out
+    assert f"({dialect} dialect, {surface} surface, seed 4)" in out.out
+    protocol = 5 if surface == "responses" else 4  # responses: an unknown previous_response_id too
+    total = next(line for line in out.out.splitlines() if line.startswith("total"))
+    assert total.split()[1:] == [str(40 + protocol), str(40 + protocol), "0"]
+    counts = {
+        line.split()[0] + line.split()[1]: line.split()[2] for line in out.out.splitlines() if line[:5] == "valid"
+    }
+    assert int(counts["valid(json)"]) > 0 and int(counts["valid(stream)"]) > 0
+
+
+@pytest.mark.parametrize("surface", ["messages", "responses"])
+def test_a_scenario_that_answers_garbage_is_caught_on_every_surface(
+    server: BackgroundServer, api_key: str, add_scenarios: Callable[[str], list[str]], surface: str
+) -> None:
+    """A real mockrouter whose scenario (for the fuzzer's model) breaks every answer mid-way."""
+    add_scenarios(
+        "name: garbage\nmatch: {model: openai/gpt-4o-mini}\n"
+        "steps:\n  - content: hello there\n    fault: {kind: malformed, after_chunks: 1}\n"
+    )
+    report = fuzzer.run(server.base_url, api_key=api_key, examples=25, seed=8, surface=surface)
+    by_check = {f.problem.check: f for f in report.failures}
+    assert {"json", "sse"} <= set(by_check), report.failures
+    assert "not JSON" in by_check["sse"].problem.message
+    minimal = by_check["json"]
+    assert minimal.shrunk and minimal.case.surface == surface
+    if surface == "messages":  # shrunk to the smallest request: one short user message
+        assert minimal.case.body == {
+            "model": "openai/gpt-4o-mini",
+            "max_tokens": 1,
+            "messages": [{"role": "user", "content": "a"}],
+        }
+    else:
+        assert minimal.case.body == {"model": "openai/gpt-4o-mini", "input": ""}
+    route = "/messages" if surface == "messages" else "/responses"
+    assert f"{server.base_url}{route}" in minimal.curl
+    assert ('"x-api-key: $MOCKROUTER_API_KEY"' in minimal.curl) == (surface == "messages")
+    assert all(f.case.kind == "valid" for f in report.failures)  # invalid requests still get good errors
+
+
 # -- a deliberately broken server ---------------------------------------------------------------
 
 
@@ -63,6 +111,10 @@ class BrokenRouter:
             body = json.loads(raw)
         except ValueError:
             body = None
+        if scope["path"].endswith("/responses"):  # no Responses API here
+            return await self.answer(send, 404, b"application/json", b'{"error": {"message": "not found"}}')
+        if scope["path"].endswith("/messages"):
+            return await self.messages(send, headers, body)
         if b"authorization" not in headers or not isinstance(body, dict):
             return await self.answer(send, 400, b"application/json", b'{"error": "bad request"}')
         if SCHEMAS["chat-request"].violation(body) is not None:
@@ -75,6 +127,24 @@ class BrokenRouter:
         completion = {**envelope, "object": "chat.completion", "choices": [{"index": 0, "message": message}]}
         completion["choices"][0]["finish_reason"] = "stop"
         return await self.answer(send, 200, b"application/json", json.dumps(completion).encode())
+
+    async def messages(self, send: Callable[..., Any], headers: dict[bytes, bytes], body: Any) -> None:
+        """Messages done wrong: errors in OpenAI's envelope (not Anthropic's), a bare 401
+        type on a 400, and streams whose events carry no ``event:`` name (the anthropic SDK
+        skips such events: the client sees an empty answer)."""
+        if b"x-api-key" not in headers:
+            error = {"type": "error", "error": {"type": "invalid_request_error", "message": "no key"}}
+            return await self.answer(send, 401, b"application/json", json.dumps(error).encode())
+        if not isinstance(body, dict) or SCHEMAS["messages-request"].violation(body) is not None:
+            error = {"error": {"message": "invalid", "type": "invalid_request_error"}}
+            return await self.answer(send, 400, b"application/json", json.dumps(error).encode())
+        message = {"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"], "content": []}
+        message |= {"stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+        if not body.get("stream"):
+            return await self.answer(send, 200, b"application/json", json.dumps(message).encode())
+        events = [{"type": "message_start", "message": {**message, "stop_reason": None}}, {"type": "message_stop"}]
+        sse = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events)
+        return await self.answer(send, 200, b"text/event-stream", sse)
 
     @staticmethod
     async def answer(send: Callable[..., Any], status: int, content_type: bytes, body: bytes) -> None:
@@ -142,11 +212,29 @@ def test_a_real_mockrouter_without_validation_is_caught(make_server: Callable[..
     assert "$MOCKROUTER_API_KEY" in failure.curl and "sk-secret-key" not in failure.curl  # no key in reports
 
 
+def test_a_broken_messages_surface_is_reported(broken_url: str) -> None:
+    report = fuzzer.run(broken_url, examples=30, seed=6, surface="messages")
+    by_check = {f.problem.check: f for f in report.failures}
+    assert {"error-schema", "error-type", "sse"} <= set(by_check), report.failures
+    assert "messages-error" in by_check["error-schema"].problem.message
+    assert "'authentication_error'" in by_check["error-type"].problem.message  # its 401 said invalid_request_error
+    assert "has no event: name" in by_check["sse"].problem.message
+    assert by_check["sse"].case.body["stream"] is True
+    assert "x-api-key: sk-mockrouter-fuzz" in by_check["sse"].curl and f"{broken_url}/messages" in by_check["sse"].curl
+
+
+def test_a_server_without_the_surface_is_said_in_one_line(broken_url: str) -> None:
+    done = run_fuzz("--target", broken_url, "--surface", "responses")
+    assert_refused_in_one_line(done, "404", f"POST {broken_url}/responses")
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="dialect"):
         fuzzer.run("http://127.0.0.1:9/api/v1", dialect="klingon")
     with pytest.raises(ValueError, match="examples"):
         fuzzer.run("http://127.0.0.1:9/api/v1", examples=0)
+    with pytest.raises(ValueError, match="surface"):
+        fuzzer.run("http://127.0.0.1:9/api/v1", surface="completions")
 
 
 # -- the probe: a target that is no router API is said at once (exit 2), not fuzzed -----------------
@@ -200,3 +288,8 @@ def test_a_refused_key_is_said_in_one_line(make_server: Callable[..., Background
     done = run_fuzz("--target", strict.base_url, "--api-key", "sk-someone-else")
     assert_refused_in_one_line(done, "401", "--api-key")
     assert run_fuzz("--target", strict.base_url, "--api-key", "sk-the-only-key").returncode == 0
+    # on messages the key goes in x-api-key, as the anthropic SDK sends it
+    done = run_fuzz("--target", strict.base_url, "--api-key", "sk-someone-else", "--surface", "messages")
+    assert_refused_in_one_line(done, "401", f"POST {strict.base_url}/messages")
+    done = run_fuzz("--target", strict.base_url, "--api-key", "sk-the-only-key", "--surface", "messages")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -150,7 +150,7 @@ def messages_requests(
     it, absent included). ``max_messages``: at most this many messages (at least 1).
 
     Shrinks towards ``{"model": ..., "max_tokens": 1, "messages": [{"role": "user",
-    "content": "0"}]}``.
+    "content": "a"}]}``.
     """
     _check_range("max_messages", max_messages, 1)
     if model is not None and (not isinstance(model, str) or not model):
