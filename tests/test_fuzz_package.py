@@ -74,9 +74,14 @@ def test_private_modules_import_only_down_the_layers() -> None:
 def test_decoding_sse_does_not_import_hypothesis() -> None:
     code = """if True:
         import sys
-        from mockrouter.fuzz import StreamError, assemble, sse_events
+        from mockrouter.fuzz import StreamError, assemble, assemble_messages, assemble_responses, sse_events
         stream = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\\n\\ndata: [DONE]\\n\\n'
         assert assemble(stream) == {"role": "assistant", "content": "hi"}
+        start = b'event: message_start\\ndata: {"type":"message_start","message":{"content":[]}}\\n\\n'
+        assert assemble_messages(start + b'event: message_stop\\ndata: {"type":"message_stop"}\\n\\n')
+        created = b'data: {"type":"response.created","sequence_number":0,"response":{"id":"r"}}\\n\\n'
+        done = b'data: {"type":"response.completed","sequence_number":1,"response":{"id":"r","output":[]}}\\n\\n'
+        assert assemble_responses(created + done)["output"] == []
         assert not [m for m in sys.modules if m.startswith("hypothesis")], "hypothesis imported"
         import mockrouter.fuzz
         mockrouter.fuzz.chat_streams

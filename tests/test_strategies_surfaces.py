@@ -247,7 +247,7 @@ def test_every_responses_stream_validates_and_assembles(dialect: str) -> None:
 def test_responses_streams_cover_the_adversarial_features() -> None:
     seen: set[str] = set()
 
-    @settings(FAST, max_examples=150)
+    @settings(FAST, max_examples=100)
     @given(responses_streams(max_tool_calls=4))
     def collect(stream: ResponsesStream) -> None:
         output = stream.expected["output"]
@@ -472,7 +472,7 @@ def test_draw_response_calls_only_the_tools_a_request_declares() -> None:
     ]
     for surface, request, allowed in cases:
         names: set[str] = set()
-        for seed in range(30):
+        for seed in range(20):
             for stream in (False, True):
                 answer = draw_response(seed, stream=stream, request=request, surface=surface)
                 if surface == "messages":
