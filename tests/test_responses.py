@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mockrouter.core.catalog import Catalog
 from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.core.surfaces import chat_view
+from mockrouter.scenario.loader import load_text
+from mockrouter.scenario.matcher import RequestFacts
+from mockrouter.scenario.render import RenderInput, render
+from mockrouter.wire.dialects.anyrouter import AnyRouter
+from mockrouter.wire.dialects.openrouter import OpenRouter
 
 REGISTRY = SchemaRegistry()
+CATALOG = Catalog.load()
 MODEL = "openai/gpt-4o-mini"
 WEATHER = {
     "type": "function",
@@ -314,6 +323,42 @@ def test_streams_assemble_into_the_body(
         assert message[0]["content"][-1] == {"type": "refusal", "refusal": step["refusal"]}
     if "content" in step:
         assert text_of(body) == step["content"]
+
+
+REQUESTS = st.sampled_from(
+    [
+        {"model": MODEL, "input": "hi"},
+        {"model": MODEL, "input": "hi", "instructions": "Be brief."},
+        {"model": MODEL, "input": "hi", "temperature": None, "tool_choice": None},
+        {"model": MODEL, "input": "hi", "tools": [WEATHER], "metadata": {"k": "v"}, "presence_penalty": 0.5},
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(step=steps(), request=REQUESTS, dialect=st.sampled_from([AnyRouter, OpenRouter]))
+def test_compiled_answers_are_the_rendered_ones(step: dict[str, Any], request: dict[str, Any], dialect: Any) -> None:
+    """A static reply's body and stream, made from the bytes compiled for its step, are byte
+    for byte what rendering them in full gives (a dialect that does not precompile), the
+    first time and from the memo; the stream's last event carries the body."""
+    [scenario_] = load_text(json.dumps({"name": "compiled", "steps": [step]}))
+    facts = RequestFacts.from_body(chat_view("responses", request), {}, "responses")
+    reply = render(scenario_.steps[0], RenderInput(facts, 1, random.Random(0), None), CATALOG)
+    fast = dialect(precompile=True).encoders["responses"]
+    slow = dialect(precompile=False).encoders["responses"]
+    identity = fast.identity(random.Random(7), 1_767_225_600)
+
+    def streamed(encoder: Any) -> bytes:
+        stream = encoder.stream(reply, identity, request)
+        return b"".join(b for event in reply.events() if (b := stream.encode(event)) is not None)
+
+    body = slow.body(reply, identity, request)
+    assert fast.body(reply, identity, request) == body == fast.body(reply, identity, request)
+    raw = streamed(slow)
+    assert streamed(fast) == raw == streamed(fast)
+    events = events_of(raw)
+    assemble(events)
+    assert events[-1]["response"] == json.loads(body)
 
 
 # -- faults ------------------------------------------------------------------------------------

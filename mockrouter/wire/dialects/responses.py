@@ -27,6 +27,7 @@ followed by ``response.failed``: ``responses.stream(...).get_final_response()`` 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...core.ids import random_id
@@ -44,8 +45,17 @@ from ...core.reply import (
     UsageReport,
 )
 from .base import Dialect, Encoder, Identity, StreamEncoder, dumps
+from .openai import MAX_MODELS_PER_STEP, MAX_USAGES_PER_BODY
 
-__all__ = ["OpenRouterResponses", "ResponsesEncoder", "ResponsesStream", "error_code", "status_of"]
+__all__ = [
+    "Frame",
+    "OpenRouterResponses",
+    "ResponsesEncoder",
+    "ResponsesStream",
+    "TrackedStream",
+    "error_code",
+    "status_of",
+]
 
 #: finish_reason -> (status, incomplete_details.reason).
 STATUSES: dict[str, tuple[str, str | None]] = {
@@ -80,8 +90,8 @@ def error_code(error: HttpError) -> str:
 
 
 def _head(kind: str) -> bytes:
-    """The bytes of an event named ``kind`` up to its sequence number."""
-    return b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode() + b'","sequence_number":'
+    """The bytes of an event named ``kind`` up to its fields."""
+    return b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode() + b'"'
 
 
 # The head of every event this surface sends, made once.
@@ -103,7 +113,64 @@ ARGS_DELTA = _head("response.function_call_arguments.delta")
 ARGS_DONE = _head("response.function_call_arguments.done")
 ERROR = _head("error")
 TERMINAL_HEADS = {kind: _head(kind) for kind in TERMINAL.values()}
-END = b"}\n\n"
+#: What ends every event: its sequence number (``%`` the number).
+SEQ = b',"sequence_number":%d}\n\n'
+
+
+#: What stands for a response id's tail (the part after ``resp_``) in compiled bytes: the
+#: ids of a response's reasoning and message items end with it.
+MARK = "\x00tail\x00"
+_MARKED = Identity("resp_" + MARK, 0)
+_MARK_BYTES = dumps(MARK)[1:-1]
+
+
+@dataclass(slots=True)
+class Frame:
+    """What one answer's response objects share, as bytes: the head up to ``completed_at``'s
+    value (id, ``created_at``), ``created_at``'s value, the id's tail, and the request's echoed
+    settings (up to ``usage``'s value)."""
+
+    head: bytes
+    created: bytes
+    tail: bytes
+    echo: bytes
+
+
+@dataclass(slots=True)
+class Shape:
+    """A reply's finished response as bytes around what changes per request (the id's tail,
+    ``created_at``, the echo, the usage), made once for a static reply (kept in its memo)."""
+
+    #: Whether ``completed_at`` is set.
+    completed: bool
+    #: ``,"status":…,"output":[…]``, split where the id's tail goes.
+    pieces: list[bytes]
+    #: The same, in progress and with no output yet (the stream's first snapshots).
+    in_progress: bytes
+    #: What follows the usage (a failed response's extra fields, the closing brace).
+    end: bytes
+    #: The head of the stream's last event.
+    terminal: bytes
+    #: The output's plan: the message's index (-1: none), the tool calls' indexes, whether
+    #: the reasoning comes first, the message's output_text and refusal part indexes (-1: none).
+    message: int
+    calls: list[int]
+    reasoning: bool
+    text_part: int
+    refusal_part: int
+    #: Prompt tokens -> the ``usage`` bytes.
+    usages: dict[int, bytes] = field(default_factory=dict)
+    #: A static reply's stream (made by its first streamed answer): what each event between
+    #: the first and the last makes, split where the id's tail goes (None: nothing).
+    frames: list[list[bytes] | None] | None = None
+    #: The sequence number of the stream's last event.
+    last: int = 0
+
+
+def snapshot_events(frame: Frame, shape: Shape) -> bytes:
+    """``response.created`` and ``response.in_progress`` (sequence numbers 0 and 1)."""
+    snapshot = b',"response":' + frame.head + b"null" + shape.in_progress + frame.echo + b"null}"
+    return CREATED + snapshot + SEQ % 0 + IN_PROGRESS + snapshot + SEQ % 1
 
 
 class ResponsesEncoder(Encoder):
@@ -111,19 +178,50 @@ class ResponsesEncoder(Encoder):
 
     surface: ClassVar[str] = "responses"
     fault_as_status: ClassVar[bool] = True
+    #: The request settings a response echoes, with the API's defaults (``store`` and
+    #: ``previous_response_id`` are fixed: the routers keep no state).
+    echo: ClassVar[dict[str, Any]] = {
+        "instructions": None,
+        "max_output_tokens": None,
+        "parallel_tool_calls": True,
+        "reasoning": {"effort": None, "summary": None},
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "user": None,
+        "metadata": {},
+        "previous_response_id": None,
+        "store": False,
+    }
+    #: Settings echoed as null when the request sends null (the others take their default).
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {"instructions", "max_output_tokens", "temperature", "top_p", "user"}
+    )
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        #: Each echoed setting's ``"name":`` and its default field, as JSON bytes.
+        self.labels = {key: dumps(key) + b":" for key in self.echo}
+        self.defaults = {key: self.labels[key] + dumps(value) for key, value in self.echo.items()}
+        #: The echo of a request that sets none of them; per setting, the others' defaults (for
+        #: a request that sets just one, the common case: ``instructions``).
+        self.default_echo = b"," + b",".join(self.defaults.values()) + b',"usage":'
+        self.others = {
+            key: b"".join(b"," + field for other, field in self.defaults.items() if other != key) + b',"usage":'
+            for key in self.echo
+        }
 
     def identity(self, rng: random.Random, created: int) -> Identity:
         return Identity("resp_" + random_id(rng, 48), created)
 
-    # -- the response object ---------------------------------------------------------------------
+    # -- the parts of a response -------------------------------------------------------------------
 
     def output(self, reply: Reply, identity: Identity) -> list[dict[str, Any]]:
         """The response's output items, complete (what the stream's ``output_item.done`` send)."""
         tail = identity.id[5:]
-        status, _ = status_of(reply.finish_reason)
         items: list[dict[str, Any]] = []
         if reply.reasoning:
             items.append(
@@ -138,7 +236,7 @@ class ResponsesEncoder(Encoder):
                 {
                     "id": "msg_" + tail,
                     "type": "message",
-                    "status": "completed" if status == "completed" else "incomplete",
+                    "status": "completed" if status_of(reply.finish_reason)[0] == "completed" else "incomplete",
                     "role": "assistant",
                     "content": content_parts(reply),
                 }
@@ -173,81 +271,169 @@ class ResponsesEncoder(Encoder):
             "total_tokens": total,
         }
 
-    def echoed(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The request's settings as the response echoes them (the API's defaults when unset)."""
-        get = request.get
-        return {
-            "instructions": get("instructions"),
-            "max_output_tokens": get("max_output_tokens"),
-            "parallel_tool_calls": _given(get("parallel_tool_calls"), True),
-            "previous_response_id": None,
-            "reasoning": get("reasoning") or {"effort": None, "summary": None},
-            "store": False,
-            "temperature": get("temperature", 1.0),
-            "text": get("text") or {"format": {"type": "text"}},
-            "tool_choice": _given(get("tool_choice"), "auto"),
-            "tools": get("tools") or [],
-            "top_p": get("top_p", 1.0),
-            "truncation": get("truncation") or "disabled",
-            "user": get("user"),
-            "metadata": get("metadata") or {},
-        }
-
-    def response(
-        self,
-        reply: Reply,
-        identity: Identity,
-        request: dict[str, Any],
-        *,
-        status: str,
-        output: list[dict[str, Any]],
-        usage: dict[str, Any] | None,
-        incomplete: str | None = None,
-        error: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A response object in any state (the body; the stream's snapshots)."""
-        return {
-            "id": identity.id,
-            "object": "response",
-            "created_at": identity.created,
-            "status": status,
-            "background": False,
-            "completed_at": identity.created if status == "completed" else None,
-            "error": error,
-            "incomplete_details": {"reason": incomplete} if incomplete else None,
-            "model": reply.model,
-            "output": output,
-            **self.echoed(request),
-            "usage": usage,
-        }
-
     def failure(self, error: HttpError) -> dict[str, Any]:
         """The ``error`` of a failed response."""
         message = self.dialect.error_object(error).get("message") or "The response failed."
         return {"code": error_code(error), "message": message}
 
-    def final(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> dict[str, Any]:
-        """The finished response: the body, and what the stream's last event carries."""
-        status, reason = status_of(reply.finish_reason)
-        error = (
-            self.failure(HttpError(500, "The model failed to complete the response.")) if status == "failed" else None
+    def failure_fields(self, error: dict[str, Any]) -> bytes:
+        """Fields a failed response carries beside its ``error`` (none, in OpenAI's API)."""
+        return b""
+
+    # -- the response object ---------------------------------------------------------------------
+
+    def frame(self, identity: Identity, request: dict[str, Any]) -> Frame:
+        """What one answer's response objects share, as bytes (made once per answer)."""
+        return Frame(
+            head=b'{"id":"'
+            + identity.id.encode()
+            + b'","object":"response","created_at":%d,"completed_at":' % identity.created,
+            created=b"%d" % identity.created,
+            tail=identity.id[5:].encode(),
+            echo=self.echo_bytes(request),
         )
-        return self.response(
-            reply,
-            identity,
-            request,
-            status=status,
-            output=self.output(reply, identity),
-            usage=self.usage(reply.usage),
-            incomplete=reason,
-            error=error,
+
+    def echo_bytes(self, request: dict[str, Any]) -> bytes:
+        """``,<the echoed settings>,"usage":``: the request's own value of each setting it sent
+        (null too, for the ``nullable`` ones), the API's default of the others."""
+        given = request.keys() & self.echo.keys()
+        if not given:
+            return self.default_echo
+        if len(given) == 1:
+            (key,) = given
+            value = request[key]
+            if value is None and key not in self.nullable:
+                return self.default_echo
+            return b"," + self.labels[key] + dumps(value) + self.others[key]
+        fields = dict(self.defaults)
+        for key in given:
+            value = request[key]
+            if value is not None or key in self.nullable:
+                fields[key] = self.labels[key] + dumps(value)
+        return b"," + b",".join(fields.values()) + b',"usage":'
+
+    def state(
+        self, model: str, status: str, incomplete: str | None = None, error: dict[str, Any] | None = None
+    ) -> bytes:
+        """``,"status":…`` up to ``"output":`` (the fields a response's state decides)."""
+        return b"".join(
+            (
+                b',"status":"',
+                status.encode(),
+                b'","background":false,"error":',
+                b"null" if error is None else dumps(error),
+                b',"incomplete_details":',
+                b"null" if incomplete is None else b'{"reason":' + dumps(incomplete) + b"}",
+                b',"model":',
+                dumps(model),
+                b',"output":',
+            )
+        )
+
+    def shape(self, reply: Reply) -> Shape:
+        """The reply's :class:`Shape`: from its memo for a static reply (unless the dialect
+        does not precompile), else made now."""
+        memo = reply.memo
+        if memo is None or not self.dialect.precompile:
+            return self.compile(reply)
+        key = (self, reply.model)
+        shape = memo.get(key)
+        if shape is None:
+            shape = self.compile(reply)
+            if len(memo) < MAX_MODELS_PER_STEP:
+                memo[key] = shape
+        return shape
+
+    def compile(self, reply: Reply) -> Shape:
+        """Render the reply's finished response once around a marked id, keep the bytes."""
+        status, reason = status_of(reply.finish_reason)
+        error = None
+        if status == "failed":
+            error = self.failure(HttpError(500, "The model failed to complete the response."))
+        state = self.state(reply.model, status, reason, error)
+        items = self.output(reply, _MARKED)
+        kinds = [item["type"] for item in items]
+        message = kinds.index("message") if "message" in kinds else -1
+        parts = [part["type"] for part in items[message]["content"]] if message >= 0 else []
+        return Shape(
+            completed=status == "completed",
+            pieces=(state + dumps(items)).split(_MARK_BYTES),
+            in_progress=self.state(reply.model, "in_progress") + b"[]",
+            end=(b"" if error is None else self.failure_fields(error)) + b"}",
+            terminal=TERMINAL_HEADS[TERMINAL[status]],
+            message=message,
+            calls=[i for i, kind in enumerate(kinds) if kind == "function_call"],
+            reasoning=kinds[:1] == ["reasoning"],
+            text_part=parts.index("output_text") if "output_text" in parts else -1,
+            refusal_part=parts.index("refusal") if "refusal" in parts else -1,
+        )
+
+    def usage_bytes(self, shape: Shape, usage: Usage) -> bytes:
+        """The usage as JSON, kept per prompt size in the shape."""
+        usages = shape.usages
+        found = usages.get(usage.prompt_tokens)
+        if found is None:
+            found = dumps(self.usage(usage))
+            if len(usages) >= MAX_USAGES_PER_BODY:
+                usages.clear()
+            usages[usage.prompt_tokens] = found
+        return found
+
+    def finished(self, shape: Shape, frame: Frame, usage: Usage) -> bytes:
+        """The finished response: the body, and what the stream's last event carries."""
+        return b"".join(
+            (
+                frame.head,
+                frame.created if shape.completed else b"null",
+                frame.tail.join(shape.pieces),
+                frame.echo,
+                self.usage_bytes(shape, usage),
+                shape.end,
+            )
         )
 
     def body(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
-        return dumps(self.final(reply, identity, request))
+        """:meth:`finished`, joined in one go (the JSON answer's hot path)."""
+        shape = self.shape(reply)
+        rid = identity.id.encode()
+        created = b"%d" % identity.created
+        return b"".join(
+            (
+                b'{"id":"',
+                rid,
+                b'","object":"response","created_at":',
+                created,
+                b',"completed_at":',
+                created if shape.completed else b"null",
+                rid[5:].join(shape.pieces),
+                self.echo_bytes(request),
+                self.usage_bytes(shape, reply.usage),
+                shape.end,
+            )
+        )
 
     def stream(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> StreamEncoder:
-        return ResponsesStream(self, reply, identity, request)
+        fault = reply.fault
+        frame = self.frame(identity, request)
+        if fault is None and reply.memo is not None and self.dialect.precompile:
+            shape = self.shape(reply)
+            if shape.frames is None:
+                self.compile_stream(reply, shape)
+            return CompiledStream(self, frame, shape)
+        kind = TrackedStream if fault is not None and fault.kind == "error" else ResponsesStream
+        return kind(self, reply, frame, self.output(reply, identity))
+
+    def compile_stream(self, reply: Reply, shape: Shape) -> None:
+        """Stream a static reply once around a marked id and keep, per event, its bytes."""
+        stream = ResponsesStream(self, reply, Frame(b"", b"", b"", b""), self.output(reply, _MARKED))
+        events = reply.events()
+        stream.encode(events[0])  # the opening snapshots, made per request
+        frames = []
+        for event in events[1:-1]:
+            out = stream.encode(event)
+            frames.append(None if out is None else out.split(_MARK_BYTES))
+        shape.last = stream.seq
+        shape.frames = frames
 
 
 class OpenRouterResponses(ResponsesEncoder):
@@ -266,30 +452,15 @@ class OpenRouterResponses(ResponsesEncoder):
         }
         return out
 
-    def echoed(self, request: dict[str, Any]) -> dict[str, Any]:
-        out = super().echoed(request)
-        out["presence_penalty"] = request.get("presence_penalty")
-        out["frequency_penalty"] = request.get("frequency_penalty")
-        return out
+    echo: ClassVar[dict[str, Any]] = {
+        **ResponsesEncoder.echo,
+        "presence_penalty": None,
+        "frequency_penalty": None,
+    }
+    nullable = ResponsesEncoder.nullable | {"presence_penalty", "frequency_penalty"}
 
-    def response(
-        self,
-        reply: Reply,
-        identity: Identity,
-        request: dict[str, Any],
-        *,
-        status: str,
-        output: list[dict[str, Any]],
-        usage: dict[str, Any] | None,
-        incomplete: str | None = None,
-        error: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        out = super().response(
-            reply, identity, request, status=status, output=output, usage=usage, incomplete=incomplete, error=error
-        )
-        if error is not None:
-            out["error_type"] = error["code"]
-        return out
+    def failure_fields(self, error: dict[str, Any]) -> bytes:
+        return b',"error_type":' + dumps(error["code"])
 
 
 def content_parts(reply: Reply) -> list[dict[str, Any]]:
@@ -312,121 +483,118 @@ class ResponsesStream(StreamEncoder):
     """One streamed response. The output items are known from the reply; each abstract event
     belongs to one of them (reasoning, the message, tool call ``i``), and reaching an item
     closes the one before it (and sends whole any item the events skipped, such as an empty
-    message), so the events always arrive in the order the SDK demands."""
+    message), so the events always arrive in the order the SDK demands. A piece of the item
+    (and part) already open, the common case, is one delta event joined from bytes made once."""
 
     done = b""
     malformed = MALFORMED
 
-    def __init__(self, encoder: ResponsesEncoder, reply: Reply, identity: Identity, request: dict[str, Any]) -> None:
+    def __init__(self, encoder: ResponsesEncoder, reply: Reply, frame: Frame, items: list[dict[str, Any]]) -> None:
         self.encoder = encoder
         self.reply = reply
-        self.identity = identity
-        self.request = request
+        self.frame = frame
+        self.items = items
+        self.shape = shape = encoder.shape(reply)
         self.keepalive = encoder.dialect.keepalive
         self.seq = 0
-        #: With an ``error`` fault: (next sequence number, current item) after each frame.
-        fault = reply.fault
-        self.marks: list[tuple[int, int]] | None = [] if fault is not None and fault.kind == "error" else None
-        #: The finished items, in output order; what each is (kind, and the call index).
-        self.items = encoder.output(reply, identity)
-        self.message = -1
-        self.calls: list[int] = []
-        for index, item in enumerate(self.items):
-            if item["type"] == "message":
-                self.message = index
-            elif item["type"] == "function_call":
-                self.calls.append(index)
-        #: The item being streamed (-1: none yet), and the message part being streamed.
+        #: The item being streamed (-1: none yet, ``len(items)``: all done), and the message
+        #: part being streamed (likewise).
         self.current = -1
         self.part = -1
-        #: Per item, the bytes after ``sequence_number`` that name it (item id, output index).
-        self.where = [
-            b',"item_id":' + dumps(item["id"]) + b',"output_index":%d' % index for index, item in enumerate(self.items)
-        ]
-        self.reasoning = bool(self.items) and self.items[0]["type"] == "reasoning"
-        #: The message's ``output_text`` and ``refusal`` part indexes (-1: none), and what
-        #: their deltas say before the text.
-        parts = self.items[self.message]["content"] if self.message >= 0 else []
-        kinds = [part["type"] for part in parts]
-        self.text_part = kinds.index("output_text") if "output_text" in kinds else -1
-        self.refusal_part = kinds.index("refusal") if "refusal" in kinds else -1
-        self.text_where = self.refusal_where = b""
-        if self.message >= 0:
-            where = self.where[self.message]
-            self.text_where = where + b',"content_index":%d,"logprobs":[],"delta":' % self.text_part
-            self.refusal_where = where + b',"content_index":%d,"delta":' % self.refusal_part
+        self.message = message = shape.message
+        self.calls = shape.calls
+        self.reasoning = shape.reasoning
+        self.text_part = shape.text_part
+        self.refusal_part = shape.refusal_part
+        #: Per item, the bytes that name it (item id, output index).
+        self.where = [b',"item_id":' + dumps(item["id"]) + b',"output_index":%d' % i for i, item in enumerate(items)]
+        #: What the deltas of the message's parts and of the reasoning say before their text.
+        self.text_delta = self.refusal_delta = self.summary_delta = b""
+        if message >= 0:
+            where = self.where[message]
+            self.text_delta = TEXT_DELTA + where + b',"content_index":%d,"logprobs":[],"delta":' % self.text_part
+            self.refusal_delta = REFUSAL_DELTA + where + b',"content_index":%d,"delta":' % self.refusal_part
+        if self.reasoning:
+            self.summary_delta = SUMMARY_DELTA + self.where[0] + b',"summary_index":0,"delta":'
 
     # -- the framing -----------------------------------------------------------------------------
 
     def event(self, head: bytes, rest: bytes) -> bytes:
-        """One SSE event: ``head`` (its name and type), the next sequence number, ``rest``."""
+        """One SSE event: ``head`` (its name and type), ``rest`` (its fields), the next
+        sequence number."""
         seq = self.seq
         self.seq = seq + 1
-        return head + b"%d" % seq + rest + END
-
-    def snapshot(self, status: str, **fields: Any) -> bytes:
-        """``,"response":{…}`` in ``status``, with no output yet unless given."""
-        fields.setdefault("output", [])
-        fields.setdefault("usage", None)
-        return b',"response":' + dumps(
-            self.encoder.response(self.reply, self.identity, self.request, status=status, **fields)
-        )
+        return head + rest + SEQ % seq
 
     # -- events ----------------------------------------------------------------------------------
 
     def encode(self, event: Event) -> bytes | None:
-        out = self.frame(event)
-        if self.marks is not None and out is not None:
-            self.marks.append((self.seq, self.current))
-        return out
-
-    def frame(self, event: Event) -> bytes | None:
-        """The events one abstract event makes (None: nothing to send)."""
         if isinstance(event, ContentPiece):
-            if self.text_part < 0:
+            if self.current == self.message and self.part == self.text_part >= 0:
+                out = b""
+            elif self.text_part < 0:
                 return None
-            out = self.reach(self.message) + self.reach_part(0)
-            return out + self.event(TEXT_DELTA, self.text_where + dumps(event.text))
+            else:
+                out = self.reach(self.message) + self.reach_part(self.text_part)
+            seq = self.seq
+            self.seq = seq + 1
+            return out + self.text_delta + dumps(event.text) + SEQ % seq
         if isinstance(event, ReasoningPiece):
             if not self.reasoning:
                 return None
-            out = self.reach(0)
-            return out + self.event(SUMMARY_DELTA, self.where[0] + b',"summary_index":0,"delta":' + dumps(event.text))
-        if isinstance(event, RefusalPiece):
-            if self.refusal_part < 0:
-                return None
-            out = self.reach(self.message) + self.reach_part(self.refusal_part)
-            return out + self.event(REFUSAL_DELTA, self.refusal_where + dumps(event.text))
+            out = self.reach(0) if self.current else b""
+            seq = self.seq
+            self.seq = seq + 1
+            return out + self.summary_delta + dumps(event.text) + SEQ % seq
         if isinstance(event, ToolCallFragment):
             if event.index >= len(self.calls):
                 return None
             index = self.calls[event.index]
-            out = self.reach(index)
+            out = self.reach(index) if self.current != index else b""
             if event.arguments:
                 out += self.event(ARGS_DELTA, self.where[index] + b',"delta":' + dumps(event.arguments))
             return out or None
+        if isinstance(event, RefusalPiece):
+            if self.refusal_part < 0:
+                return None
+            out = self.reach(self.message) + self.reach_part(self.refusal_part)
+            seq = self.seq
+            self.seq = seq + 1
+            return out + self.refusal_delta + dumps(event.text) + SEQ % seq
         if isinstance(event, Role):
-            snapshot = self.snapshot("in_progress")
-            return self.event(CREATED, snapshot) + self.event(IN_PROGRESS, snapshot)
+            self.seq = 2
+            return snapshot_events(self.frame, self.shape)
         if isinstance(event, Finish):
             return self.reach(len(self.items)) or None
         if isinstance(event, UsageReport):
-            final = self.encoder.final(self.reply, self.identity, self.request)
-            return self.event(TERMINAL_HEADS[TERMINAL[final["status"]]], b',"response":' + dumps(final))
+            final = self.encoder.finished(self.shape, self.frame, event.usage)
+            return self.event(self.shape.terminal, b',"response":' + final)
         return None
 
     def error_chunk(self, error: HttpError) -> bytes:
-        """``error`` then ``response.failed`` (with the items finished so far), numbered on from
-        the last frame the writer sent before the fault: the writer may have encoded the
-        whole reply first, so the state is the one recorded after ``fault.after_chunks`` frames."""
-        fault = self.reply.fault
-        sent = min(fault.after_chunks, len(self.marks)) if fault is not None and self.marks is not None else 0
-        self.seq, current = self.marks[sent - 1] if self.marks and sent else (0, -1)
+        """``error`` then ``response.failed`` (with the items finished so far)."""
+        return self.failed(error, self.current)
+
+    def failed(self, error: HttpError, current: int) -> bytes:
         failure = self.encoder.failure(error)
-        message = dumps(failure["message"])
-        out = self.event(ERROR, b',"code":' + dumps(failure["code"]) + b',"message":' + message + b',"param":null')
-        done = self.items[:current] if current >= 0 else []
-        return out + self.event(TERMINAL_HEADS["response.failed"], self.snapshot("failed", output=done, error=failure))
+        out = self.event(
+            ERROR,
+            b',"code":' + dumps(failure["code"]) + b',"message":' + dumps(failure["message"]) + b',"param":null',
+        )
+        frame = self.frame
+        snapshot = b"".join(
+            (
+                frame.head,
+                b"null",
+                self.encoder.state(self.reply.model, "failed", error=failure),
+                dumps(self.items[:current] if current >= 0 else []),
+                frame.echo,
+                b"null",
+                self.encoder.failure_fields(failure),
+                b"}",
+            )
+        )
+        return out + self.event(TERMINAL_HEADS["response.failed"], b',"response":' + snapshot)
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -479,8 +647,7 @@ class ResponsesStream(StreamEncoder):
         item = self.items[index]
         kind = item["type"]
         if kind == "reasoning":
-            text = item["summary"][0]["text"]
-            out += self.event(SUMMARY_DELTA, self.where[index] + b',"summary_index":0,"delta":' + dumps(text))
+            out += self.event(self.summary_delta, dumps(item["summary"][0]["text"]))
         elif kind == "function_call" and item["arguments"]:
             out += self.event(ARGS_DELTA, self.where[index] + b',"delta":' + dumps(item["arguments"]))
         self.current = index
@@ -510,12 +677,9 @@ class ResponsesStream(StreamEncoder):
 
     def part_delta(self, index: int) -> bytes:
         part = self.items[self.message]["content"][index]
-        where = self.where[self.message] + b',"content_index":%d' % index
         if part["type"] == "output_text":
-            if not part["text"]:
-                return b""
-            return self.event(TEXT_DELTA, where + b',"logprobs":[],"delta":' + dumps(part["text"]))
-        return self.event(REFUSAL_DELTA, where + b',"delta":' + dumps(part["refusal"])) if part["refusal"] else b""
+            return self.event(self.text_delta, dumps(part["text"])) if part["text"] else b""
+        return self.event(self.refusal_delta, dumps(part["refusal"])) if part["refusal"] else b""
 
     def close_part(self, index: int) -> bytes:
         part = self.items[self.message]["content"][index]
@@ -527,6 +691,67 @@ class ResponsesStream(StreamEncoder):
         return out + self.event(PART_DONE, where + b',"part":' + dumps(part))
 
 
-def _given(value: Any, default: Any) -> Any:
-    """A request's setting as echoed: its value, or the API's default when unset or null."""
-    return default if value is None else value
+class CompiledStream(StreamEncoder):
+    """A static reply's stream without faults: the events between the first and the last, made
+    once (:meth:`ResponsesEncoder.compile_stream`), joined around this response's id; the
+    snapshots and the finished response made per request (id, time, echo, usage)."""
+
+    done = b""
+    malformed = MALFORMED
+
+    def __init__(self, encoder: ResponsesEncoder, frame: Frame, shape: Shape) -> None:
+        self.encoder = encoder
+        self.frame = frame
+        self.shape = shape
+        self.keepalive = encoder.dialect.keepalive
+        self.next = 0
+
+    def encode(self, event: Event) -> bytes | None:
+        if isinstance(event, Role):
+            return snapshot_events(self.frame, self.shape)
+        if isinstance(event, UsageReport):
+            shape = self.shape
+            final = self.encoder.finished(shape, self.frame, event.usage)
+            return shape.terminal + b',"response":' + final + SEQ % shape.last
+        frames = self.shape.frames
+        assert frames is not None
+        index = self.next
+        self.next = index + 1
+        pieces = frames[index]
+        return None if pieces is None else self.frame.tail.join(pieces)
+
+    def error_chunk(self, error: HttpError) -> bytes:
+        """Not reached (a reply with a fault streams through :class:`TrackedStream`); an error
+        event, for completeness."""
+        failure = self.encoder.failure(error)
+        return (
+            ERROR
+            + b',"code":'
+            + dumps(failure["code"])
+            + b',"message":'
+            + dumps(failure["message"])
+            + (b',"param":null' + SEQ % self.shape.last)
+        )
+
+
+class TrackedStream(ResponsesStream):
+    """A stream that ends with an ``error`` fault. The writer may encode the whole reply before
+    it sends the first byte, so the error's events are numbered on from the state recorded
+    after the frame the fault follows (``fault.after_chunks`` frames), not from the end."""
+
+    def __init__(self, encoder: ResponsesEncoder, reply: Reply, frame: Frame, items: list[dict[str, Any]]) -> None:
+        super().__init__(encoder, reply, frame, items)
+        #: (next sequence number, current item) after each frame.
+        self.marks: list[tuple[int, int]] = []
+
+    def encode(self, event: Event) -> bytes | None:
+        out = super().encode(event)
+        if out is not None:
+            self.marks.append((self.seq, self.current))
+        return out
+
+    def error_chunk(self, error: HttpError) -> bytes:
+        fault = self.reply.fault
+        sent = min(fault.after_chunks, len(self.marks)) if fault is not None else len(self.marks)
+        self.seq, current = self.marks[sent - 1] if sent else (0, -1)
+        return self.failed(error, current)
