@@ -281,10 +281,14 @@ def test_request_settings_are_echoed(http: httpx.Client, dialect: str) -> None:
         "reasoning": {"effort": "low", "summary": "auto"},
         "store": False,
     }
+    if dialect == "openrouter":
+        settings_["presence_penalty"] = 0.5
     body, _ = answer(http, dialect, input=[{"role": "user", "content": "Hi"}], **settings_)
     for key, value in settings_.items():
         assert body[key] == value, key
     assert body["previous_response_id"] is None and body["model"] == MODEL
+    defaults = answer(http, dialect, temperature=None, tool_choice=None, metadata=None)[0]
+    assert (defaults["temperature"], defaults["tool_choice"], defaults["metadata"]) == (None, "auto", {})
 
 
 SAFE_TEXT = st.text(st.sampled_from("abcdefghij XYZ.,!?-"), min_size=1, max_size=40)

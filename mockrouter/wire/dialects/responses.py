@@ -16,7 +16,10 @@ no ``[DONE]``): ``response.created`` and ``response.in_progress``, then per outp
 stream helper checks this order strictly (an item's events only after it was added, every
 added item done before the response completes, ids that never change), so
 :class:`ResponsesStream` derives every item and id from the reply once and walks them in
-order, whatever events the reply's pieces arrive as. An in-band error is an ``error`` event
+order, whatever events the reply's pieces arrive as. A static reply (its texts fixed when the
+scenario loaded) is rendered once: its finished response and its stream are kept as bytes
+around the response id (:class:`Shape`, in the reply's memo; :class:`CompiledStream`), so a
+request only joins in its id, time, echoed settings and usage. An in-band error is an ``error`` event
 followed by ``response.failed``: ``responses.stream(...).get_final_response()`` then raises
 (no ``response.completed``), and so does ``openai-agents``.
 
@@ -48,10 +51,12 @@ from .base import Dialect, Encoder, Identity, StreamEncoder, dumps
 from .openai import MAX_MODELS_PER_STEP, MAX_USAGES_PER_BODY
 
 __all__ = [
+    "CompiledStream",
     "Frame",
     "OpenRouterResponses",
     "ResponsesEncoder",
     "ResponsesStream",
+    "Shape",
     "TrackedStream",
     "error_code",
     "status_of",
@@ -203,6 +208,8 @@ class ResponsesEncoder(Encoder):
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        #: The echoed settings a request sets (``store`` and ``previous_response_id`` are fixed).
+        self.settable = frozenset(self.echo) - {"previous_response_id", "store"}
         #: Each echoed setting's ``"name":`` and its default field, as JSON bytes.
         self.labels = {key: dumps(key) + b":" for key in self.echo}
         self.defaults = {key: self.labels[key] + dumps(value) for key, value in self.echo.items()}
@@ -284,19 +291,15 @@ class ResponsesEncoder(Encoder):
 
     def frame(self, identity: Identity, request: dict[str, Any]) -> Frame:
         """What one answer's response objects share, as bytes (made once per answer)."""
-        return Frame(
-            head=b'{"id":"'
-            + identity.id.encode()
-            + b'","object":"response","created_at":%d,"completed_at":' % identity.created,
-            created=b"%d" % identity.created,
-            tail=identity.id[5:].encode(),
-            echo=self.echo_bytes(request),
-        )
+        rid = identity.id.encode()
+        created = b"%d" % identity.created
+        head = b'{"id":"%b","object":"response","created_at":%b,"completed_at":' % (rid, created)
+        return Frame(head, created, rid[5:], self.echo_bytes(request))
 
     def echo_bytes(self, request: dict[str, Any]) -> bytes:
         """``,<the echoed settings>,"usage":``: the request's own value of each setting it sent
         (null too, for the ``nullable`` ones), the API's default of the others."""
-        given = request.keys() & self.echo.keys()
+        given = request.keys() & self.settable
         if not given:
             return self.default_echo
         if len(given) == 1:
@@ -440,6 +443,13 @@ class OpenRouterResponses(ResponsesEncoder):
     """OpenRouter's Responses: ``cost``, ``is_byok`` and ``cost_details`` in the usage, the
     penalties echoed, ``error_type`` beside the ``error`` of a failed response."""
 
+    echo: ClassVar[dict[str, Any]] = {
+        **ResponsesEncoder.echo,
+        "presence_penalty": None,
+        "frequency_penalty": None,
+    }
+    nullable = ResponsesEncoder.nullable | {"presence_penalty", "frequency_penalty"}
+
     def usage(self, usage: Usage) -> dict[str, Any]:
         out = super().usage(usage)
         cost = usage.counts()["cost"]
@@ -451,13 +461,6 @@ class OpenRouterResponses(ResponsesEncoder):
             "upstream_inference_output_cost": round(usage.completion_cost, 12),
         }
         return out
-
-    echo: ClassVar[dict[str, Any]] = {
-        **ResponsesEncoder.echo,
-        "presence_penalty": None,
-        "frequency_penalty": None,
-    }
-    nullable = ResponsesEncoder.nullable | {"presence_penalty", "frequency_penalty"}
 
     def failure_fields(self, error: dict[str, Any]) -> bytes:
         return b',"error_type":' + dumps(error["code"])
