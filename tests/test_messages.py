@@ -190,6 +190,15 @@ def test_echo(anthropic: httpx.Client) -> None:
     same_answer(body, built)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_request_id_header_names_the_message(anthropic: httpx.Client, streamed: bool) -> None:
+    """Anthropic's SDKs read ``request-id`` (``message._request_id``); it carries the message's digits."""
+    response = anthropic.post("/messages", json=request(stream=streamed))
+    assert response.status_code == 200
+    message_id = message(response)["id"] if not streamed else events(response.content)[0][1]["message"]["id"]
+    assert response.headers["request-id"] == "req_" + message_id.removeprefix("msg_")
+
+
 def test_system_blocks_and_a_conversation_are_accepted(anthropic: httpx.Client) -> None:
     body = request(
         "and now?",

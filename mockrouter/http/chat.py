@@ -259,6 +259,9 @@ async def _send_reply(
     if ctx.account is not None:
         app.state.charge(ctx.key or "", reply.usage.counts()["cost"] or 0)
     headers = dialect.headers(identity, app.rate_info(ctx))
+    extra = encoder.headers(identity)
+    if extra:
+        headers += extra
     pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:
         await asyncio.sleep(pacing.latency)

@@ -2,7 +2,8 @@
 
 A *retry* is a request from the same key to the same route with the same body as the one just
 before it, after that one failed. Every answer of the scenario engine is judged, on every
-surface (chat completions, legacy completions, Anthropic Messages, OpenAI Responses). Chains of such attempts are what the findings look at:
+surface (chat completions, legacy completions, Anthropic Messages, OpenAI Responses). Chains
+of such attempts are what the findings look at:
 
 - ``retry_after_ignored``: came back sooner than the ``Retry-After`` it was given (5 % slack);
 - ``retried_non_retryable``: retried a 400/401/402/403/404/413/422;
@@ -71,9 +72,10 @@ class KeyReport:
 def _body_of(entry: dict[str, Any]) -> bytes:
     """What makes two requests the same request: the route and the body."""
     body = entry.get("body")
-    route = entry["path"].encode() + b"\n"
+    route: bytes = str(entry["path"]).encode() + b"\n"
     if isinstance(body, dict | list):
-        return route + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        encoded: bytes = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        return route + encoded
     return route + str(body).encode()
 
 

@@ -249,7 +249,7 @@ def check_step(
     for out in step_outputs(step, catalog, faker):
         violation = registry.for_dialect(out.kind, DIALECTS[out.dialect].schema_family).violation(out.data)
         if violation is not None:
-            message = f"{out.dialect} {out.surface} {out.kind} does not validate: {violation}"
+            message = f"{out.dialect} {out.kind} ({out.surface}) does not validate: {violation}"
             if message not in seen:
                 seen.add(message)
                 errors.append(ScenarioError(message, file=file, line=step.line, field=json_path(path)))

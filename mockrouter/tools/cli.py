@@ -455,6 +455,12 @@ def build_parser() -> _Parser:
     fuzz.option(
         "--dialect", kind=DIALECT, choices=sorted(DIALECTS), default="anyrouter", help="the schemas to check against"
     )
+    fuzz.option(
+        "--surface",
+        choices=("chat", "messages", "responses"),
+        default="chat",
+        help="the API to fuzz: chat completions, Anthropic messages or OpenAI responses (requests and schemas)",
+    )
     fuzz.option("--model", metavar="M", default="openai/gpt-4o-mini", help="model id put in every request")
     fuzz.option("--no-shrink", switch=True, help="report failing cases as first seen, without shrinking them")
     fuzz.option("--timeout", kind=SECONDS, metavar="SECONDS", default=30.0, help="how long to wait for each answer")
@@ -610,6 +616,7 @@ def _fuzz(args: argparse.Namespace) -> int:
         examples=args.examples,
         seed=args.seed,
         dialect=args.dialect,
+        surface=args.surface,
         model=args.model,
         shrink=not args.no_shrink,
         timeout=args.timeout,

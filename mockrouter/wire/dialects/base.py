@@ -102,6 +102,10 @@ class Encoder(ABC):
         """A fresh response id on this surface (the dialect's, unless the surface has its own)."""
         return self.dialect.identity(rng, created)
 
+    def headers(self, identity: Identity) -> list[tuple[bytes, bytes]]:
+        """Response headers this surface adds to a successful answer (besides the dialect's)."""
+        return []
+
     @abstractmethod
     def body(self, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
         """The non-streaming response body."""

@@ -187,6 +187,10 @@ class MessagesEncoder(Encoder):
     def identity(self, rng: random.Random, created: int) -> Identity:
         return Identity("msg_01" + random_id(rng, 22), created)
 
+    def headers(self, identity: Identity) -> list[tuple[bytes, bytes]]:
+        """``request-id``, which the SDKs show as ``message._request_id`` (the message id's digits)."""
+        return [(b"request-id", b"req_01" + identity.id.removeprefix("msg_01").encode())]
+
     # -- the JSON body ---------------------------------------------------------------------------
 
     @staticmethod
