@@ -98,13 +98,18 @@ def test_mockrouter_serve_starts_with_that_file(tmp_path: Path) -> None:
 # -- request fields ---------------------------------------------------------------------------
 
 
-def test_the_known_request_fields_are_the_chat_request_properties_and_last_user() -> None:
+def test_the_known_request_fields_are_every_surfaces_request_properties_and_last_user() -> None:
+    """A template sees the chat view of any surface's request: chat's fields, and each
+    surface's own (``input``, ``system``...)."""
     import json
 
     from mockrouter.core.resources import schemas_dir
 
-    schema = json.loads((schemas_dir() / "chat-request.schema.json").read_text())
-    assert set(known_request_fields()) == set(schema["properties"]) | {"last_user"}
+    fields = {"last_user"}
+    for surface in ("chat", "messages", "responses"):
+        fields |= set(json.loads((schemas_dir() / f"{surface}-request.schema.json").read_text())["properties"])
+    assert {"messages", "input", "instructions", "system"} <= fields
+    assert set(known_request_fields()) == fields
 
 
 @pytest.mark.parametrize(
@@ -113,7 +118,7 @@ def test_the_known_request_fields_are_the_chat_request_properties_and_last_user(
         ("{{ request.last_usr }}", ["last_usr", "did you mean", "last_user"]),
         ("{{ request.modle | upper }}", ["modle", "did you mean", "model"]),
         ("{{ request.mesages[0].content }}", ["mesages", "messages"]),
-        ("{{ request.nope }}", ["nope", "chat request"]),
+        ("{{ request.nope }}", ["nope", "fields of a request", "messages-request.schema.json"]),
         ("{{ request.model.name }}", ["request.model", "string"]),
         ("{{ request.last_user.text }}", ["request.last_user", "string"]),
         ("{{ request.messages.content }}", ["request.messages", "list", "request.messages[0]"]),
