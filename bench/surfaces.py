@@ -6,18 +6,22 @@ bench.yaml) is asked for in each surface's shape; rounds alternate and the best 
 wrk suite (``bench/run``) measures the same ratios over sockets.
 
     python bench/surfaces.py [--requests 20000] [--rounds 5]
+    python bench/surfaces.py --instructions [--requests 1000]   # callgrind: steady on a busy machine
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inprocess import BODY, drive
+from bench.instructions import CALLGRIND, ROOT, _collected
 from mockrouter.core.config import Config
 from mockrouter.http.app import MockrouterApp
 
@@ -37,18 +41,57 @@ SURFACES = {
 }
 
 
+def body_of(surface: str, stream: bool) -> tuple[str, bytes]:
+    path, body = SURFACES[surface]
+    return path, body.replace(b'"stream":false', b'"stream":true') if stream else body
+
+
+def instructions(surface: str, stream: bool, n: int) -> int:
+    """Instructions per request on ``surface`` under callgrind, in process (heap frozen, as
+    ``serve`` does): the run of 0 requests subtracted from the run of ``n``."""
+    path, body = body_of(surface, stream)
+    script = (
+        f"import asyncio, sys; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from bench.inprocess import drive\n"
+        "from mockrouter.http.app import MockrouterApp; from mockrouter.core.config import Config\n"
+        f"app = MockrouterApp(Config(speed=0, scenarios=[Path({str(ROOT / 'bench/scenarios/bench.yaml')!r})]))\n"
+        "import gc; gc.collect(); gc.freeze()\n"
+        f"body, path = {body!r}, {path!r}\n"
+        "asyncio.run(drive(app, body, 300, path)); n = int(sys.argv[1])\n"
+        "if n: asyncio.run(drive(app, body, n, path))\n"
+    )
+    totals = []
+    for count in (0, n):
+        out = subprocess.run(
+            [*CALLGRIND, sys.executable, "-c", script, str(count)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            check=True,
+        )
+        totals.append(_collected(out.stderr))
+    return (totals[1] - totals[0]) // n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind instead")
     args = parser.parse_args()
+    if args.instructions:
+        for label, stream, target in (("json", False, ">= 0.90"), ("stream", True, ">= 0.80")):
+            counts = {surface: instructions(surface, stream, args.requests) for surface in SURFACES}
+            for surface, count in counts.items():
+                ratio = counts["chat"] / count
+                print(f"{label:6} {surface:10} {count:9,} instructions/request  rate vs chat {ratio:5.2f}x  ({target})")
+        return
     app = MockrouterApp(Config(speed=0, scenarios=[Path(__file__).parent / "scenarios" / "bench.yaml"]))
     for label, targets in (("json", ">= 0.90"), ("stream", ">= 0.80")):
         best: dict[str, float] = {}
         for _ in range(args.rounds):
-            for surface, (path, body) in SURFACES.items():
-                if label == "stream":
-                    body = body.replace(b'"stream":false', b'"stream":true')
+            for surface in SURFACES:
+                path, body = body_of(surface, label == "stream")
                 us = asyncio.run(drive(app, body, args.requests, path))
                 best[surface] = min(best.get(surface, us), us)
         chat = best["chat"]
