@@ -296,3 +296,74 @@ def test_tokens_per_s_paces_the_stream(timed_server, api_key, add_scenarios_on):
         c.post("/chat/completions", json={"model": "x/y", "messages": USER, "stream": True})
         elapsed = time.monotonic() - started
     assert elapsed >= 0.18  # 12 events 20 ms apart
+
+
+# -- the same delivery on every surface (issue #12) --------------------------------------------
+
+SURFACE_ROUTES = {
+    "messages": ("/messages", {"model": "x/y", "max_tokens": 256, "messages": USER, "stream": True}),
+    "responses": ("/responses", {"model": "x/y", "input": USER[0]["content"], "stream": True}),
+}
+
+
+def surface_text(surface: str, raw: bytes) -> str:
+    """The streamed text of a Messages or Responses answer (its text deltas)."""
+    text = ""
+    for event in sse_events(raw):
+        data = [line[6:] for line in event.split(b"\n") if line.startswith(b"data: ")]
+        if not data:
+            continue
+        body = json.loads(data[0])
+        if surface == "messages" and body.get("type") == "content_block_delta":
+            text += body["delta"].get("text", "")
+        elif surface == "responses" and body.get("type") == "response.output_text.delta":
+            text += body["delta"]
+    return text
+
+
+@pytest.mark.parametrize("surface", list(SURFACE_ROUTES))
+def test_timing_and_stall_keepalives_on_every_surface(surface, timed_server, api_key, add_scenarios_on):
+    """ttft, intervals and a stall with keep-alives pace Messages and Responses streams as they
+    pace chat ones; the keep-alive is the surface's own (Anthropic's ``ping`` event)."""
+    add_scenarios_on(
+        timed_server,
+        api_key,
+        "name: timed\nmatch: {last_user: stream}\nsteps:\n"
+        "  - content: a b c d e\n    timing: {ttft_ms: 300, interval_ms: 50}\n"
+        "    fault: {kind: stall, after_chunks: 3, ms: 300, keepalive_ms: 100}\n",
+    )
+    path, body = SURFACE_ROUTES[surface]
+    with httpx.Client(base_url=timed_server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+        started = time.monotonic()
+        response = c.post(path, json=body)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed >= 0.3 + 0.3 + 0.1  # ttft, the stall, and some intervals
+    assert surface_text(surface, response.content) == "a b c d e"
+    events = sse_events(response.content)
+    if surface == "messages":
+        assert sum(1 for e in events if e == b'event: ping\ndata: {"type":"ping"}') >= 3  # message_start's + stall's
+    else:
+        assert sum(1 for e in events if e.startswith(b":")) >= 2
+    entry = wait_for_entry(timed_server, api_key)
+    assert entry["surface"] == surface and entry["fault"] == "stall"
+    assert entry["ttft_ms"] >= 250 and entry["duration_ms"] >= 600
+
+
+@pytest.mark.parametrize("surface", list(SURFACE_ROUTES))
+def test_chaos_strikes_every_surface(surface, http, add_scenarios, journal):
+    """A chaos fault (always, here) replaces the scripted step on Messages and Responses too:
+    the 503 before the first byte in the surface's error format, with its Retry-After."""
+    add_scenarios(
+        "name: chaotic\nmatch: {last_user: stream}\nsteps: [{content: calm}]\n"
+        "chaos: {rate: 1, faults: [{error: {status: 503, retry_after: 1}}]}\n"
+    )
+    path, body = SURFACE_ROUTES[surface]
+    response = http.post(path, json=body)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    if surface == "messages":
+        assert response.json()["type"] == "error" and response.json()["error"]["type"] == "overloaded_error"
+    else:
+        assert "error" in response.json()
+    [entry] = journal()
+    assert (entry["selected_by"], entry["surface"]) == ("chaos", surface)
