@@ -186,12 +186,18 @@ def stream_once(client: anthropic.Anthropic, model: str) -> anthropic.types.Mess
     [
         ("error", ", error: {status: 529, message: upstream overloaded}", anthropic.APIStatusError),
         ("malformed", "", json.JSONDecodeError),
-        ("disconnect", "", httpx2.RemoteProtocolError),  # the SDK's transport: httpx2, a fork of httpx
-        ("stall", ", ms: 10000", httpx2.ReadTimeout),
+        # the SDK's transport is httpx2 (a fork of httpx); from anthropic 2.17 its read errors
+        # come wrapped in the SDK's own connection and timeout errors
+        ("disconnect", "", (httpx2.RemoteProtocolError, anthropic.APIConnectionError)),
+        ("stall", ", ms: 10000", (httpx2.ReadTimeout, anthropic.APITimeoutError)),
     ],
 )
 def test_stream_faults_raise(
-    claude_once: anthropic.Anthropic, add_scenarios: Callable[..., Any], kind: str, extra: str, raised: type
+    claude_once: anthropic.Anthropic,
+    add_scenarios: Callable[..., Any],
+    kind: str,
+    extra: str,
+    raised: type | tuple[type, ...],
 ) -> None:
     add_scenarios(fault(kind, extra))
     with pytest.raises(raised) as info:
