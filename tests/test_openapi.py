@@ -225,7 +225,8 @@ def test_the_messages_and_responses_surfaces_are_documented(dialect: str) -> Non
             assert f"#/components/schemas/{event}" in str(content["text/event-stream"]), path
         for status in ("400", "401", "429"):
             schema = operation["responses"][status]["content"]["application/json"]["schema"]
-            assert schema == {"$ref": f"#/components/schemas/{error or f'error.{dialect}'}"}, (path, status)
+            wanted = error or ("responses-error.openrouter" if dialect == "openrouter" else f"error.{dialect}")
+            assert schema == {"$ref": f"#/components/schemas/{wanted}"}, (path, status)
         assert ({"x-api-key": []} in operation["security"]) == anthropic, path
         for name in (request, body, event, error):
             if name is not None:

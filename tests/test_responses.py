@@ -403,7 +403,12 @@ def test_error_fault_without_stream_is_an_http_error(
     response = http.post("/responses", json={"model": model, "input": "hi"})
     assert response.status_code == 503
     assert response.json()["error"]["message"] == "overloaded upstream"
-    assert REGISTRY.for_dialect("error", dialect).violation(response.json()) is None
+    assert REGISTRY.for_dialect("responses-error", dialect).violation(response.json()) is None
+    if dialect == "openrouter":  # its Responses API's own envelope: string codes, metadata null
+        assert response.json() == {
+            "error": {"code": "server_error", "message": "overloaded upstream"},
+            "metadata": None,
+        }
 
 
 def test_truncate_ends_without_a_terminal_event(http: httpx.Client, add_scenarios: Callable[[str], list[str]]) -> None:
@@ -474,7 +479,8 @@ def test_rate_limited_error_step(http: httpx.Client, dialect: str) -> None:
     response = http.post("/responses", json={"model": "mockrouter/rate-limited", "input": "hi"})
     assert response.status_code == 429 and response.headers["retry-after"] == "1"
     assert "Rate limit exceeded" in response.json()["error"]["message"]
-    assert REGISTRY.for_dialect("error", dialect).violation(response.json()) is None
+    assert REGISTRY.for_dialect("responses-error", dialect).violation(response.json()) is None
+    assert response.json()["error"]["code"] == ("rate_limit_exceeded" if dialect == "openrouter" else "rate_limited")
     again = http.post("/responses", json={"model": "mockrouter/rate-limited", "input": "hi", "stream": True})
     assert again.status_code == 200 and events_of(again.content)[-1]["type"] == "response.completed"
 

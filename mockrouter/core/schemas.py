@@ -277,7 +277,12 @@ class SchemaRegistry:
         return list(self.documents)
 
     def for_dialect(self, kind: str, dialect: str) -> Schema:
-        """The ``kind`` schema of a dialect family (``chat-response.openrouter``), or the
-        one ``kind`` schema every dialect shares (``messages-response``)."""
-        name = f"{kind}.{dialect}"
-        return self[name if name in self.documents else kind]
+        """The ``kind`` schema of a dialect family (``chat-response.openrouter``), else the one
+        ``kind`` schema every dialect shares (``messages-error``), else, for a surface's errors
+        (``responses-error``), the dialect's own envelope (``error.anyrouter``)."""
+        for name in (f"{kind}.{dialect}", kind):
+            if name in self.documents:
+                return self[name]
+        if kind.endswith("-error"):
+            return self[f"error.{dialect}"]
+        raise KeyError(kind)

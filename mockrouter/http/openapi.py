@@ -268,6 +268,7 @@ class _Builder:
             "`response.incomplete`, `error`). Stateless, as the routers' is: `store: true` and "
             "`previous_response_id` are a 400."
         )
+        errors = f"responses-error.{self.dialect}"
         return self.operation(
             "createResponse",
             "Create a model response, OpenAI Responses API (runs the scenario engine)",
@@ -275,6 +276,7 @@ class _Builder:
             CHAT_ERROR_STATUSES,
             body=self.ref("responses-request"),
             description=description,
+            error_schema=errors if errors in self.components.registry.documents else None,
         )
 
     def engine(self, kind: str) -> dict[str, Any]:

@@ -132,7 +132,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     CHAT: ("chat-response", "chat-chunk", "error"),
     TEXT: ("completions", "completions-chunk", "error"),
     MESSAGES: ("messages-response", "messages-event", "messages-error"),
-    RESPONSES: ("responses-response", "responses-event", "error"),
+    RESPONSES: ("responses-response", "responses-event", "responses-error"),
 }
 
 

@@ -430,10 +430,11 @@ def _check_error(case: Case, answer: Answer, dialect: str, schemas: SchemaRegist
         return [Problem("json", f"the error body is not JSON: {_snippet(answer.body)}")]
     if case.surface == "messages":
         return _check_anthropic_error(document, answer.status, schemas)
-    violation = schemas[f"error.{dialect}"].violation(document)
+    schema = schemas.for_dialect(f"{case.surface}-error", dialect)
+    violation = schema.violation(document)
     if violation is not None:
-        return [Problem("error-schema", f"error.{dialect}: {violation}")]
-    if dialect == "openrouter" and document["error"].get("code") != answer.status:
+        return [Problem("error-schema", f"{schema.name}: {violation}")]
+    if dialect == "openrouter" and case.surface == "chat" and document["error"].get("code") != answer.status:
         code = document["error"].get("code")
         return [Problem("error-code", f"error.code {code!r} differs from the HTTP status {answer.status}")]
     return []

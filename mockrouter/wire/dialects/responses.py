@@ -24,7 +24,9 @@ followed by ``response.failed``: ``responses.stream(...).get_final_response()`` 
 (no ``response.completed``), and so does ``openai-agents``.
 
 :class:`OpenRouterResponses` adds OpenRouter's usage fields (``cost``, ``is_byok``,
-``cost_details``), its echoed penalties and the ``error_type`` of a failed response.
+``cost_details``), its echoed penalties, the ``error_type`` of a failed response, and its
+Responses error envelope (``{"error": {"code": "invalid_prompt", "message"}, "metadata":
+null}``: string codes, documented for this API apart from chat's).
 """
 
 from __future__ import annotations
@@ -464,6 +466,13 @@ class OpenRouterResponses(ResponsesEncoder):
 
     def failure_fields(self, error: dict[str, Any]) -> bytes:
         return b',"error_type":' + dumps(error["code"])
+
+    def error(self, error: HttpError, *, key: str | None = None) -> bytes:
+        """OpenRouter's Responses API errors: ``{"error": {"code", "message"}, "metadata":
+        null}`` with a string code (``invalid_prompt``, ``rate_limit_exceeded``,
+        ``server_error``), unlike its chat envelope's numeric one."""
+        message = self.dialect.error_object(error).get("message") or "Request failed."
+        return dumps({"error": {"code": error_code(error), "message": message}, "metadata": None})
 
 
 def content_parts(reply: Reply) -> list[dict[str, Any]]:
