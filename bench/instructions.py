@@ -104,8 +104,9 @@ def server_instructions(name: str, n: int) -> int:
     return (totals[1] - totals[0]) // n
 
 
-def in_process_instructions(n: int) -> int:
-    """Instructions of ``n`` requests to mockrouter's ASGI app, no sockets (``inprocess.drive``)."""
+def in_process_instructions(n: int, body: bytes | None = None, path: str = "/api/v1/chat/completions") -> int:
+    """Instructions of ``n`` requests to mockrouter's ASGI app, no sockets (``inprocess.drive``):
+    ``body`` (default: the chat benchmark request) POSTed to ``path``."""
     script = (
         f"import asyncio, sys; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r})\n"
         "from bench.inprocess import drive, BODY\n"
@@ -114,8 +115,9 @@ def in_process_instructions(n: int) -> int:
         # As `mockrouter serve` does once started (server.py): what start-up made is moved out of
         # the collector's reach, so a full collection does not walk it on the request path.
         "import gc; gc.collect(); gc.freeze()\n"
-        "asyncio.run(drive(app, BODY, 300)); n = int(sys.argv[1])\n"
-        "if n: asyncio.run(drive(app, BODY, n))\n"
+        f"body, path = {body!r} or BODY, {path!r}\n"
+        "asyncio.run(drive(app, body, 300, path)); n = int(sys.argv[1])\n"
+        "if n: asyncio.run(drive(app, body, n, path))\n"
     )
     totals = []
     for count in (0, n):

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inprocess import BODY, drive
-from bench.instructions import CALLGRIND, ROOT, _collected
+from bench.instructions import in_process_instructions
 from mockrouter.core.config import Config
 from mockrouter.http.app import MockrouterApp
 
@@ -50,27 +48,7 @@ def instructions(surface: str, stream: bool, n: int) -> int:
     """Instructions per request on ``surface`` under callgrind, in process (heap frozen, as
     ``serve`` does): the run of 0 requests subtracted from the run of ``n``."""
     path, body = body_of(surface, stream)
-    script = (
-        f"import asyncio, sys; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from bench.inprocess import drive\n"
-        "from mockrouter.http.app import MockrouterApp; from mockrouter.core.config import Config\n"
-        f"app = MockrouterApp(Config(speed=0, scenarios=[Path({str(ROOT / 'bench/scenarios/bench.yaml')!r})]))\n"
-        "import gc; gc.collect(); gc.freeze()\n"
-        f"body, path = {body!r}, {path!r}\n"
-        "asyncio.run(drive(app, body, 300, path)); n = int(sys.argv[1])\n"
-        "if n: asyncio.run(drive(app, body, n, path))\n"
-    )
-    totals = []
-    for count in (0, n):
-        out = subprocess.run(
-            [*CALLGRIND, sys.executable, "-c", script, str(count)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-            check=True,
-        )
-        totals.append(_collected(out.stderr))
-    return (totals[1] - totals[0]) // n
+    return in_process_instructions(n, body, path)
 
 
 def main() -> None:
