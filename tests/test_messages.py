@@ -199,6 +199,14 @@ def test_request_id_header_names_the_message(anthropic: httpx.Client, streamed: 
     assert response.headers["request-id"] == "req_" + message_id.removeprefix("msg_")
 
 
+def test_an_error_names_its_request_id_in_body_and_header(anthropic: httpx.Client) -> None:
+    """The SDKs read an error's request id from the ``request-id`` header; the body says the same."""
+    response = anthropic.post("/messages", json={"model": "x", "max_tokens": 0, "messages": []})
+    assert response.status_code == 400
+    assert response.headers["request-id"] == response.json()["request_id"]
+    assert response.json()["request_id"].startswith("req_")
+
+
 def test_system_blocks_and_a_conversation_are_accepted(anthropic: httpx.Client) -> None:
     body = request(
         "and now?",

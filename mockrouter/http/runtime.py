@@ -181,7 +181,9 @@ class Runtime:
             body = error.body.encode()
             content_type = (error.content_type or "text/plain; charset=utf-8").encode("latin-1")
         elif ctx.surface is not None and ctx.surface in ctx.dialect.encoders:
-            body = ctx.dialect.encoders[ctx.surface].error(error, key=ctx.key)
+            encoder = ctx.dialect.encoders[ctx.surface]
+            body = encoder.error(error, key=ctx.key)
+            headers += encoder.error_headers(error, key=ctx.key)
             content_type = JSON
         else:
             body = ctx.dialect.error(error, key=ctx.key)

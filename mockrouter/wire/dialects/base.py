@@ -118,6 +118,10 @@ class Encoder(ABC):
         """An HTTP error body on this surface: the dialect's envelope, unless the surface has its own."""
         return self.dialect.error(error, key=key)
 
+    def error_headers(self, error: HttpError, *, key: str | None = None) -> list[tuple[bytes, bytes]]:
+        """Response headers this surface adds to an HTTP error (besides the dialect's)."""
+        return []
+
 
 class Dialect(ABC):
     """A router dialect. Instances are stateless and shared by all requests."""

@@ -71,6 +71,7 @@ __all__ = [
     "STOP_REASONS",
     "MessagesEncoder",
     "MessagesStream",
+    "error_request_id",
     "error_type",
     "signature",
     "stop_reason",
@@ -257,9 +258,17 @@ class MessagesEncoder(Encoder):
         return {"type": "error", "error": {"type": error_type(error), "message": message}, "request_id": request_id}
 
     def error(self, error: HttpError, *, key: str | None = None) -> bytes:
-        # request_id: a digest of what the error says, so a seeded server repeats its bytes
-        seed = f"{key}\0{error.status}\0{error.type}\0{error.message}".encode()
-        return dumps(self.error_envelope(error, "req_01" + hashlib.blake2b(seed, digest_size=11).hexdigest()))
+        return dumps(self.error_envelope(error, error_request_id(error, key)))
+
+    def error_headers(self, error: HttpError, *, key: str | None = None) -> list[tuple[bytes, bytes]]:
+        """``request-id``, the body's ``request_id`` (the SDKs' ``error.request_id``)."""
+        return [(b"request-id", error_request_id(error, key).encode())]
+
+
+def error_request_id(error: HttpError, key: str | None) -> str:
+    """An error's ``request_id``: a digest of what it says, so a seeded server repeats its bytes."""
+    seed = f"{key}\0{error.status}\0{error.type}\0{error.message}".encode()
+    return "req_01" + hashlib.blake2b(seed, digest_size=11).hexdigest()
 
 
 def _event(name: bytes, data: bytes) -> bytes:
