@@ -156,3 +156,21 @@ def test_the_unmatched_list_pages_too(busy, admin_of) -> None:
     page = admin_of.get("/requests/unmatched", params={"key": key, "limit": 2}).json()
     assert [e["id"] for e in page["data"]] == ids[-2:]  # every request here fell through to echo
     assert page["previous"] == ids[-2] and page["next"] is None
+
+
+def test_the_journal_records_and_filters_by_surface(http: httpx.Client, admin: httpx.Client, api_key: str) -> None:
+    """Each engine answer names its surface; ``surface=`` lists one surface's, paged as usual."""
+    user = [{"role": "user", "content": "hi"}]
+    sent = {
+        "chat": http.post("/chat/completions", json={"model": "m", "messages": user}),
+        "text": http.post("/completions", json={"model": "m", "prompt": "hi"}),
+        "messages": http.post("/messages", json={"model": "m", "max_tokens": 9, "messages": user}),
+        "responses": http.post("/responses", json={"model": "m", "input": "hi"}),
+    }
+    assert all(r.status_code == 200 for r in sent.values())
+    http.get("/credits")  # not an engine route: no surface
+    everything = admin.get("/requests", params={"key": api_key}).json()["data"]
+    assert [e["surface"] for e in everything] == [*sent, None]
+    for surface in sent:
+        [entry] = admin.get("/requests", params={"key": api_key, "surface": surface}).json()["data"]
+        assert entry["surface"] == surface and entry["status"] == 200

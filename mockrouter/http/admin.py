@@ -163,12 +163,14 @@ def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -> Resp
         since=since,
         before=before,
         limit=_limit(request),
+        surface=q.get("surface"),
     )
     return _json({"data": [e.listed() for e in page.entries], "previous": page.previous, "next": page.next})
 
 
 async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET requests[?key=K&scenario=S&limit=N&since=ID|before=ID]``: one page of the journal."""
+    """``GET requests[?key=K&scenario=S&surface=chat|text|messages|responses&limit=N&since=ID|before=ID]``:
+    one page of the journal."""
     return _listing(app, request)
 
 

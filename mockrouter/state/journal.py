@@ -301,13 +301,15 @@ class Journal:
         since: str | None = None,
         before: str | None = None,
         limit: int,
+        surface: str | None = None,
     ) -> Page:
         """One page of the entries that ``query`` would list, oldest first.
 
         ``since=ID``: the oldest ``limit`` entries journaled after entry ID (``"0"``: from the
         oldest); ``before=ID``: the newest ``limit`` journaled before it; neither: the newest
-        ``limit``. The journal's order is the order requests ended in, so the cursor is the
-        entry's place in it, not the number in its id. An id no longer in the journal (dropped
+        ``limit``; ``surface`` keeps one API surface's answers. The journal's order is the
+        order requests ended in, so the cursor is the entry's place in it, not the number in
+        its id. An id no longer in the journal (dropped
         or reset) counts as older than every entry kept."""
         cursor = since if since is not None else before
         target = None if cursor is None else self._by_id.get(cursor)
@@ -320,6 +322,7 @@ class Journal:
                 (key is None or e.key == key)
                 and (scenario is None or e.scenario == scenario)
                 and (not unmatched or e.unmatched)
+                and (surface is None or e.surface == surface)
             ):
                 found.append(e)
         if since is not None:
