@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockrouter.core.surfaces import CHAT, MESSAGES, RESPONSES, chat_view, text_of
+from mockrouter.core.surfaces import CHAT, MESSAGES, RESPONSES, TEXT, chat_view, text_of
 from mockrouter.scenario.matcher import Conversation, RequestFacts
 
 names = st.sampled_from(["get_weather", "search", "lookup_order", "run_sql"])
@@ -159,3 +159,13 @@ def test_text_of_reads_every_kind_of_text_part() -> None:
     ]
     assert text_of(parts) == "a\nb\nc\nd"
     assert text_of(None) == "" and text_of("x") == "x"
+
+
+@given(prompt=words | st.lists(words, max_size=3))
+def test_a_completion_prompt_is_the_user_message(prompt: str | list[str]) -> None:
+    """Legacy ``/completions``: the prompt (a list's first item) is the one user message; the
+    request's other fields stay."""
+    view = chat_view(TEXT, {"model": "m", "prompt": prompt, "max_tokens": 5})
+    first = prompt if isinstance(prompt, str) else (prompt[0] if prompt else "")
+    assert view == {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": first}]}
+    assert RequestFacts.from_body(view, {}, TEXT).last_user == first

@@ -4,10 +4,12 @@ A scenario is written once and answers on every surface. The engine reads one re
 the chat view: ``messages`` (roles ``system``, ``user``, ``assistant`` with ``tool_calls``,
 ``tool`` with ``tool_call_id`` and text content), ``tools`` as ``{"type": "function",
 "function": {...}}``, ``max_tokens``, ``stream``, ``model``, ``response_format``. Chat
-requests are already that; :func:`chat_view` turns an Anthropic Messages or OpenAI Responses
-request into it, keeping the request's other fields (so ``match.body`` and templates can
-still read, say, ``metadata``). The surface's own fields that the view replaces
-(``system``, ``input``, ``instructions``, ``max_output_tokens``...) stay in the view too.
+requests are already that; :func:`chat_view` turns a legacy completions request (its
+``prompt`` as the user message), an Anthropic Messages or an OpenAI Responses request into
+it, keeping the request's other fields (so ``match.body`` and templates can still read, say,
+``metadata``). The surface's own fields that the view replaces (``system``, ``input``,
+``instructions``, ``max_output_tokens``...) stay in the view too, except a completion's
+``prompt``, which becomes the user message.
 
 Done once per request, before matching; the encoders get the original body.
 """
@@ -53,6 +55,19 @@ def text_of(content: Any) -> str:
         elif part.get("type") == "tool_result":
             texts.append(text_of(part.get("content")))
     return "\n".join(texts)
+
+
+# -- legacy completions ----------------------------------------------------------------------
+
+
+def _text_view(body: dict[str, Any]) -> dict[str, Any]:
+    """``prompt`` (a string, or a list whose first item answers) as the one user message."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = prompt[0] if prompt else ""
+    view = {k: v for k, v in body.items() if k != "prompt"}
+    view["messages"] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+    return view
 
 
 # -- Anthropic Messages ----------------------------------------------------------------------
@@ -221,6 +236,7 @@ def _responses_tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 _VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    TEXT: _text_view,
     MESSAGES: _messages_view,
     RESPONSES: _responses_view,
 }

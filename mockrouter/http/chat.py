@@ -55,7 +55,8 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
                 view = body
                 _validate(app, ctx.dialect, body)
             elif surface == TEXT:  # legacy /completions: the prompt becomes the user message
-                view = _prompt_as_messages(app, body)
+                _check_prompt(app, body)
+                view = chat_view(TEXT, body)
                 _validate(app, ctx.dialect, view)
             else:
                 view = _surface_view(app, surface, body)
@@ -78,10 +79,8 @@ def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
         bodies.validate(app.request_schema, body)
     if dialect.requires_model and not body.get("model") and not _model_chain("", body.get("models")):
         raise RequestError.invalid("model", "required field is missing")
-    model = body.get("model")
     if app.config.strict_models:
-        if isinstance(model, str) and not app.known_model(model):
-            raise RequestError(400, f"{model} is not a valid model ID", "model")
+        _check_model(app, body.get("model"))
         for i, fallback in enumerate(body.get("models") or ()):
             if isinstance(fallback, str) and not app.known_model(fallback):
                 raise RequestError(400, f"{fallback} is not a valid model ID", f"models[{i}]")
@@ -101,25 +100,23 @@ def _surface_view(app: Runtime, surface: str, body: dict[str, Any]) -> dict[str,
                 "conversation in input.",
                 "previous_response_id",
             )
-    view = chat_view(surface, body)
-    model = view.get("model")
-    if app.config.strict_models and isinstance(model, str) and not app.known_model(model):
+    if app.config.strict_models:
+        _check_model(app, body.get("model"))
+    return chat_view(surface, body)
+
+
+def _check_model(app: Runtime, model: Any) -> None:
+    """``--strict-models``: a model id the catalog (or a scenario) knows, or a 400."""
+    if isinstance(model, str) and not app.known_model(model):
         raise RequestError(400, f"{model} is not a valid model ID", "model")
-    return view
 
 
-def _prompt_as_messages(app: Runtime, body: dict[str, Any]) -> dict[str, Any]:
-    """A legacy ``/completions`` body as a chat body: ``prompt`` → one user message."""
+def _check_prompt(app: Runtime, body: dict[str, Any]) -> None:
+    """A legacy ``/completions`` body: a ``prompt``, valid against its own schema."""
     if "prompt" not in body:
         raise RequestError.invalid("prompt", "required field is missing")
     if app.config.validate:
         bodies.validate(app.schemas["completions-request"], body)
-    prompt = body.get("prompt")
-    if isinstance(prompt, list):
-        prompt = prompt[0] if prompt else ""
-    chat = {k: v for k, v in body.items() if k != "prompt"}
-    chat["messages"] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
-    return chat
 
 
 def request_rng(app: Runtime, dialect: Dialect, seq: int, raw: bytes) -> tuple[random.Random, int]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.surfaces import text_of
 from .model import Match, Regex
 
 
@@ -44,7 +45,7 @@ class Conversation:
                     if isinstance(function, dict) and isinstance(call.get("id"), str):
                         names[call["id"]] = str(function.get("name", ""))
             elif role in ("system", "developer"):
-                system.append(message_text(message.get("content")))
+                system.append(text_of(message.get("content")))
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
         if last.get("role") != "tool":
             return cls(turn, None, None, "\n".join(system))
@@ -52,7 +53,7 @@ class Conversation:
         name = names.get(call_id) if isinstance(call_id, str) else None
         if name is None and isinstance(last.get("name"), str):  # the legacy ``function`` form names it
             name = last["name"]
-        return cls(turn, name, message_text(last.get("content")), "\n".join(system))
+        return cls(turn, name, text_of(last.get("content")), "\n".join(system))
 
 
 @dataclass(slots=True)
@@ -85,7 +86,7 @@ class RequestFacts:
         for message in reversed(messages):
             if isinstance(message, dict) and message.get("role") == "user":
                 content = message.get("content")
-                last_user = content if type(content) is str else message_text(content)
+                last_user = content if type(content) is str else text_of(content)
                 break
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
         model = body.get("model")
@@ -99,19 +100,6 @@ class RequestFacts:
             headers=headers,
             surface=surface,
         )
-
-
-def message_text(content: Any) -> str:
-    """The text of a message's content: a string, or its text parts joined with newlines."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part.get("text", "")
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
-        )
-    return ""
 
 
 def _in_ranges(ranges: list[tuple[int, float]], value: int) -> bool:

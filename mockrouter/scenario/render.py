@@ -13,9 +13,10 @@ import orjson
 from ..core.catalog import Catalog
 from ..core.ids import random_id
 from ..core.reply import HttpError, Reply, ToolCall, Usage
+from ..core.surfaces import text_of
 from ..core.tokens import count_tokens, group, tokenize
 from .examples import example
-from .matcher import RequestFacts, message_text
+from .matcher import RequestFacts
 from .model import StaticTexts, Step, TextSpec
 from .templates import TemplateContext
 
@@ -43,7 +44,7 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     for message in body.get("messages") or ():
         if type(message) is dict:
             content = message.get("content")
-            texts.append(content if type(content) is str else message_text(content))
+            texts.append(content if type(content) is str else text_of(content))
     total = count_tokens("\n".join(texts)) + MESSAGE_OVERHEAD_TOKENS * len(texts)
     if body.get("tools"):
         total += count_tokens(orjson.dumps(body["tools"]).decode())

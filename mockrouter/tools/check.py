@@ -177,8 +177,6 @@ def _renders(
                 request = {**body, "stream": stream}
                 rng = random.Random(seq)
                 facts = RequestFacts.from_body(chat_view(surface, request), {}, surface)
-                if surface == TEXT:
-                    facts.body = {**request, "messages": [{"role": "user", "content": request["prompt"]}]}
                 yield dialect, encoder, request, render(step, RenderInput(facts, seq, rng, faker), catalog), rng
 
 
