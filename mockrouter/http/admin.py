@@ -74,14 +74,16 @@ async def health(app: Runtime, request: Request, ctx: RequestContext) -> Respons
 
 
 async def list_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    key = request.query_params.get("key")
-    return _json({"data": [s.summary() for s in app.engine.all(key)]})
+    q = request.query_params
+    return _json({"data": [s.summary() for s in app.engine.all(q.get("key"), q.get("test") or None)]})
 
 
 async def add_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """Add scenarios from a YAML or JSON body; ``?key=`` scopes them to one API key. JSON
-    (``Content-Type: application/json``) is read as JSON, so errors name lines of the JSON text."""
+    """Add scenarios from a YAML or JSON body; ``?key=`` scopes them to one API key, ``?test=``
+    to one test (requests with that ``X-Mockrouter-Test``). JSON (``Content-Type:
+    application/json``) is read as JSON, so errors name lines of the JSON text."""
     key = request.query_params.get("key") or None
+    test = request.query_params.get("test") or None
     raw = await request.body()
     if len(raw) > MAX_SCENARIO_BODY:
         raise RequestError(413, f"Scenario body is larger than {MAX_SCENARIO_BODY} bytes.")
@@ -101,8 +103,11 @@ async def add_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> 
         return _scenario_problems(f"{len(loaded.errors)} problem(s) in the scenarios", loaded.errors)
     if not loaded.scenarios:
         return _scenario_problems("The body holds no scenario (only empty documents or an empty list).", [])
-    app.engine.add(loaded.scenarios, key=key)
-    return _json({"added": [s.name for s in loaded.scenarios], "key": key is not None}, status=201)
+    app.engine.add(loaded.scenarios, key=key, test=test)
+    added: dict[str, Any] = {"added": [s.name for s in loaded.scenarios], "key": key is not None}
+    if test is not None:
+        added["test"] = True
+    return _json(added, status=201)
 
 
 #: The ``file`` that errors in a POSTed scenario body name.
@@ -115,8 +120,13 @@ def _scenario_problems(message: str, errors: list[ScenarioError]) -> Response:
 
 
 async def reset(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """Reset cursors, journal and counters (and scoped scenarios) — of one key or all."""
+    """Reset cursors, journal and counters (and scoped scenarios) — of one test, one key or all."""
     key = request.query_params.get("key") or None
+    test = request.query_params.get("test") or None
+    if test is not None:
+        app.state.reset_test(test)
+        app.engine.drop_scope(test=test)
+        return _json({"reset": "test"})
     app.state.reset(key)
     app.engine.drop_scope(key)
     return _json({"reset": (key is None and "all") or "key"})
@@ -164,12 +174,13 @@ def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -> Resp
         before=before,
         limit=_limit(request),
         surface=q.get("surface"),
+        test=q.get("test"),
     )
     return _json({"data": [e.listed() for e in page.entries], "previous": page.previous, "next": page.next})
 
 
 async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET requests[?key=K&scenario=S&surface=chat|text|messages|responses&limit=N&since=ID|before=ID]``:
+    """``GET requests[?key=K&test=T&scenario=S&surface=chat|text|messages|responses&limit=N&since=ID|before=ID]``:
     one page of the journal."""
     return _listing(app, request)
 
@@ -192,14 +203,14 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def resilience_report(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET report[?key=K&max_retries=N&include_fuzz=1]``: findings per key (see ``mockrouter.state.report``);
+    """``GET report[?key=K&test=T&max_retries=N&include_fuzz=1]``: findings per key (see ``mockrouter.state.report``);
     requests of ``mockrouter fuzz`` are left out unless ``include_fuzz``."""
     value = request.query_params.get("max_retries", str(DEFAULT_MAX_RETRIES))
     if not value.isdigit():
         raise RequestError(400, "max_retries must be a non-negative integer", "max_retries")
     key, max_retries = request.query_params.get("key"), int(value)
     include_fuzz = _flag(request, "include_fuzz")
-    by_key = app.state.journal.by_key(key)
+    by_key = app.state.journal.by_key(key, request.query_params.get("test") or None)
     try:
         reports = report(by_key, max_retries=max_retries, include_fuzz=include_fuzz)
     except TypeError:  # a journaled body nested deeper than orjson writes: compare bodies clipped
@@ -212,7 +223,7 @@ MAX_WAIT_MS = 120_000
 
 
 async def wait(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """Block until ``count`` requests (of ``key``, or of anyone) are in the journal, or the
+    """Block until ``count`` requests (of ``key`` and/or ``test``, or of anyone) are in the journal, or the
     server has been idle for ``idle_ms``, or ``timeout_ms`` passes. Answers ``{"ok", "count",
     "waited_ms"}``; ``ok`` is false on timeout."""
     raw = await request.body()
@@ -221,16 +232,19 @@ async def wait(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, f"Malformed JSON: {exc}") from None
     if not isinstance(spec, dict):
-        raise RequestError(400, "Body must be a JSON object: {key?, count?, idle_ms?, timeout_ms?}")
-    unknown = set(spec) - {"key", "count", "idle_ms", "timeout_ms"}
+        raise RequestError(400, "Body must be a JSON object: {key?, test?, count?, idle_ms?, timeout_ms?}")
+    unknown = set(spec) - {"key", "test", "count", "idle_ms", "timeout_ms"}
     if unknown:
         raise RequestError(400, f"Unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
     key = spec.get("key")
+    test = spec.get("test")
     count = spec.get("count")
     idle_ms = spec.get("idle_ms")
     timeout_ms = spec.get("timeout_ms", 5000)
     if key is not None and not isinstance(key, str):
         raise RequestError(400, "key must be a string", "key")
+    if test is not None and not isinstance(test, str):
+        raise RequestError(400, "test must be a string", "test")
     for name, value in (("count", count), ("idle_ms", idle_ms), ("timeout_ms", timeout_ms)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
             raise RequestError(400, f"{name} must be a non-negative number", name)
@@ -245,7 +259,7 @@ async def wait(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     try:
         while True:
             now = loop.time()
-            seen = journal.count(key)
+            seen = journal.count(key, test=test)
             idle_for = time.monotonic() - app.state.last_activity
             done = (count is not None and seen >= count) or (
                 idle_ms is not None and app.state.in_flight == 0 and idle_for * 1000 >= idle_ms

@@ -132,6 +132,8 @@ class MockrouterApp(Runtime):
             time.time(),
             key[-4:] if key else None,
         )
+        if not is_admin:
+            entry.test = headers.get("x-mockrouter-test") or None
         client = scope.get("client")
         ctx = RequestContext(method, path, headers, dialect, key, entry, client[0] if client else "")
         if surface is not None:

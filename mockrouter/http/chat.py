@@ -24,6 +24,7 @@ from ..scenario.engine import Selection
 from ..scenario.matcher import RequestFacts
 from ..scenario.render import RenderInput, render
 from ..state.keys import credit_error
+from ..state.store import state_key as state_key_of
 from ..wire.asgi import Receive, Scope, Send, send_response
 from ..wire.dialects.base import JSON, Dialect
 from ..wire.sse import NO_PACING, Delivery, Pacing, write_broken_json, write_stream
@@ -157,7 +158,8 @@ async def _answer(
         if refused is not None:
             await app.send_error(send, ctx, refused)
             return
-    state_key = headers.get("x-mockrouter-session") or key
+    test = entry.test
+    state_key = state_key_of(key, headers.get("x-mockrouter-session"), test)
     seq = app.state.next_request(state_key)
     rng, created = request_rng(app, dialect, seq, raw)
     selection = _select(app, ctx, facts, key, state_key, rng)
@@ -194,7 +196,9 @@ async def _answer(
 def _select(
     app: Runtime, ctx: RequestContext, facts: RequestFacts, key: str, state_key: str, rng: random.Random
 ) -> Selection:
-    selection = app.engine.select(facts, key, state_key, facts.headers.get("x-mockrouter-scenario"), app.state, rng)
+    selection = app.engine.select(
+        facts, key, state_key, facts.headers.get("x-mockrouter-scenario"), app.state, rng, ctx.entry.test
+    )
     entry = ctx.entry
     entry.scenario = selection.scenario.name
     entry.step = selection.step_index if selection.step_index >= 0 else None

@@ -1,9 +1,9 @@
 """Choose the scenario and step for a request.
 
 Selection order: the ``X-Mockrouter-Scenario`` header; the model ``mockrouter/NAME``; the
-highest-priority scenario whose ``match`` holds (scenarios scoped to the request's key
-first, then global ones; equal priorities go to the one loaded first); the default
-scenario (``echo``). Cursors are kept per (scenario, state key).
+highest-priority scenario whose ``match`` holds (scenarios scoped to the request's test
+(``X-Mockrouter-Test``) first, then its key's, then global ones; equal priorities go to the
+one loaded first); the default scenario (``echo``). Cursors are kept per (scenario, state key).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.catalog import SCENARIO_MODEL_PREFIX
 from ..errors import SelectionError
-from ..state.store import State
+from ..state.store import TEST_PREFIX, State
 from .matcher import MatchResult, RequestFacts, evaluate, holds
 from .model import Scenario, Step
 
@@ -83,6 +83,14 @@ def _rank(s: Scenario) -> tuple[int, int]:
     return (-s.priority, s.order)
 
 
+def scopes(key: str | None, test: str | None = None) -> list[str]:
+    """The scopes a request sees, most specific first: its test's, then its key's."""
+    out = [TEST_PREFIX + test] if test else []
+    if key is not None:
+        out.append(key)
+    return out
+
+
 class Engine:
     """The loaded scenarios and the rules that pick one per request."""
 
@@ -92,44 +100,53 @@ class Engine:
         self.scoped: dict[str, ScenarioSet] = {}
         self.add(scenarios)
 
-    def add(self, scenarios: list[Scenario], key: str | None = None) -> None:
-        """Add (or replace, by name) scenarios globally or scoped to one raw API key."""
+    def add(self, scenarios: list[Scenario], key: str | None = None, test: str | None = None) -> None:
+        """Add (or replace, by name) scenarios globally, or scoped to one test (``X-Mockrouter-Test``)
+        or one raw API key."""
         placed = []
         for s in scenarios:
             self._order += 1
             placed.append(replace(s, order=self._order))
-        target = self.global_set if key is None else self.scoped.setdefault(key, ScenarioSet())
+        scope = scopes(key, test)
+        target = self.scoped.setdefault(scope[0], ScenarioSet()) if scope else self.global_set
         target.add_all(placed)
 
-    def drop_scope(self, key: str | None = None) -> None:
-        if key is None:
+    def drop_scope(self, key: str | None = None, test: str | None = None) -> None:
+        """Forget the scenarios of a test, or of a key, or (neither given) every scoped one."""
+        if key is None and test is None:
             self.scoped.clear()
         else:
-            self.scoped.pop(key, None)
+            self.scoped.pop(scopes(key, test)[0], None)
 
-    def find(self, name: str, key: str | None) -> Scenario | None:
-        if key is not None and key in self.scoped:
-            found = self.scoped[key].by_name.get(name)
+    def _groups(self, key: str | None, test: str | None) -> list[ScenarioSet]:
+        groups = [self.scoped[s] for s in scopes(key, test) if s in self.scoped]
+        groups.append(self.global_set)
+        return groups
+
+    def find(self, name: str, key: str | None, test: str | None = None) -> Scenario | None:
+        for group in self._groups(key, test):
+            found = group.by_name.get(name)
             if found is not None:
                 return found
-        return self.global_set.by_name.get(name)
+        return None
 
-    def names(self, key: str | None = None) -> list[str]:
-        names = list(self.global_set.by_name)
-        if key is not None and key in self.scoped:
-            names += [n for n in self.scoped[key].by_name if n not in names]
+    def names(self, key: str | None = None, test: str | None = None) -> list[str]:
+        names: list[str] = []
+        for group in reversed(self._groups(key, test)):
+            names += [n for n in group.by_name if n not in names]
         return names
 
-    def all(self, key: str | None = None) -> list[Scenario]:
-        out = sorted(self.global_set.by_name.values(), key=lambda s: s.order)
-        if key is not None and key in self.scoped:
-            out = sorted(self.scoped[key].by_name.values(), key=lambda s: s.order) + out
+    def all(self, key: str | None = None, test: str | None = None) -> list[Scenario]:
+        """Scenarios a request of ``key`` (and ``test``) may get: scoped ones first, in load order."""
+        out: list[Scenario] = []
+        for group in self._groups(key, test):
+            out += sorted(group.by_name.values(), key=lambda s: s.order)
         return out
 
-    def _named(self, name: str, key: str | None, how: str) -> Scenario:
-        found = self.find(name, key)
+    def _named(self, name: str, key: str | None, how: str, test: str | None) -> Scenario:
+        found = self.find(name, key, test)
         if found is None:
-            hint = difflib.get_close_matches(name, self.names(key), n=1)
+            hint = difflib.get_close_matches(name, self.names(key, test), n=1)
             message = f"No scenario named {name!r}"
             message += f" (did you mean {hint[0]!r}?)" if hint else ""
             message += f"; selected by {how}."
@@ -137,32 +154,30 @@ class Engine:
         return found
 
     def choose(
-        self, facts: RequestFacts, key: str, header_name: str | None
+        self, facts: RequestFacts, key: str, header_name: str | None, test: str | None = None
     ) -> tuple[Scenario, str, list[dict[str, Any]]]:
         """Pick the scenario; return it, how it was chosen and (if unmatched) near misses."""
         if header_name:
-            return self._named(header_name, key, "header X-Mockrouter-Scenario"), "header", []
+            return self._named(header_name, key, "header X-Mockrouter-Scenario", test), "header", []
         if facts.model.startswith(SCENARIO_MODEL_PREFIX):
-            return self._named(facts.model[len(SCENARIO_MODEL_PREFIX) :], key, "model"), "model", []
-        scoped = self.scoped.get(key)
-        for group in (scoped, self.global_set):
-            if group is None:
-                continue
+            return self._named(facts.model[len(SCENARIO_MODEL_PREFIX) :], key, "model", test), "model", []
+        groups = self._groups(key, test) if self.scoped else (self.global_set,)
+        for group in groups:
             for s in group.candidates(facts.model):
                 assert s.match is not None
                 if holds(s.match, facts):
                     return s, "match", []
-        default = self.find(DEFAULT_SCENARIO, key)
+        default = self.find(DEFAULT_SCENARIO, key, test)
         if default is None:
             raise SelectionError("No scenario matched and no default 'echo' is loaded.")
-        return default, "default", self.near_misses(facts, key)
+        return default, "default", self.near_misses(facts, key, test=test)
 
-    def near_misses(self, facts: RequestFacts, key: str, limit: int = 3) -> list[dict[str, Any]]:
+    def near_misses(
+        self, facts: RequestFacts, key: str, limit: int = 3, test: str | None = None
+    ) -> list[dict[str, Any]]:
         """The ``limit`` nearest scenarios and what failed in each (as WireMock's near misses)."""
         scored: list[tuple[float, int, Scenario, MatchResult]] = []
-        groups = [self.scoped[key]] if key in self.scoped else []
-        groups.append(self.global_set)
-        for group in groups:
+        for group in self._groups(key, test):
             for s in group.matchable():
                 assert s.match is not None
                 result = evaluate(s.match, facts)
@@ -174,10 +189,17 @@ class Engine:
         ]
 
     def select(
-        self, facts: RequestFacts, key: str, state_key: str, header_name: str | None, state: State, rng: random.Random
+        self,
+        facts: RequestFacts,
+        key: str,
+        state_key: str,
+        header_name: str | None,
+        state: State,
+        rng: random.Random,
+        test: str | None = None,
     ) -> Selection:
         """Choose scenario and step, advance the cursor, and apply chaos."""
-        scenario, how, misses = self.choose(facts, key, header_name)
+        scenario, how, misses = self.choose(facts, key, header_name, test)
         if scenario.chaos is not None and rng.random() < scenario.chaos.rate:
             fault = rng.choice(scenario.chaos.faults)
             return Selection(scenario, fault, -1, how, misses, chaos=True)

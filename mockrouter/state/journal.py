@@ -56,7 +56,7 @@ PACKED = ("expected", "usage", "near_misses", "models_tried")
 #: Durations are written as measured and shown rounded to the microsecond.
 TIMINGS = ("ttft_ms", "duration_ms", "disconnected_after_ms")
 #: Shown only when set (most requests never set them).
-OPTIONAL = ("native_finish_reason", "models_tried", "api_type")
+OPTIONAL = ("native_finish_reason", "models_tried", "api_type", "test")
 #: The unset value of ``body``: the request had a JSON object body (kept as ``raw_body``).
 _UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
 
@@ -88,6 +88,8 @@ class JournalEntry:
     step: int | None = None
     selected_by: str | None = None
     status: int | None = None
+    #: The request's ``X-Mockrouter-Test`` (tests sharing a key and a server each see their own).
+    test: str | None = None
     #: The API surface an engine route answered on (``chat``, ``text``, ``messages``,
     #: ``responses``); None for other routes.
     surface: str | None = None
@@ -252,15 +254,19 @@ class Journal:
         """An event set at the next ``add``; count yourself in ``watchers`` while waiting on it."""
         return self._changed
 
-    def _matching(self, key: str | None, where: Where | None) -> Iterator[JournalEntry]:
-        """Stored entries of ``key`` for which ``where`` holds, oldest first."""
-        return (e for e in self._entries if (key is None or e.key == key) and (where is None or where(e)))
+    def _matching(self, key: str | None, where: Where | None, test: str | None = None) -> Iterator[JournalEntry]:
+        """Stored entries of ``key`` (and ``test``) for which ``where`` holds, oldest first."""
+        return (
+            e
+            for e in self._entries
+            if (key is None or e.key == key) and (test is None or e.test == test) and (where is None or where(e))
+        )
 
-    def count(self, key: str | None = None, where: Where | None = None) -> int:
-        """Entries (of ``key``); with ``where``, those it holds for."""
-        if key is None and where is None:
+    def count(self, key: str | None = None, where: Where | None = None, test: str | None = None) -> int:
+        """Entries (of ``key``, of ``test``); with ``where``, those it holds for."""
+        if key is None and where is None and test is None:
             return len(self._entries)
-        return sum(1 for _ in self._matching(key, where))
+        return sum(1 for _ in self._matching(key, where, test))
 
     def last_time(self, key: str, where: Where | None = None) -> float | None:
         """When the newest entry of ``key`` (that ``where`` holds for) started: its ``ts``, or None."""
@@ -302,12 +308,13 @@ class Journal:
         before: str | None = None,
         limit: int,
         surface: str | None = None,
+        test: str | None = None,
     ) -> Page:
         """One page of the entries that ``query`` would list, oldest first.
 
         ``since=ID``: the oldest ``limit`` entries journaled after entry ID (``"0"``: from the
         oldest); ``before=ID``: the newest ``limit`` journaled before it; neither: the newest
-        ``limit``; ``surface`` keeps one API surface's answers. The journal's order is the
+        ``limit``; ``surface`` keeps one API surface's answers, ``test`` one test's requests. The journal's order is the
         order requests ended in, so the cursor is the entry's place in it, not the number in
         its id. An id no longer in the journal (dropped
         or reset) counts as older than every entry kept."""
@@ -323,6 +330,7 @@ class Journal:
                 and (scenario is None or e.scenario == scenario)
                 and (not unmatched or e.unmatched)
                 and (surface is None or e.surface == surface)
+                and (test is None or e.test == test)
             ):
                 found.append(e)
         if since is not None:
@@ -338,21 +346,25 @@ class Journal:
             next=entries[-1].id if entries and end < len(found) else None,
         )
 
-    def by_key(self, key: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    def by_key(self, key: str | None = None, test: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Entries (as ``public`` dicts) per raw API key, keys in order of first request (only
-        ``key``'s, if given); requests without a key are left out."""
+        ``key``'s, or ``test``'s, if given); requests without a key are left out."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for e in self._matching(key, None):
+        for e in self._matching(key, None, test):
             if e.key is not None:
                 out.setdefault(e.key, []).append(e.public())
         return out
 
-    def clear(self, key: str | None = None) -> None:
-        if key is None:
+    def clear(self, key: str | None = None, test: str | None = None) -> None:
+        """Forget every entry, or those of ``key``, or those of ``test``."""
+        if key is None and test is None:
             self._entries.clear()
             self._by_id.clear()
             return
-        kept = [e for e in self._entries if e.key != key]
+        if test is None:
+            kept = [e for e in self._entries if e.key != key]
+        else:
+            kept = [e for e in self._entries if e.test != test]
         self._entries = deque(kept, maxlen=self.size)
         self._by_id = {e.id: e for e in kept}
 

@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 from .journal import Journal
 from .keys import Keyring, KeyState
 
+#: The state key (and scenario scope) of a test is this prefix and its ``X-Mockrouter-Test`` id:
+#: a NUL cannot be in a header value, so no API key or session names the same state.
+TEST_PREFIX = "\x00test:"
+
+
+def state_key(key: str, session: str | None, test: str | None) -> str:
+    """Whose cursors and counters a request moves: its ``X-Mockrouter-Session``, else its
+    ``X-Mockrouter-Test``, else its API key."""
+    if session:
+        return session
+    return TEST_PREFIX + test if test else key
+
 
 @dataclass
 class State:
@@ -93,3 +105,10 @@ class State:
         self.cursors = {k: v for k, v in self.cursors.items() if k[1] != state_key}
         self.keys.pop(state_key, None)
         self.journal.clear(state_key)
+
+    def reset_test(self, test: str) -> None:
+        """Forget one test's cursors, counters and journal entries (``X-Mockrouter-Test``)."""
+        own = TEST_PREFIX + test
+        self.cursors = {k: v for k, v in self.cursors.items() if k[1] != own}
+        self.keys.pop(own, None)
+        self.journal.clear(test=test)
