@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
+#: The record-and-replay modes (``--mode``); None: neither.
+MODES = (None, "replay", "auto", "record")
+
 
 @dataclass
 class Config:
@@ -37,6 +40,21 @@ class Config:
     #: Encoders answer static replies from bytes compiled once (``wire.dialects.openai``). No
     #: CLI flag: off only in tests that compare the compiled bytes with rendering in full.
     compile_answers: bool = True
+    #: Record and replay (``--mode``): None serves scenarios as usual; ``replay`` answers a
+    #: request no scenario matches with a 404 naming the near misses; ``auto`` forwards such a
+    #: request to ``upstream`` and records the answer; ``record`` forwards and records every
+    #: request (except one that names a scenario: header or ``mockrouter/NAME``).
+    mode: str | None = None
+    #: The real router's API base as clients use it, e.g. ``https://openrouter.ai/api/v1``.
+    upstream: str | None = None
+    #: Sent upstream instead of the client's key (``MOCKROUTER_UPSTREAM_KEY``; never a flag).
+    upstream_key: str | None = field(default=None, repr=False)
+    #: Where recordings are written, one file per conversation; loaded as scenarios at start.
+    cassette: Path | None = None
+    #: Record each stream's TTFT and inter-chunk intervals (``--timing``).
+    record_timing: bool = False
+    #: Regexes masked in everything recorded (``--redact``), besides keys and cookies.
+    redact: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -52,6 +70,12 @@ class Config:
         if self.max_header < 1:
             raise ConfigError("--max-header must be >= 1")
         self.scenarios = [Path(p) for p in self.scenarios]
+        if self.mode not in MODES:
+            raise ConfigError("--mode must be one of " + ", ".join(m for m in MODES if m))
+        if self.mode in ("record", "auto") and not self.upstream:
+            raise ConfigError(f"--mode {self.mode} needs --upstream URL (the real router's API base)")
+        if self.cassette is not None:
+            self.cassette = Path(self.cassette)
 
     @property
     def loopback(self) -> bool:

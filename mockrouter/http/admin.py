@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
+from ..core.conversation import conversation_hash
+from ..core.surfaces import chat_view
 from ..errors import RequestError, ScenarioError
 from ..scenario.loader import collect_json, collect_text
 from ..state.report import DEFAULT_MAX_RETRIES, report
@@ -192,7 +194,20 @@ async def request_detail(app: Runtime, request: Request, ctx: RequestContext) ->
     entry = app.state.journal.get(entry_id)
     if entry is None:
         raise RequestError(404, f"No journal entry {entry_id!r}.")
+    entry["conversation"] = _conversation(entry)
     return _json(entry)
+
+
+def _conversation(entry: dict[str, Any]) -> str | None:
+    """The hash ``match.conversation`` compares for an engine request (None for other routes
+    and for bodies that are not a request): worked out when asked, not when served."""
+    body, surface = entry.get("body"), entry.get("surface")
+    if surface is None or not isinstance(body, dict):
+        return None
+    try:
+        return conversation_hash(chat_view(surface, body).get("messages"))
+    except (TypeError, ValueError, AttributeError):  # a body the engine refused (invalid) may not convert
+        return None
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -275,6 +290,37 @@ async def wait(app: Runtime, request: Request, ctx: RequestContext) -> Response:
         journal.watchers -= 1
 
 
+async def set_record_mode(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    """``POST record-mode {"key", "mode"}``: record and replay for one key (the pytest plugin's
+    cassettes): ``replay``, ``auto`` or ``record`` as ``--mode``, ``off`` to serve as usual.
+    What is recorded for the key is kept for ``GET recordings?key=`` until the key is reset."""
+    raw = await request.body()
+    try:
+        spec = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"Malformed JSON: {exc}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("key"), str) or not spec["key"]:
+        raise RequestError(400, 'Body must be {"key": "...", "mode": "replay|auto|record|off"}', "key")
+    mode = spec.get("mode")
+    if mode not in ("replay", "auto", "record", "off"):
+        raise RequestError(400, "mode must be replay, auto, record or off", "mode")
+    if mode in ("auto", "record") and app.upstream is None:
+        raise RequestError(400, f"mode {mode} needs a server started with --upstream URL", "mode")
+    if mode == "off":
+        app.state.record_modes.pop(spec["key"], None)
+    else:
+        app.state.record_modes[spec["key"]] = mode
+    return _json({"key": True, "mode": mode})
+
+
+async def list_recordings(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    """``GET recordings?key=K``: what was recorded for a key with its own mode, oldest first."""
+    key = request.query_params.get("key")
+    if not key:
+        raise RequestError(400, "key is required", "key")
+    return _json({"data": app.state.recordings.get(key, [])})
+
+
 async def list_schemas(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     return _json({"data": app.schemas.names()})
 
@@ -303,6 +349,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/wait": {"POST": wait},
     "/report": {"GET": resilience_report},
     "/requests": {"GET": list_requests},
+    "/record-mode": {"POST": set_record_mode},
+    "/recordings": {"GET": list_recordings},
     "/schemas": {"GET": list_schemas},
     "/openapi.json": {"GET": openapi},
 }

@@ -26,7 +26,7 @@ from ..scenario.model import Scenario
 from ..state.journal import JournalEntry, shown_headers
 from ..wire.asgi import Receive, Scope, Send, header_dict, send_response
 from ..wire.dialects.base import JSON
-from . import admin, chat, router_api
+from . import admin, chat, proxy, router_api
 from .runtime import Handler, RequestContext, Runtime, parse_bearer
 
 __all__ = ["ADMIN_PREFIX", "API_PREFIXES", "CapturedError", "MockrouterApp", "create_app"]
@@ -55,6 +55,8 @@ class MockrouterApp(Runtime):
 
     def __init__(self, config: Config | None = None, scenarios: list[Scenario] | None = None) -> None:
         super().__init__(config, scenarios)
+        if self.config.upstream:
+            self.upstream = proxy.Upstream(self.config)
         self.errors: list[CapturedError] = []
         #: POST routes answered by the scenario pipeline, and the surface each answers.
         self.engine_routes = {p + path: surface for p in API_PREFIXES for path, surface in chat.SURFACES.items()}
@@ -106,6 +108,8 @@ class MockrouterApp(Runtime):
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.upstream is not None:
+                    await self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..core.catalog import SCENARIO_MODEL_PREFIX
+from ..core.conversation import conversation_hash
 from ..core.reply import HttpError, Reply
 from ..core.surfaces import CHAT, MESSAGES, RESPONSES, TEXT, chat_view
 from ..errors import ClientGone, DeliberateDisconnect, RequestError
@@ -29,6 +31,7 @@ from ..wire.asgi import Receive, Scope, Send, send_response
 from ..wire.dialects.base import JSON, Dialect
 from ..wire.sse import NO_PACING, Delivery, Pacing, write_broken_json, write_stream
 from . import body as bodies
+from . import proxy
 from .runtime import RequestContext, Runtime
 
 __all__ = ["SEEDED_EPOCH", "SURFACES", "answer", "request_rng"]
@@ -52,6 +55,10 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
             key = app.authenticate(ctx)
             if problem is not None:
                 raise problem
+            mode = app.record_mode(key) if app.upstream is not None or app.config.mode else None
+            if mode == "record" and not _names_a_scenario(body, ctx.headers):
+                await proxy.forward(app, receive, send, ctx, raw, body, surface)
+                return
             if surface == CHAT:
                 view = body
                 _validate(app, ctx.dialect, body)
@@ -61,7 +68,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
                 _validate(app, ctx.dialect, view)
             else:
                 view = _surface_view(app, surface, body)
-            await _answer(app, receive, send, ctx, raw, body, view, key, surface)
+            await _answer(app, receive, send, ctx, raw, body, view, key, surface, mode)
         except RequestError as exc:
             await app.send_error(send, ctx, exc)
     except (ClientGone, asyncio.CancelledError):
@@ -140,8 +147,11 @@ async def _answer(
     body: dict[str, Any],
     key: str,
     surface: str,
+    mode: str | None = None,
 ) -> None:
-    """Answer a valid request; ``request`` is the body as sent, ``body`` its chat view."""
+    """Answer a valid request; ``request`` is the body as sent, ``body`` its chat view.
+    ``mode`` (record and replay): ``auto`` forwards a request no scenario matches upstream,
+    ``replay`` refuses it."""
     entry = ctx.entry
     dialect = ctx.dialect
     headers = ctx.headers
@@ -163,6 +173,14 @@ async def _answer(
     seq = app.state.next_request(state_key)
     rng, created = request_rng(app, dialect, seq, raw)
     selection = _select(app, ctx, facts, key, state_key, rng)
+    if mode is not None and selection.how == "default":
+        if mode == "replay":
+            conversation = facts.conversation
+            error = proxy.no_recording(conversation_hash(body.get("messages")), conversation.turn, entry.near_misses)
+            await app.send_error(send, ctx, error)
+        else:
+            await proxy.forward(app, receive, send, ctx, raw, request, surface)
+        return
     if selection.step.fuzz:
         await _send_fuzz(app, send, ctx, request, facts.stream, seq, raw, surface)
         return
@@ -207,6 +225,12 @@ def _select(
         entry.unmatched = True
         entry.near_misses = selection.near_misses
     return selection
+
+
+def _names_a_scenario(body: dict[str, Any], headers: dict[str, str]) -> bool:
+    """Whether a request picks its scenario by name (served, not forwarded, in record mode)."""
+    model = body.get("model")
+    return "x-mockrouter-scenario" in headers or (isinstance(model, str) and model.startswith(SCENARIO_MODEL_PREFIX))
 
 
 def _model_chain(model: str, models: Any) -> list[str]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from faker import Faker
 from starlette.requests import Request
@@ -33,6 +34,9 @@ from ..state.store import State
 from ..wire.asgi import Headers, Send, send_response
 from ..wire.dialects import DIALECTS
 from ..wire.dialects.base import JSON, Dialect, RateInfo
+
+if TYPE_CHECKING:
+    from .proxy import Upstream
 
 __all__ = ["Handler", "RequestContext", "Runtime", "load_scenarios", "parse_bearer"]
 
@@ -84,6 +88,8 @@ def load_scenarios(config: Config) -> list[Scenario]:
     scenarios = list(builtin)
     for path in config.scenarios:
         scenarios.extend(load_path(path))
+    if config.cassette is not None and config.cassette.is_dir() and config.cassette not in config.scenarios:
+        scenarios.extend(load_path(config.cassette))  # what was recorded before replays
     return scenarios
 
 
@@ -108,6 +114,14 @@ class Runtime:
         self.faker = Faker()
         self.entropy = random.Random()
         self.started = time.time()
+        #: The real router behind ``--mode record|auto`` (set by the app; None without ``--upstream``).
+        self.upstream: Upstream | None = None
+
+    def record_mode(self, key: str) -> str | None:
+        """The record-and-replay mode of a request with ``key``: the key's own (the pytest
+        plugin's cassettes), else ``--mode``."""
+        modes = self.state.record_modes
+        return (modes.get(key) if modes else None) or self.config.mode
 
     # -- shared answers --------------------------------------------------------------------
 

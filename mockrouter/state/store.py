@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .journal import Journal
 from .keys import Keyring, KeyState
@@ -36,6 +37,10 @@ class State:
     last_activity: float = field(default_factory=time.monotonic)
     #: Keys with limits (``--keys FILE`` or the keys API); None = every key is unlimited.
     keyring: Keyring | None = None
+    #: Record-and-replay modes of single keys (the pytest plugin's cassettes), over ``--mode``.
+    record_modes: dict[str, str] = field(default_factory=dict)
+    #: What was recorded for those keys (``record.Recording.as_dict()``), until the key is reset.
+    recordings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def key(self, state_key: str) -> KeyState:
         """The counters of a key (made on first use). Read them; change them through the
@@ -97,6 +102,8 @@ class State:
             self.cursors.clear()
             self.keys.clear()
             self.journal.clear()
+            self.record_modes.clear()
+            self.recordings.clear()
             if self.keyring is not None:  # back to the keys file (created keys dropped)
                 self.keyring.restore()
                 if not self.keyring.enforce:
@@ -105,6 +112,8 @@ class State:
         self.cursors = {k: v for k, v in self.cursors.items() if k[1] != state_key}
         self.keys.pop(state_key, None)
         self.journal.clear(state_key)
+        self.record_modes.pop(state_key, None)
+        self.recordings.pop(state_key, None)
 
     def reset_test(self, test: str) -> None:
         """Forget one test's cursors, counters and journal entries (``X-Mockrouter-Test``)."""

@@ -174,6 +174,31 @@ TOKEN = Kind("visible ASCII characters without spaces", _token, secret=True)
 KEYS_FILE = Kind("an existing keys file (YAML or JSON)", _file)
 SCENARIO_PATHS = Kind(f"existing scenario files or folders separated by '{os.pathsep}'", _paths)
 DIALECT = _one_of(*sorted(DIALECTS))
+MODE = _one_of("replay", "auto", "record")
+
+
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(text) from exc
+    return text
+
+
+REGEX = Kind("a regular expression (Python's re)", _regex)
+REGEXES = Kind("a regular expression (Python's re)", lambda text: [_regex(text)])
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise ValueError(text)
+    return Path(text.strip())
+
+
+FOLDER = Kind("a folder path", _folder)
+#: The upstream router's key, sent instead of the client's when recording: never a flag (flags
+#: show in ``ps``), only this variable.
+UPSTREAM_KEY_VARIABLE = ENV_PREFIX + "UPSTREAM_KEY"
 USAGE_CHUNK = _one_of("repeat", "empty")
 
 
@@ -256,6 +281,50 @@ class _Parser(argparse.ArgumentParser):
         else:
             kwargs["default"] = default
         self.add_argument(*flags, dest=dest, help=text.replace("%", "%%"), **kwargs)
+
+
+def _recording_options(parser: _Parser, *, out: bool = False) -> None:
+    """The flags ``serve --mode`` and ``record`` share."""
+    env = not out  # serve reads every flag from the environment too
+    parser.option(
+        "--upstream",
+        kind=URL,
+        metavar="URL",
+        required=out,
+        env=env,
+        help="the real router's API base as clients use it, e.g. https://openrouter.ai/api/v1",
+    )
+    if out:
+        parser.option(
+            "--out", kind=FOLDER, metavar="DIR", default=Path("recordings"), help="folder the recordings are written to"
+        )
+    else:
+        parser.option(
+            "--cassette",
+            kind=FOLDER,
+            metavar="DIR",
+            default=None,
+            shown="recordings when --mode is given",
+            env=True,
+            help="the folder of recordings: replayed (loaded at start) and written to",
+        )
+    parser.option(
+        "--timing",
+        switch=True,
+        env=env,
+        help="record each stream's time to first chunk and the gaps between chunks",
+    )
+    parser.option(
+        "--redact",
+        action="append",
+        kind=REGEX,
+        env=env,
+        env_kind=REGEXES,
+        metavar="REGEX",
+        default=[],
+        shown="none; keys and cookies always are",
+        help="mask every match in what is recorded; repeat for more",
+    )
 
 
 def _epilog() -> str:
@@ -382,6 +451,16 @@ def build_parser() -> _Parser:
         "--no-validate", switch=True, env=True, help="do not validate request bodies against the request schema"
     )
     serve.option("--access-log", switch=True, env=True, help="uvicorn's access log on stderr; it halves throughput")
+    serve.option(
+        "--mode",
+        kind=MODE,
+        choices=("replay", "auto", "record"),
+        env=True,
+        shown="none, scenarios only",
+        help="record and replay with --cassette: replay (a request no recording matches gets a 404 naming the near"
+        " misses), auto (replay what is recorded, forward and record the rest), record (forward and record all)",
+    )
+    _recording_options(serve)
 
     check = sub.add_parser(
         "check",
@@ -464,6 +543,26 @@ def build_parser() -> _Parser:
     fuzz.option("--model", metavar="M", default="openai/gpt-4o-mini", help="model id put in every request")
     fuzz.option("--no-shrink", switch=True, help="report failing cases as first seen, without shrinking them")
     fuzz.option("--timeout", kind=SECONDS, metavar="SECONDS", default=30.0, help="how long to wait for each answer")
+    record = sub.add_parser(
+        "record",
+        help="record a real router's answers as scenarios",
+        description="A proxy to the real router: every request to its /api/v1 is forwarded to --upstream, the\n"
+        "answer streams back unchanged as it arrives, and each exchange is written into --out as a\n"
+        "scenario that 'mockrouter serve --scenarios DIR' replays (one file per conversation, each turn\n"
+        f"matched by its conversation hash). Keys never reach disk; {UPSTREAM_KEY_VARIABLE}, when set, is\n"
+        "sent upstream instead of the client's key.",
+    )
+    assert isinstance(record, _Parser)
+    record.option("--host", kind=HOST, default="127.0.0.1", help="interface to listen on")
+    record.option("--port", kind=PORT, default=8080, help="TCP port; 0 picks a free one, shown in the banner")
+    record.option(
+        "--dialect",
+        kind=DIALECT,
+        choices=sorted(DIALECTS),
+        default="anyrouter",
+        help="the wire format of mockrouter's own answers (errors before forwarding)",
+    )
+    _recording_options(record, out=True)
     parser.commands = {name: command for name, command in sub.choices.items() if isinstance(command, _Parser)}
     for command in parser.commands.values():
         command.is_command = True
@@ -515,6 +614,30 @@ def _serve(args: argparse.Namespace) -> int:
         usage_chunk=args.usage_chunk,
         validate=not args.no_validate,
         access_log=args.access_log,
+        mode=args.mode,
+        upstream=args.upstream,
+        upstream_key=os.environ.get(UPSTREAM_KEY_VARIABLE) or None,
+        cassette=args.cassette if args.cassette is not None else (Path("recordings") if args.mode else None),
+        record_timing=args.timing,
+        redact=args.redact,
+    )
+    serve(config)
+    return EXIT_OK
+
+
+def _record(args: argparse.Namespace) -> int:
+    from ..http.server import serve
+
+    config = Config(
+        host=args.host,
+        port=args.port,
+        dialect=args.dialect,
+        mode="record",
+        upstream=args.upstream,
+        upstream_key=os.environ.get(UPSTREAM_KEY_VARIABLE) or None,
+        cassette=args.out,
+        record_timing=args.timing,
+        redact=args.redact,
     )
     serve(config)
     return EXIT_OK
@@ -630,6 +753,7 @@ def _fuzz(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _serve,
+    "record": _record,
     "check": _check,
     "scenarios": _scenarios,
     "report": _report,
