@@ -23,6 +23,7 @@ import uvicorn
 
 from ..core.config import Config
 from ..errors import DeliberateDisconnect, ListenError
+from ..record.recording import shown_upstream
 from ..wire.coalesce import coalescing
 from .app import MockrouterApp
 
@@ -121,6 +122,17 @@ def _protocol_class(http: Any) -> Any:
     return coalescing(import_from_string(HTTP_PROTOCOLS[http]))
 
 
+def _recording(config: Config) -> str:
+    """What the banner's first line says of ``--mode``."""
+    if config.mode is None:
+        return ""
+    where = f" {config.cassette}/" if config.cassette is not None else ""
+    if config.mode == "replay":
+        return f", replaying{where} (nothing goes upstream)"
+    shown = shown_upstream(config.upstream or "")
+    return f", {config.mode} mode: {shown} -> {where.strip() or 'nowhere'}"
+
+
 def serve(config: Config, app: MockrouterApp | None = None) -> None:
     """Run in the foreground until Ctrl-C / SIGTERM, then return (the command exits 0).
 
@@ -136,7 +148,7 @@ def serve(config: Config, app: MockrouterApp | None = None) -> None:
         server_config.port = port
         host = f"[{config.host}]" if ":" in config.host else config.host
         banner = (
-            f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios\n"
+            f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios{_recording(config)}\n"
             f"  base URL: http://{host}:{port}/api/v1\n"
             f"  admin:    http://{host}:{port}/__mockrouter/health"
         )

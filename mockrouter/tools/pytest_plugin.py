@@ -9,9 +9,16 @@ two tests never meet. Talks to the server only over HTTP, like any client would.
         client.chat.completions.create(model="mockrouter/rate-limited", messages=[...])
         mockrouter.assert_resilient()
 
-Marker ``@pytest.mark.mockrouter(scenarios=..., dialect=..., speed=...)``; options
-``--mockrouter-speed`` (default 0: no scripted delays) and ``--mockrouter-dialect``.
+Marker ``@pytest.mark.mockrouter(scenarios=..., dialect=..., speed=..., cassette=...)``;
+options ``--mockrouter-speed`` (default 0: no scripted delays), ``--mockrouter-dialect``,
+and for cassettes ``--mockrouter-record=none|new|all`` with ``--mockrouter-upstream URL``.
 Under pytest-xdist every worker process starts its own server.
+
+Cassettes (VCR's modes): a test marked ``cassette=True`` (or a folder) replays the recordings
+in ``cassettes/<module>/<test>/`` beside its file. ``none`` (the default) replays only, and a
+request nothing recorded matches fails loudly (a 404 naming the near misses); ``new`` replays
+what exists and forwards the rest to the upstream, recording it; ``all`` forwards and records
+everything again. The server records; the fixture writes the test's files when it ends.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import orjson
 import pytest
 
 from ..errors import ResilienceError
+from ..record.cassette import Cassette
+from ..record.recording import Recording
 
 if TYPE_CHECKING:  # the server is imported when a test first asks for it, not when pytest starts
     from ..http.server import BackgroundServer
@@ -35,6 +44,10 @@ if TYPE_CHECKING:  # the server is imported when a test first asks for it, not w
 DIALECT_NAMES = ("anyrouter", "openrouter")
 
 DEFAULT_SPEED = 0.0
+#: ``--mockrouter-record`` (VCR's names) → the server's record mode for the test's key.
+RECORD_MODES = {"none": "replay", "new": "auto", "all": "record"}
+UPSTREAM_VARIABLE = "MOCKROUTER_UPSTREAM"
+UPSTREAM_KEY_VARIABLE = "MOCKROUTER_UPSTREAM_KEY"
 
 
 @dataclass(slots=True)
@@ -105,6 +118,9 @@ class MockrouterFixture:
         self.server = server
         self.api_key = api_key or f"sk-mockrouter-{uuid.uuid4().hex}"
         self._admin = httpx.Client(base_url=server.url + "/__mockrouter", timeout=30)
+        #: The test's cassette folder (None: the test uses none), and its record mode.
+        self.cassette: Path | None = None
+        self.record_mode: str | None = None
 
     # -- where to point clients -------------------------------------------------------------
 
@@ -234,6 +250,31 @@ class MockrouterFixture:
             lines = [f"- {f['kind']}: {f['message']} (requests {', '.join(f['request_ids'])})" for f in findings]
             raise ResilienceError("the client was not resilient:\n" + "\n".join(lines))
 
+    # -- cassettes ----------------------------------------------------------------------------
+
+    def use_cassette(self, folder: Path, record: str) -> None:
+        """Replay ``folder``'s recordings for this test's key, recording as ``record`` says
+        (``none``, ``new`` or ``all``: see the module docstring)."""
+        mode = RECORD_MODES[record]
+        self.cassette, self.record_mode = folder, mode
+        if mode != "record" and folder.is_dir() and any(folder.glob("*.yaml")):
+            self.add(folder)
+        response = self._admin.post("/record-mode", json={"key": self.api_key, "mode": mode})
+        if response.status_code != 200:
+            raise ValueError(f"mockrouter refused the cassette mode: {response.text}")
+
+    def save_cassette(self) -> list[Path]:
+        """Write what the server recorded for this test into its cassette; the files written."""
+        if self.cassette is None:
+            return []
+        response = self._admin.get("/recordings", params={"key": self.api_key})
+        response.raise_for_status()
+        recordings = response.json()["data"]
+        if not recordings:
+            return []
+        cassette = Cassette(self.cassette, overwrite=self.record_mode == "record")
+        return sorted({cassette.add(Recording.from_dict(data)) for data in recordings})
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def server_errors(self) -> list[str]:
@@ -247,16 +288,26 @@ class MockrouterFixture:
 class _Servers:
     """The session's servers, one per (dialect, speed), started on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, upstream: str | None = None) -> None:
         self._servers: dict[tuple[str, float], BackgroundServer] = {}
+        self.upstream = upstream
 
     def get(self, dialect: str, speed: float) -> BackgroundServer:
         key = (dialect, speed)
         if key not in self._servers:
+            import os
+
             from ..core.config import Config
             from ..http.server import BackgroundServer
 
-            self._servers[key] = BackgroundServer(Config(port=0, dialect=dialect, speed=speed)).start()
+            config = Config(
+                port=0,
+                dialect=dialect,
+                speed=speed,
+                upstream=self.upstream,
+                upstream_key=os.environ.get(UPSTREAM_KEY_VARIABLE) or None,
+            )
+            self._servers[key] = BackgroundServer(config).start()
         return self._servers[key]
 
     def close(self) -> None:
@@ -279,19 +330,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="the router dialect the mockrouter fixture speaks (default anyrouter)",
     )
+    group.addoption(
+        "--mockrouter-record",
+        choices=tuple(RECORD_MODES),
+        default="none",
+        help="cassettes (tests marked mockrouter(cassette=...)): none replays only and fails on a request nothing "
+        "recorded matches (default); new records what is missing; all records everything again",
+    )
+    group.addoption(
+        "--mockrouter-upstream",
+        metavar="URL",
+        default=None,
+        help=f"the real router recorded from, e.g. https://openrouter.ai/api/v1 (default: ${UPSTREAM_VARIABLE}); "
+        f"${UPSTREAM_KEY_VARIABLE} is sent as its key",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "mockrouter(scenarios=None, dialect=None, speed=None): scenarios (YAML text, dicts or paths) added "
-        "for the test's key, and the dialect and speed of the server it gets",
+        "mockrouter(scenarios=None, dialect=None, speed=None, cassette=None): scenarios (YAML text, dicts or "
+        "paths) added for the test's key, the dialect and speed of the server it gets, and its cassette (True: "
+        "cassettes/<module>/<test>/ beside the test file; or a folder)",
     )
 
 
 @pytest.fixture(scope="session")
-def mockrouter_servers() -> Iterator[_Servers]:
-    servers = _Servers()
+def mockrouter_servers(pytestconfig: pytest.Config) -> Iterator[_Servers]:
+    import os
+
+    servers = _Servers(pytestconfig.getoption("--mockrouter-upstream") or os.environ.get(UPSTREAM_VARIABLE) or None)
     yield servers
     servers.close()
 
@@ -312,11 +380,26 @@ def mockrouter(request: pytest.FixtureRequest, mockrouter_servers: _Servers) -> 
         many = isinstance(scenarios, list | tuple) and not all(isinstance(s, Mapping) for s in scenarios)
         for source in scenarios if many else [scenarios]:
             fixture.add(source)
+    cassette = options.get("cassette")
+    if cassette:
+        record = request.config.getoption("--mockrouter-record")
+        if record != "none" and mockrouter_servers.upstream is None:
+            pytest.fail(f"--mockrouter-record={record} needs --mockrouter-upstream URL (or ${UPSTREAM_VARIABLE})")
+        fixture.use_cassette(cassette_folder(request) if cassette is True else Path(cassette), record)
     try:
         yield fixture
+        fixture.save_cassette()
         errors = fixture.server_errors()
         if errors:
             pytest.fail("mockrouter raised while serving this test:\n" + "\n".join(errors), pytrace=False)
     finally:
         fixture.reset()
         fixture.close()
+
+
+def cassette_folder(request: pytest.FixtureRequest) -> Path:
+    """``cassettes/<module>/<test>/`` beside the test's file (parameters kept, made file-safe)."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")
+    return Path(request.node.path).parent / "cassettes" / Path(request.node.path).stem / name
