@@ -120,6 +120,7 @@ async def forward(
         raise RequestError(400, "This request was to be forwarded, but mockrouter has no --upstream.")
     entry = ctx.entry
     entry.selected_by = "upstream"
+    entry.stream = body.get("stream") is True
     path = ctx.path[ctx.path.index("/v1") + 3 :]  # both API prefixes end in /v1
     url = upstream.url + path + ("?" + entry.query if entry.query else "")
     headers, secrets = _forwarded_headers(ctx, upstream.key)
@@ -215,7 +216,11 @@ def _keep(app: Runtime, ctx: RequestContext, exchange: Exchange, secrets: list[s
     recording = record(
         exchange, upstream=upstream.url, secrets=secrets, redactor=upstream.redactor, timing=upstream.timing
     )
-    ctx.entry.scenario = scenario_name(recording.conversation)
+    entry = ctx.entry
+    entry.scenario = scenario_name(recording.conversation)
+    step = recording.step
+    entry.model = step.get("model") if isinstance(step.get("model"), str) else None
+    entry.finish_reason = step.get("finish_reason") if isinstance(step.get("finish_reason"), str) else None
     key = ctx.key
     if key is not None and key in app.state.record_modes:
         app.state.recordings.setdefault(key, []).append(recording.as_dict())

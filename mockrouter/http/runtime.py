@@ -176,6 +176,9 @@ class Runtime:
 
     def error_headers(self, ctx: RequestContext, error: HttpError) -> Headers:
         headers = ctx.dialect.headers(None, self.rate_info(ctx), error=True)
+        if error.headers:  # a scripted header replaces the dialect's of the same name (a recording's x-ratelimit-*)
+            scripted = {name.lower().encode("latin-1") for name in error.headers}
+            headers = [(name, value) for name, value in headers if name not in scripted]
         if error.retry_after is not None:
             headers.append((b"retry-after", error.retry_after.encode("latin-1")))
         if error.retry_after_ms is not None:

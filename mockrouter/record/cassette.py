@@ -102,10 +102,11 @@ class Cassette:
         return found[0] if found else None
 
     def _write(self, file: _File, recording: Recording) -> None:
-        parts = [file.base.rstrip("\n")] if file.base.strip() else [_header(recording)]
-        for turn in file.turns.values():
-            parts.append(_document(turn))
-        text = "\n---\n".join(parts) + "\n"
+        documents = "\n---\n".join(_document(turn) for turn in file.turns.values())
+        if file.base.strip():
+            text = file.base.rstrip("\n") + "\n---\n" + documents + "\n"
+        else:
+            text = _header(recording) + "\n\n" + documents + "\n"
         file.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=file.path.parent, prefix=".recording-", suffix=".yaml")
         try:
@@ -140,7 +141,7 @@ def _step_comment(recording: Recording) -> str:
 def _document(turn: _Turn) -> str:
     steps = turn.doc["steps"]
     head = {k: v for k, v in turn.doc.items() if k != "steps"}
-    lines = [f"# turn: {turn.doc['description']}", _dump(head).rstrip("\n"), "steps:"]
+    lines = [_dump(head).rstrip("\n"), "steps:"]
     for comment, step in zip(turn.comments, steps, strict=True):
         lines.append("  " + comment.replace("\n", "\n  "))
         lines.append(_indent(_dump([step]).rstrip("\n")))
