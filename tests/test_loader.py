@@ -595,3 +595,163 @@ def test_json_nested_too_deeply_is_a_load_error_not_a_crash(depth: int, where: s
     assert "nested more than" in error.message
     assert error.line == 2
     assert error.field is not None and error.field.startswith(f"steps[0].{where}")
+
+
+# -- the fields a recording needs (issue #13) ----------------------------------------------------
+
+HASH = "3f2a9c0d41b7e865"
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "shown"),
+    [
+        ("3F2A9C0D41B7E865", "match.conversation", "3F2A9C0D41B7E865"),  # upper case
+        ("3f2a9c0d41b7e86", "match.conversation", "3f2a9c0d41b7e86"),  # 15 digits
+        ("3f2a9c0d41b7e865a", "match.conversation", "3f2a9c0d41b7e865a"),  # 17
+        ("zf2a9c0d41b7e865", "match.conversation", "zf2a9c0d41b7e865"),
+        (f"[{HASH}, nothex]", "match.conversation[1]", "nothex"),
+        ("[]", "match.conversation", "non-empty"),
+        ("{hash: 1}", "match.conversation", "is not of type"),
+    ],
+)
+def test_a_malformed_conversation_hash_is_a_load_error(value: str, field: str, shown: str) -> None:
+    error = only_error(f"name: c\nmatch:\n  model: x\n  conversation: {value}\nsteps: [{{content: x}}]\n")
+    assert (error.field, error.line) == (field, 4)
+    assert shown in error.message
+
+
+def test_conversation_hashes_load_as_a_list() -> None:
+    one, many = load_text(
+        f"name: one\nmatch: {{conversation: {HASH}}}\nsteps: [{{content: x}}]\n---\n"
+        f"name: many\nmatch: {{conversation: [{HASH}, 0b7e4c19d2a85f60]}}\nsteps: [{{content: x}}]\n"
+    )
+    assert one.match is not None and one.match.conversation == [HASH]
+    assert many.match is not None and many.match.conversation == [HASH, "0b7e4c19d2a85f60"]
+    assert one.summary()["match"] == {"conversation": HASH}
+    assert many.summary()["match"] == {"conversation": [HASH, "0b7e4c19d2a85f60"]}
+
+
+@pytest.mark.parametrize(
+    ("where", "typo", "hint"),
+    [
+        ("match", f"conversaton: {HASH}", "conversation"),
+        ("steps[0].stream", "reasoning_chunk: [a]", "reasoning_chunks"),
+        ("steps[0].timing", "intervalls_ms: [1]", "intervals_ms"),
+        ("steps[0].tool_calls[0]", "chunk: ['{}']", "chunks"),
+    ],
+)
+def test_the_new_fields_get_did_you_mean_hints(where: str, typo: str, hint: str) -> None:
+    blocks = {
+        "match": f"match: {{{typo}}}\nsteps:\n  - content: x\n",
+        "steps[0].stream": f"steps:\n  - content: x\n    stream: {{{typo}}}\n",
+        "steps[0].timing": f"steps:\n  - content: x\n    timing: {{{typo}}}\n",
+        "steps[0].tool_calls[0]": f"steps:\n  - tool_calls: [{{name: f, arguments: '{{}}', {typo}}}]\n",
+    }
+    error = only_error("name: typo\n" + blocks[where])
+    assert error.field == f"{where}.{typo.split(':')[0]}"
+    assert f"did you mean {hint!r}" in error.message
+
+
+def test_reasoning_chunks_must_concatenate_to_reasoning() -> None:
+    error = only_error(
+        """\
+        name: rc
+        steps:
+          - reasoning: think first
+            content: answer
+            stream:
+              reasoning_chunks: [think, " later"]
+        """
+    )
+    assert (error.field, error.line) == ("steps[0].stream.reasoning_chunks", 6)
+    assert "concatenate to `reasoning`" in error.message
+
+
+def test_reasoning_chunks_cannot_cut_a_templated_reasoning() -> None:
+    error = only_error(
+        """\
+        name: rct
+        steps:
+          - reasoning: "{{ seq }}"
+            stream: {reasoning_chunks: ["{{ seq }}"]}
+        """
+    )
+    assert (error.field, error.line) == ("steps[0].stream.reasoning_chunks", 4)
+    assert "templated `reasoning`" in error.message
+
+
+def test_reasoning_chunks_are_the_pieces_and_without_reasoning_the_text() -> None:
+    given, alone = load_text(
+        "name: given\nsteps:\n  - reasoning: think first\n    content: ok\n"
+        "    stream: {reasoning_chunks: [thi, nk, ' first'], chunk_tokens: 5}\n---\n"
+        "name: alone\nsteps:\n  - content: ok\n    stream: {reasoning_chunks: [a, b]}\n"
+    )
+    step = given.steps[0]
+    assert step.reasoning is not None and step.reasoning.pieces == ["thi", "nk", " first"]
+    assert step.static is not None and step.static.reasoning_pieces == ["thi", "nk", " first"]
+    assert step.static.reasoning_tokens == 2  # tokens are the text's, however it is cut
+    assert alone.steps[0].reasoning is not None and alone.steps[0].reasoning.template.static == "ab"
+
+
+@pytest.mark.parametrize(
+    ("call", "line", "message"),
+    [
+        ("arguments: {city: Tokyo}\n        chunks: ['{}']", 6, "raw string"),
+        ("chunks: ['{}']", 5, "raw string"),  # no arguments: the default is a mapping
+        ("arguments: '{\"a\": 1}'\n        chunks: ['{\"a\"', ': 2}']", 6, "concatenate to `arguments`"),
+        ("arguments: \"{{ seq }}\"\n        chunks: ['{{ seq }}']", 6, "templated `arguments`"),
+    ],
+)
+def test_tool_call_chunks_need_the_raw_arguments_they_make_up(call: str, line: int, message: str) -> None:
+    error = only_error(f"name: tc\nsteps:\n  - tool_calls:\n      - name: f\n        {call}\n")
+    assert (error.field, error.line) == ("steps[0].tool_calls[0].chunks", line)
+    assert message in error.message
+
+
+def test_tool_call_chunks_load_as_the_call_pieces() -> None:
+    [scenario] = load_text(
+        'name: tc\nsteps:\n  - tool_calls:\n      - {name: f, arguments: \'{"city": "Tokyo"}\', '
+        "chunks: ['{\"ci', 'ty\": \"Tok', '', 'yo\"}']}\n      - {name: g, arguments: '{}'}\n"
+    )
+    first, second = scenario.steps[0].tool_calls
+    assert first.pieces == ['{"ci', 'ty": "Tok', "", 'yo"}']
+    assert second.pieces is None
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ("[10, -1]", "steps[0].timing.intervals_ms[1]", "less than the minimum of 0"),
+        ("[10, slow]", "steps[0].timing.intervals_ms[1]", "is not of type 'number'"),
+        ("[]", "steps[0].timing.intervals_ms", "non-empty"),
+        ("40", "steps[0].timing.intervals_ms", "is not of type 'array'"),
+    ],
+)
+def test_malformed_intervals_are_load_errors(value: str, field: str, message: str) -> None:
+    error = only_error(f"name: iv\nsteps:\n  - content: a b c\n    timing:\n      intervals_ms: {value}\n")
+    assert (error.field, error.line) == (field, 5)
+    assert message in error.message
+
+
+def test_intervals_load_as_a_tuple_of_milliseconds() -> None:
+    [scenario] = load_text("name: iv\nsteps:\n  - content: a b\n    timing: {intervals_ms: [0, 150, 2.5]}\n")
+    timing = scenario.steps[0].timing
+    assert timing.intervals_ms == (0.0, 150.0, 2.5)
+    assert not timing.is_zero
+    [zeros] = load_text("name: iv0\nsteps:\n  - content: a b\n    timing: {intervals_ms: [0, 0]}\n")
+    assert zeros.steps[0].timing.is_zero  # gaps of nothing: the stream goes out in one write
+
+
+def test_the_summary_shows_the_agent_loop_conditions_as_written() -> None:
+    [scenario] = load_text(
+        f"name: s\nmatch: {{surface: messages, turn: {{min: 1, max: 3}}, last_tool: search, "
+        f'tool_result: "(?i)page", system: pirate, conversation: [{HASH}]}}\nsteps: [{{content: x}}]\n'
+    )
+    assert scenario.summary()["match"] == {
+        "surface": "messages",
+        "turn": {"min": 1, "max": 3},
+        "last_tool": "search",
+        "tool_result": "(?i)page",
+        "system": "pirate",
+        "conversation": HASH,
+    }

@@ -20,10 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mockrouter.core.conversation import conversation_hash
+from mockrouter.core.surfaces import chat_view
 from mockrouter.http.server import BackgroundServer
+from mockrouter.scenario import matcher as matcher_module
 from mockrouter.scenario.engine import Engine
 from mockrouter.scenario.loader import load_text
 from mockrouter.scenario.matcher import RequestFacts, _model_matches, evaluate
@@ -714,3 +717,165 @@ def test_a_missed_agent_condition_is_a_near_miss(
     assert set(failed) == {"tool_result", "turn"}
     assert failed["tool_result"]["actual"] == "nothing useful"
     assert failed["turn"] == {"condition": "turn", "expected": {"min": 2}, "actual": 1}
+
+
+# -- match.conversation (issue #13) -------------------------------------------------------------
+
+
+TOOL_TURN = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Weather in Tokyo?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'}}
+    ]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "22C and sunny"},
+]  # fmt: skip
+
+
+def _conversation_facts(messages: list[dict[str, Any]], surface: str = "chat") -> RequestFacts:
+    return RequestFacts.from_body({"model": "acme/x", "messages": messages}, {}, surface)
+
+
+def test_conversation_matches_the_request_hash_and_near_misses_show_both() -> None:
+    here, there = conversation_hash(TOOL_TURN), conversation_hash(TOOL_TURN[:2])
+    [single, listed] = load_text(
+        f"name: single\nmatch: {{conversation: {here}}}\nsteps: [{{content: s}}]\n---\n"
+        f"name: listed\nmatch: {{conversation: [{there}, {here}]}}\nsteps: [{{content: l}}]\n"
+    )
+    assert single.match is not None and listed.match is not None
+    for messages in (TOOL_TURN, TOOL_TURN[:2]):
+        assert evaluate(listed.match, _conversation_facts(messages)).matched
+    assert evaluate(single.match, _conversation_facts(TOOL_TURN)).matched
+    # ids and formatting of JSON arguments are not the conversation
+    renamed = [*TOOL_TURN[:2], {**TOOL_TURN[2], "tool_calls": [
+        {"id": "call_zz", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Tokyo"}'}}
+    ]}, {**TOOL_TURN[3], "tool_call_id": "call_zz"}]  # fmt: skip
+    assert evaluate(single.match, _conversation_facts(renamed)).matched
+    missed = evaluate(single.match, _conversation_facts(TOOL_TURN[:2]))
+    assert [m.as_dict() for m in missed.mismatches] == [
+        {"condition": "conversation", "expected": here, "actual": there}
+    ]
+    other = _conversation_facts([{"role": "user", "content": "something else"}])
+    assert [m.as_dict() for m in evaluate(listed.match, other).mismatches] == [
+        {"condition": "conversation", "expected": [there, here], "actual": conversation_hash(other.body["messages"])}
+    ]
+
+
+def test_the_hash_is_made_only_when_a_conversation_condition_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Any] = []
+
+    def counting(messages: Any) -> str:
+        made.append(messages)
+        return conversation_hash(messages)
+
+    monkeypatch.setattr(matcher_module, "conversation_hash", counting)
+    engine = _engine(
+        "name: echo\nsteps: [{content: e}]\n---\n"
+        "name: agent\nmatch: {turn: 1, last_tool: get_weather}\nsteps: [{content: a}]\n"
+    )
+    facts = _conversation_facts(TOOL_TURN)
+    assert engine.choose(facts, "k", None)[0].name == "agent"
+    assert made == []  # the agent conditions read the conversation, not its hash
+    [hashed] = load_text(f"name: h\nmatch: {{conversation: {conversation_hash(TOOL_TURN)}}}\nsteps: [{{content: h}}]\n")
+    assert hashed.match is not None
+    assert evaluate(hashed.match, facts).matched and evaluate(hashed.match, facts).matched
+    assert len(made) == 1  # once per request, however many scenarios ask
+
+
+def test_conversation_selects_the_turn_on_a_real_server(
+    http: httpx.Client, add_scenarios: Callable[[str], list[str]], journal: Callable[[], list[dict[str, Any]]]
+) -> None:
+    """A recorded conversation replays by its hash: each turn answers its own scenario, in any
+    order and as often as asked; a turn nobody recorded is a near miss naming both hashes."""
+    first, second = TOOL_TURN[:2], TOOL_TURN
+    add_scenarios(
+        f"name: turn-0-{U}\nmatch: {{conversation: {conversation_hash(first)}}}\nsteps: [{{content: first}}]\n---\n"
+        f"name: turn-1-{U}\nmatch: {{conversation: {conversation_hash(second)}}}\nsteps: [{{content: second}}]\n"
+    )
+
+    def ask(messages: list[dict[str, Any]]) -> str:
+        response = http.post("/chat/completions", json={"model": "acme/x", "messages": messages})
+        return str(response.json()["choices"][0]["message"]["content"])
+
+    assert [ask(second), ask(first), ask(second), ask(first)] == ["second", "first", "second", "first"]
+    lost = [*first, {"role": "assistant", "content": "No tool today."}, {"role": "user", "content": "Why?"}]
+    assert ask(lost) == "Why?"  # the echo default
+    entry = journal()[-1]
+    misses = {m["scenario"]: m["mismatches"] for m in entry["near_misses"]}
+    assert misses[f"turn-1-{U}"] == [
+        {"condition": "conversation", "expected": conversation_hash(second), "actual": conversation_hash(lost)}
+    ]
+
+
+# A conversation in a surface-neutral form, written as a chat request and as an Anthropic
+# Messages request: (system, [(user text | None, assistant text | None, [(tool, args, result)])]).
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+_INT = st.integers(-(2**63), 2**63 - 1)  # what a JSON body parses to (orjson reads larger ones as floats)
+_ARGS = st.dictionaries(st.sampled_from(["city", "q", "n", "tags"]), _INT | _TEXT | st.lists(st.booleans()))
+_CALLS = st.lists(st.tuples(st.sampled_from(["get_weather", "search"]), _ARGS, _TEXT), max_size=2)
+_TURN = st.tuples(_TEXT, st.none() | _TEXT, _CALLS).filter(lambda t: t[1] is not None or t[2])
+_CONVERSATION = st.tuples(st.none() | _TEXT, st.lists(_TURN, min_size=1, max_size=3), _TEXT)
+
+
+def _as_chat(system: str | None, turns: list[Any], last: str, style: int) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if system is not None:
+        messages.append({"role": "developer" if style % 2 else "system", "content": system})
+    for t, (user, text, calls) in enumerate(turns):
+        messages.append({"role": "user", "content": user if style % 3 else [{"type": "text", "text": user}]})
+        assistant: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            assistant["tool_calls"] = [
+                {"id": f"call_{t}_{i}", "type": "function",
+                 "function": {"name": name, "arguments": json.dumps(args, indent=style % 2 or None)}}
+                for i, (name, args, _) in enumerate(calls)
+            ]  # fmt: skip
+        messages.append(assistant)
+        messages += [
+            {"role": "tool", "tool_call_id": f"call_{t}_{i}", "content": result}
+            for i, (_, _, result) in enumerate(calls)
+        ]
+    return [*messages, {"role": "user", "content": last}]
+
+
+def _as_anthropic(system: str | None, turns: list[Any], last: str, style: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []  # tool results ride in the next user message
+    for t, (user, text, calls) in enumerate(turns):
+        messages.append({"role": "user", "content": [*results, {"type": "text", "text": user}]})
+        blocks: list[dict[str, Any]] = [{"type": "thinking", "thinking": "hm", "signature": "sig"}] if style else []
+        if text is not None:
+            blocks.append({"type": "text", "text": text})
+        blocks += [
+            {"type": "tool_use", "id": f"toolu_{t}{i}", "name": name, "input": args}
+            for i, (name, args, _) in enumerate(calls)
+        ]
+        messages.append({"role": "assistant", "content": blocks})
+        results = [
+            {"type": "tool_result", "tool_use_id": f"toolu_{t}{i}", "content": result}
+            for i, (_, _, result) in enumerate(calls)
+        ]
+    messages.append({"role": "user", "content": [*results, {"type": "text", "text": last}] if results else last})
+    body: dict[str, Any] = {"model": "acme/x", "max_tokens": 64, "messages": messages}
+    if system is not None:
+        body["system"] = system if style % 2 else [{"type": "text", "text": system}]
+    return body
+
+
+@settings(max_examples=80, deadline=None)
+@given(conversation=_CONVERSATION, style=st.integers(0, 5))
+def test_the_same_conversation_hashes_and_matches_alike_on_chat_and_messages(conversation: Any, style: int) -> None:
+    chat_body = {"model": "acme/x", "messages": _as_chat(*conversation, style)}
+    anthropic_body = _as_anthropic(*conversation, style)
+    chat_facts = RequestFacts.from_body(chat_view("chat", chat_body), {}, "chat")
+    anthropic_facts = RequestFacts.from_body(chat_view("messages", anthropic_body), {}, "messages")
+    wanted = conversation_hash(chat_body["messages"])
+    assert anthropic_facts.conversation.hash == chat_facts.conversation.hash == wanted
+    engine = _engine(
+        "name: echo\nsteps: [{content: e}]\n---\n"
+        f'name: this\nmatch: {{conversation: "{wanted}"}}\nsteps: [{{content: t}}]\n---\n'  # quoted: all digits
+        f"name: before\nmatch: {{conversation: '{conversation_hash(chat_body['messages'][:-1])}'}}\n"
+        "steps: [{content: n}]\n"
+    )
+    assert engine.choose(chat_facts, "k", None)[0].name == "this"
+    assert engine.choose(anthropic_facts, "k", None)[0].name == "this"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from mockrouter.core.catalog import Catalog
-from mockrouter.core.reply import Reply
+from mockrouter.core.reply import ContentPiece, ReasoningPiece, Reply, ToolCallFragment
+from mockrouter.core.tokens import cut
 from mockrouter.scenario.loader import load_text
 from mockrouter.scenario.matcher import RequestFacts
 from mockrouter.scenario.render import RenderInput, render
@@ -27,6 +28,10 @@ STEPS = textwrap.dedent(
         stream: {chunk_tokens: 2}
       - content: "hello world"
         stream: {chunks: [hel, lo, " world"]}
+      - reasoning: "Thinking it over."
+        content: "Done."
+        stream: {reasoning_chunks: ["Thin", "king it", " over."], chunks: [Do, ne.]}
+        timing: {intervals_ms: [0, 150]}
       - reasoning: "Thinking it over first."
         content: "Then an answer."
         finish_reason: length
@@ -107,3 +112,46 @@ def test_static_replies_are_shared_per_model_and_prompt_size_and_bounded() -> No
     for n in range(MAX_STATIC_REPLIES + 10):
         reply("w " * n)
     assert len(step.static.replies) <= MAX_STATIC_REPLIES
+
+
+def test_explicit_pieces_are_the_stream_events() -> None:
+    """``stream.reasoning_chunks`` and ``tool_calls[i].chunks`` are sent as written (the other
+    call still cut by ``chunk_tokens``); the whole texts are what the pieces make up."""
+    [scenario] = load_text(
+        textwrap.dedent(
+            """
+            name: pieces
+            steps:
+              - reasoning: "Look it up."
+                stream: {reasoning_chunks: ["Lo", "ok it up."], chunk_tokens: 2}
+                tool_calls:
+                  - {name: f, arguments: '{"city": "Tokyo"}', chunks: ['{"ci', 'ty": "To', "", 'kyo"}']}
+                  - {name: g, arguments: {a: 1}}
+            """
+        )
+    )
+    facts = RequestFacts.from_body(BODIES[0], {})
+    reply = render(scenario.steps[0], RenderInput(facts, 1, random.Random(0), None), CATALOG)
+    assert isinstance(reply, Reply)
+    events = reply.events()
+    assert [e.text for e in events if isinstance(e, ReasoningPiece)] == ["Lo", "ok it up."]
+    assert not [e for e in events if isinstance(e, ContentPiece)]
+    fragments = [(e.index, e.arguments) for e in events if isinstance(e, ToolCallFragment) and e.id is None]
+    assert fragments == [(0, '{"ci'), (0, 'ty": "To'), (0, ""), (0, 'kyo"}')] + [(1, p) for p in cut('{"a":1}', 2)]
+    assert [(c.name, c.arguments) for c in reply.tool_calls] == [("f", '{"city": "Tokyo"}'), ("g", '{"a":1}')]
+    assert reply.expected()["tool_calls"][0]["arguments"] == '{"city": "Tokyo"}'
+
+
+def test_a_token_limit_recuts_explicit_pieces() -> None:
+    """``max_tokens`` below the answer truncates it: the pieces no longer add up, so the kept
+    text is cut by ``chunk_tokens`` (and tool calls are dropped), as for ``stream.chunks``."""
+    [scenario] = load_text(
+        'name: cut\nsteps:\n  - reasoning: "one two three four"\n'
+        '    stream: {reasoning_chunks: ["one two", " three four"]}\n'
+        "    tool_calls: [{name: f, arguments: '{}', chunks: ['{', '}']}]\n"
+    )
+    facts = RequestFacts.from_body({**BODIES[0], "max_tokens": 2}, {})
+    reply = render(scenario.steps[0], RenderInput(facts, 1, random.Random(0), None), CATALOG)
+    assert isinstance(reply, Reply)
+    assert (reply.reasoning, reply.reasoning_pieces, reply.tool_calls) == ("one two", ["one", " two"], [])
+    assert reply.finish_reason == "length"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 
 import httpx
 import openai
 import pytest
 
+from mockrouter.core.reply import Timing
 from mockrouter.core.schemas import SchemaRegistry
+from mockrouter.wire.sse import Pacing
 
 REGISTRY = SchemaRegistry()
 USER = [{"role": "user", "content": "stream please"}]
@@ -367,3 +370,149 @@ def test_chaos_strikes_every_surface(surface, http, add_scenarios, journal):
         assert "error" in response.json()
     [entry] = journal()
     assert (entry["selected_by"], entry["surface"]) == ("chaos", surface)
+
+
+# -- explicit pieces and recorded gaps (issue #13) -----------------------------------------------
+
+PIECES = """\
+name: pieces
+match: {last_user: stream}
+steps:
+  - reasoning: "Let me look it up."
+    stream: {reasoning_chunks: ["Let", " me look", " it up."], chunk_tokens: 3}
+    tool_calls:
+      - name: get_weather
+        arguments: '{"city": "Tokyo", "unit": "c"}'
+        chunks: ['{"ci', 'ty": "Tok', 'yo", "unit": "c"}']
+      - name: get_time
+        arguments: '{"tz": "Asia/Tokyo"}'
+        chunks: ['{"tz"', ': "Asia/Tokyo"}']
+"""
+REASONING_PIECES = ["Let", " me look", " it up."]
+CALL_PIECES = [['{"ci', 'ty": "Tok', 'yo", "unit": "c"}'], ['{"tz"', ': "Asia/Tokyo"}']]
+PIECE_ROUTES = {
+    "chat": ("/chat/completions", {"model": "x/y", "messages": USER, "stream": True}),
+    **SURFACE_ROUTES,
+}
+
+
+def named_events(raw: bytes) -> list[dict]:
+    """The JSON data of every SSE event of a Messages or Responses stream."""
+    out = []
+    for event in sse_events(raw):
+        data = [line[6:] for line in event.split(b"\n") if line.startswith(b"data: ")]
+        if data and data[0] != b"[DONE]":
+            out.append(json.loads(data[0]))
+    return out
+
+
+def streamed_pieces(surface: str, raw: bytes) -> tuple[list[str], list[list[str]]]:
+    """The reasoning pieces and each tool call's argument pieces, as the stream sent them."""
+    reasoning: list[str] = []
+    calls: dict[int, list[str]] = {}
+    if surface == "chat":
+        for chunk in data_chunks(raw):
+            for choice in chunk["choices"]:
+                delta = choice["delta"]
+                if delta.get("reasoning"):
+                    reasoning.append(delta["reasoning"])
+                for call in delta.get("tool_calls") or ():
+                    if call["function"]["arguments"]:
+                        calls.setdefault(call["index"], []).append(call["function"]["arguments"])
+    for body in named_events(raw) if surface != "chat" else ():
+        kind, delta = body["type"], body.get("delta")
+        if kind == "content_block_delta" and delta["type"] == "thinking_delta":
+            reasoning.append(delta["thinking"])
+        elif kind == "content_block_delta" and delta["type"] == "input_json_delta":
+            calls.setdefault(body["index"], []).append(delta["partial_json"])
+        elif kind == "response.reasoning_summary_text.delta":
+            reasoning.append(delta)
+        elif kind == "response.function_call_arguments.delta":
+            calls.setdefault(body["output_index"], []).append(delta)
+    return reasoning, [calls[i] for i in sorted(calls)]
+
+
+@pytest.mark.parametrize("surface", list(PIECE_ROUTES))
+def test_recorded_pieces_go_out_as_written_on_every_surface(surface, http, add_scenarios, journal):
+    """``stream.reasoning_chunks`` and ``tool_calls[i].chunks`` are the deltas on the wire, one
+    for one, on chat completions, Anthropic Messages and OpenAI Responses, in both dialects."""
+    add_scenarios(PIECES)
+    path, body = PIECE_ROUTES[surface]
+    response = http.post(path, json=body)
+    assert response.status_code == 200, response.text
+    assert streamed_pieces(surface, response.content) == (REASONING_PIECES, CALL_PIECES)
+    if surface == "responses":  # the finished items hold the whole texts
+        done = [e for e in named_events(response.content) if e["type"] == "response.function_call_arguments.done"]
+        assert [e["arguments"] for e in done] == ["".join(p) for p in CALL_PIECES]
+    expected = journal()[-1]["expected"]
+    assert expected["reasoning"] == "Let me look it up."
+    assert [c["arguments"] for c in expected["tool_calls"]] == ["".join(p) for p in CALL_PIECES]
+
+
+def test_recorded_pieces_assemble_in_the_openai_sdk(client, add_scenarios):
+    add_scenarios(PIECES)
+    arguments: dict[int, str] = {}
+    for chunk in client.chat.completions.create(model="x/y", messages=USER, stream=True):
+        calls = (chunk.choices[0].delta.tool_calls if chunk.choices else None) or ()
+        for call in calls:
+            arguments[call.index] = arguments.get(call.index, "") + (call.function.arguments or "")
+    assert [json.loads(arguments[i]) for i in sorted(arguments)] == [
+        {"city": "Tokyo", "unit": "c"},
+        {"tz": "Asia/Tokyo"},
+    ]
+
+
+def test_recorded_intervals_are_served_then_the_interval_takes_over():
+    """Each response has its own place in ``intervals_ms`` (scaled by ``--speed``); past the
+    list, ``interval_ms`` paces as before. No sleeping here: the delays are read, not waited."""
+    timing = Timing(interval_ms=20, intervals_ms=(0, 150))
+    for speed in (1.0, 2.0):
+        pacing = Pacing(timing, speed, random.Random(0))
+        assert pacing.active and pacing.gaps
+        assert [pacing.between() for _ in range(4)] == pytest.approx([0, 0.15 * speed, 0.02 * speed, 0.02 * speed])
+    assert Pacing(timing, 1.0, random.Random(0)).between() == 0  # a fresh response starts over
+    assert not Pacing(timing, 0.0, random.Random(0)).active  # --speed 0: no delays at all
+    assert not Pacing(Timing(intervals_ms=(0, 0)), 1.0, random.Random(0)).active
+
+
+TEXT_DELTA = {"chat": None, "messages": "content_block_delta", "responses": "response.output_text.delta"}
+
+
+def text_arrivals(surface: str, response: httpx.Response, started: float) -> list[tuple[float, str]]:
+    """(seconds since ``started``, text) of each content delta, as the bytes arrive."""
+    arrivals = []
+    for line in response.iter_lines():
+        if not line.startswith("data: {"):
+            continue
+        body = json.loads(line[6:])
+        if surface == "chat":
+            text = "".join(c["delta"].get("content") or "" for c in body["choices"])
+        elif body.get("type") == TEXT_DELTA[surface]:
+            text = body["delta"] if surface == "responses" else body["delta"].get("text", "")
+        else:
+            continue
+        if text:
+            arrivals.append((time.monotonic() - started, text))
+    return arrivals
+
+
+@pytest.mark.parametrize("surface", list(PIECE_ROUTES))
+def test_recorded_intervals_are_the_gaps_on_the_wire(surface, timed_server, api_key, add_scenarios_on):
+    """At speed 1: a 0 ms gap, then 150 ms, then ``interval_ms`` (60) for the chunks the list
+    does not reach; generous bounds, measured where a client sees them."""
+    add_scenarios_on(
+        timed_server,
+        api_key,
+        "name: gaps\nmatch: {last_user: stream}\nsteps:\n  - content: abcd\n"
+        "    stream: {chunks: [a, b, c, d]}\n    timing: {intervals_ms: [0, 150], interval_ms: 60}\n",
+    )
+    path, body = PIECE_ROUTES[surface]
+    with httpx.Client(base_url=timed_server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as http:
+        started = time.monotonic()
+        with http.stream("POST", path, json=body) as response:
+            arrivals = text_arrivals(surface, response, started)
+    assert [text for _, text in arrivals] == ["a", "b", "c", "d"]
+    a, b, c, d = (when for when, _ in arrivals)
+    assert a < 0.1  # the role chunk, then "a" after 0 ms
+    assert b - a >= 0.12
+    assert c - b >= 0.04 and d - c >= 0.04

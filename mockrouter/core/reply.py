@@ -72,6 +72,9 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    #: The argument fragments a stream sends (they concatenate to ``arguments``); None: the
+    #: arguments are cut by ``Reply.chunk_tokens``.
+    pieces: list[str] | None = None
 
 
 # -- stream events -------------------------------------------------------------------------
@@ -129,10 +132,20 @@ class Timing:
     interval_ms: float = 0.0
     jitter_ms: float = 0.0
     tokens_per_s: float | None = None
+    #: The gap before each stream chunk after the first, in order (as recorded); chunks
+    #: beyond the list use ``interval_ms``, ``jitter_ms`` and ``tokens_per_s``.
+    intervals_ms: tuple[float, ...] = ()
 
     @property
     def is_zero(self) -> bool:
-        return not (self.latency_ms or self.ttft_ms or self.interval_ms or self.jitter_ms or self.tokens_per_s)
+        return not (
+            self.latency_ms
+            or self.ttft_ms
+            or self.interval_ms
+            or self.jitter_ms
+            or self.tokens_per_s
+            or (self.intervals_ms and any(self.intervals_ms))
+        )
 
 
 @dataclass(slots=True)
@@ -164,7 +177,7 @@ class Reply:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     refusal_pieces: list[str] = field(default_factory=list)
-    #: Tokens per tool-call argument fragment.
+    #: Tokens per tool-call argument fragment (for calls without their own ``pieces``).
     chunk_tokens: int = 1
     #: ``auto`` | ``always`` | ``never``: whether a stream ends with a usage chunk.
     usage_mode: str = "auto"
@@ -187,7 +200,8 @@ class Reply:
         events += [RefusalPiece(p) for p in self.refusal_pieces]
         for index, call in enumerate(self.tool_calls):
             events.append(ToolCallFragment(index=index, arguments="", id=call.id, name=call.name))
-            events += [ToolCallFragment(index=index, arguments=p) for p in cut(call.arguments, self.chunk_tokens)]
+            pieces = call.pieces if call.pieces is not None else cut(call.arguments, self.chunk_tokens)
+            events += [ToolCallFragment(index=index, arguments=p) for p in pieces]
         events.append(Finish(self.finish_reason))
         events.append(UsageReport(self.usage))
         return events

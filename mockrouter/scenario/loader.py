@@ -249,6 +249,9 @@ class _Builder:
         if "system" in spec:
             match.system = self.regex(spec["system"], ("match", "system"))
         match.surface = spec.get("surface")
+        if "conversation" in spec:  # the schema checked each is 16 lowercase hex digits
+            hashes = spec["conversation"]
+            match.conversation = [hashes] if isinstance(hashes, str) else list(hashes)
         for name, pattern in spec.get("header", {}).items():
             match.header[name.lower()] = self.regex(pattern, ("match", "header", name))
         for dotted, expected in spec.get("body", {}).items():
@@ -267,43 +270,71 @@ class _Builder:
         tokens = tokenize(template.static)
         return TextSpec(template, group(tokens, chunk_tokens), len(tokens))
 
+    def pieced_text(
+        self, spec: dict[str, Any], name: str, key: str, stream: StreamSpec, path: PathKey
+    ) -> TextSpec | None:
+        """The text field ``name`` (``content``, ``reasoning``) streamed as its explicit pieces
+        ``stream.<key>`` when there are some (a text they do not add up to, or a templated one,
+        is an error at the pieces)."""
+        pieces: list[str] | None = getattr(stream, key)
+        if pieces is None:
+            return self.text(spec, name, path, stream.chunk_tokens)
+        joined = "".join(pieces)
+        where = (*path, "stream", key)
+        if spec[name] != joined:
+            self.error(f"stream.{key} must concatenate to `{name}`", where)
+        text = self.text(spec, name, path, stream.chunk_tokens)
+        assert text is not None
+        if text.template.static is None:
+            self.error(f"stream.{key} cannot be combined with a templated `{name}`", where)
+        text.pieces = list(pieces)
+        return text
+
+    def tool_call(self, call: dict[str, Any], path: PathKey) -> ToolCallSpec:
+        args = call.get("arguments", {})
+        if isinstance(args, str):
+            arguments = self.template(args, (*path, "arguments"))
+        else:
+            try:
+                encoded = orjson.dumps(args).decode()
+            except TypeError:  # nested deeper than orjson writes (through YAML aliases)
+                self.error("arguments nested too deeply to encode as JSON", (*path, "arguments"))
+                encoded = "{}"
+            arguments = Template(encoded, [encoded], False)
+        pieces = call.get("chunks")
+        if pieces is not None:
+            where = (*path, "chunks")
+            if not isinstance(args, str):
+                self.error(
+                    "chunks need `arguments` as a raw string (the text the pieces make up), not a mapping", where
+                )
+            elif arguments.static is None:
+                self.error("chunks cannot be combined with templated `arguments`", where)
+            elif "".join(pieces) != args:
+                self.error("chunks must concatenate to `arguments`", where)
+            pieces = list(pieces)
+        return ToolCallSpec(
+            name=self.template(call["name"], (*path, "name")), arguments=arguments, id=call.get("id"), pieces=pieces
+        )
+
     def step(self, spec: dict[str, Any], path: PathKey) -> Step:
         stream_spec = spec.get("stream", {})
         stream = StreamSpec(
             chunk_tokens=stream_spec.get("chunk_tokens", 1),
             chunks=stream_spec.get("chunks"),
+            reasoning_chunks=stream_spec.get("reasoning_chunks"),
             keepalive=stream_spec.get("keepalive", 0),
             usage=stream_spec.get("usage", "auto"),
         )
         step = Step(line=line_of(self.lines, path, self.doc_line), stream=stream)
-        if stream.chunks is not None:
-            joined = "".join(stream.chunks)
-            if "content" not in spec:
-                spec = {**spec, "content": joined}
-            elif spec["content"] != joined:
-                self.error("stream.chunks must concatenate to `content`", (*path, "stream", "chunks"))
-        step.content = self.text(spec, "content", path, stream.chunk_tokens)
-        if step.content is not None and stream.chunks is not None:
-            if step.content.template.static is None:
-                self.error("stream.chunks cannot be combined with a templated `content`", (*path, "stream", "chunks"))
-            step.content.pieces = list(stream.chunks)
-        step.reasoning = self.text(spec, "reasoning", path, stream.chunk_tokens)
+        for name, pieces in (("content", stream.chunks), ("reasoning", stream.reasoning_chunks)):
+            if pieces is not None and name not in spec:  # without the text, the pieces are the text
+                spec = {**spec, name: "".join(pieces)}
+        step.content = self.pieced_text(spec, "content", "chunks", stream, path)
+        step.reasoning = self.pieced_text(spec, "reasoning", "reasoning_chunks", stream, path)
         step.refusal = self.text(spec, "refusal", path, stream.chunk_tokens)
         for i, call in enumerate(spec.get("tool_calls", [])):
-            cpath = (*path, "tool_calls", i)
-            args = call.get("arguments", {})
-            if isinstance(args, str):
-                arguments = self.template(args, (*cpath, "arguments"))
-            else:
-                try:
-                    encoded = orjson.dumps(args).decode()
-                except TypeError:  # nested deeper than orjson writes (through YAML aliases)
-                    self.error("arguments nested too deeply to encode as JSON", (*cpath, "arguments"))
-                    encoded = "{}"
-                arguments = Template(encoded, [encoded], False)
-            step.tool_calls.append(
-                ToolCallSpec(name=self.template(call["name"], (*cpath, "name")), arguments=arguments, id=call.get("id"))
-            )
+            step.tool_calls.append(self.tool_call(call, (*path, "tool_calls", i)))
         step.call_declared_tools = spec.get("call_declared_tools", 0)
         step.finish_reason = spec.get("finish_reason")
         step.native_finish_reason = spec.get("native_finish_reason")
@@ -311,7 +342,10 @@ class _Builder:
         step.model = spec.get("model")
         step.provider = spec.get("provider")
         if "timing" in spec:
-            step.timing = Timing(**spec["timing"])
+            timing = spec["timing"]
+            step.timing = Timing(
+                **{**timing, "intervals_ms": tuple(float(ms) for ms in timing.get("intervals_ms", ()))}
+            )
         if spec.get("fuzz"):
             clash = [k for k in spec if k not in ("fuzz", "timing")]
             if clash:

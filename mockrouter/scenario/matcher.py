@@ -11,14 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.conversation import conversation_hash
 from ..core.surfaces import text_of
-from .model import Match, Regex
+from .model import Match, Regex, shown_turn
 
 
 @dataclass(slots=True)
 class Conversation:
     """What the agent-loop conditions read (``turn``, ``last_tool``, ``tool_result``,
-    ``system``): worked out on first use, only for requests a scenario asks about them."""
+    ``system``, ``conversation``): worked out on first use, only for requests a scenario asks
+    about them; the hash only when a ``conversation`` condition asks for it."""
 
     #: Assistant messages already in the conversation (0 on its first call).
     turn: int
@@ -28,6 +30,16 @@ class Conversation:
     tool_result: str | None
     #: The system (and developer) messages' text, joined with newlines.
     system: str
+    #: The chat view's messages (what :attr:`hash` is made from).
+    messages: list[Any] = field(default_factory=list, repr=False, compare=False)
+    _hash: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def hash(self) -> str:
+        """The conversation hash (``core.conversation``), made on first use."""
+        if self._hash is None:
+            self._hash = conversation_hash(self.messages)
+        return self._hash
 
     @classmethod
     def of(cls, messages: list[Any]) -> Conversation:
@@ -48,12 +60,12 @@ class Conversation:
                 system.append(text_of(message.get("content")))
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
         if last.get("role") != "tool":
-            return cls(turn, None, None, "\n".join(system))
+            return cls(turn, None, None, "\n".join(system), messages)
         call_id = last.get("tool_call_id")
         name = names.get(call_id) if isinstance(call_id, str) else None
         if name is None and isinstance(last.get("name"), str):  # the legacy ``function`` form names it
             name = last["name"]
-        return cls(turn, name, text_of(last.get("content")), "\n".join(system))
+        return cls(turn, name, text_of(last.get("content")), "\n".join(system), messages)
 
 
 @dataclass(slots=True)
@@ -107,15 +119,6 @@ def _in_ranges(ranges: list[tuple[int, float]], value: int) -> bool:
         if low <= value <= high:
             return True
     return False
-
-
-def _shown_turn(ranges: list[tuple[int, float]]) -> Any:
-    if len(ranges) == 1:
-        low, high = ranges[0]
-        if low == high:
-            return low
-        return {"min": low} if high == float("inf") else {"min": low, "max": int(high)}
-    return [low for low, _ in ranges]
 
 
 @dataclass(slots=True)
@@ -234,7 +237,7 @@ def _conversation_conditions(match: Match) -> list[Condition]:
         out.append(
             Condition(
                 "turn",
-                _shown_turn(ranges),
+                shown_turn(ranges),
                 lambda f: _in_ranges(ranges, f.conversation.turn),
                 lambda f: f.conversation.turn,
             )
@@ -252,6 +255,8 @@ def _conversation_conditions(match: Match) -> list[Condition]:
             return text is not None and rx.search(text)
 
         out.append(Condition("tool_result", rx.pattern, result_matches, lambda f: _clip(f.conversation.tool_result)))
+    if match.conversation is not None:
+        out.append(_conversation(match.conversation))
     if match.system is not None:
         system = match.system
         out.append(
@@ -263,6 +268,17 @@ def _conversation_conditions(match: Match) -> list[Condition]:
             )
         )
     return out
+
+
+def _conversation(hashes: list[str]) -> Condition:
+    """``match.conversation``: the request's conversation hash is one of ``hashes``."""
+    if len(hashes) == 1:
+        wanted = hashes[0]
+        return Condition("conversation", wanted, lambda f: f.conversation.hash == wanted, lambda f: f.conversation.hash)
+    allowed = frozenset(hashes)
+    return Condition(
+        "conversation", list(hashes), lambda f: f.conversation.hash in allowed, lambda f: f.conversation.hash
+    )
 
 
 def _header(name: str, rx: Regex) -> Condition:

@@ -64,6 +64,9 @@ class Match:
     system: Regex | None = None
     #: The API surface the request came on (``chat``, ``text``, ``messages``, ``responses``).
     surface: str | None = None
+    #: Conversation hashes (``core.conversation``), any of which may hold: 16 lowercase hex
+    #: digits each, as ``record`` writes them.
+    conversation: list[str] | None = None
     #: The conditions above as ``matcher.Condition`` objects, made on first use (``matcher.conditions``).
     conditions: list[Any] | None = field(default=None, compare=False, repr=False)
 
@@ -83,6 +86,9 @@ class ToolCallSpec:
     #: Pre-encoded JSON (from a mapping) or a raw string template.
     arguments: Template
     id: str | None = None
+    #: The argument fragments a stream sends (``tool_calls[i].chunks``: they concatenate to
+    #: the raw, static ``arguments``); None: cut by ``stream.chunk_tokens``.
+    pieces: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -97,7 +103,9 @@ class TextSpec:
 @dataclass(slots=True)
 class StreamSpec:
     chunk_tokens: int = 1
+    #: Explicit stream pieces of ``content`` and of ``reasoning``.
     chunks: list[str] | None = None
+    reasoning_chunks: list[str] | None = None
     keepalive: int = 0
     usage: str = "auto"
 
@@ -241,12 +249,33 @@ def describe_match(match: Match | None) -> dict[str, Any] | None:
         out["model"] = [g for g, _ in match.model]
     if match.last_user is not None:
         out["last_user"] = match.last_user.pattern
-    for name in ("last_role", "has_tools", "stream"):
+    for name in ("last_role", "has_tools", "stream", "surface"):
         value = getattr(match, name)
         if value is not None:
             out[name] = value
+    if match.turn is not None:
+        out["turn"] = shown_turn(match.turn)
+    if match.last_tool is not None:
+        out["last_tool"] = match.last_tool
+    for name in ("tool_result", "system"):
+        rx = getattr(match, name)
+        if rx is not None:
+            out[name] = rx.pattern
+    if match.conversation is not None:
+        hashes = match.conversation
+        out["conversation"] = hashes[0] if len(hashes) == 1 else list(hashes)
     if match.header:
         out["header"] = {k: v.pattern for k, v in match.header.items()}
     if match.body:
         out["body"] = {k: (v.pattern if isinstance(v, Regex) else v) for k, (_, v) in match.body.items()}
     return out
+
+
+def shown_turn(ranges: list[tuple[int, float]]) -> Any:
+    """``match.turn`` as written: a number, a list of numbers, or ``{min, max}``."""
+    if len(ranges) == 1:
+        low, high = ranges[0]
+        if low == high:
+            return low
+        return {"min": low} if high == float("inf") else {"min": low, "max": int(high)}
+    return [low for low, _ in ranges]

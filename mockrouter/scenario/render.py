@@ -250,7 +250,10 @@ def _tool_calls(step: Step, ctx: TemplateContext | None, body: dict[str, Any], r
         return calls
     return [
         ToolCall(
-            id=spec.id or "call_" + random_id(rng, 24), name=spec.name.render(ctx), arguments=spec.arguments.render(ctx)
+            id=spec.id or "call_" + random_id(rng, 24),
+            name=spec.name.render(ctx),
+            arguments=spec.arguments.render(ctx),
+            pieces=spec.pieces,
         )
         for spec in step.tool_calls
     ]

@@ -41,25 +41,41 @@ class Delivery:
 
 
 class Pacing:
-    """Delays of one response in seconds, scaled by ``--speed``, with seeded jitter."""
+    """Delays of one response in seconds, scaled by ``--speed``, with seeded jitter.
 
-    __slots__ = ("interval", "jitter", "latency", "rng", "ttft")
+    ``timing.intervals_ms`` (recorded gaps) are served first, one per chunk after the first,
+    from this response's own index; the chunks beyond them get ``interval``/``jitter``."""
+
+    __slots__ = ("gaps", "interval", "intervals", "jitter", "latency", "next", "rng", "scale", "ttft")
 
     def __init__(self, timing: Timing, speed: float, rng: random.Random) -> None:
         self.rng = rng
-        self.latency = timing.latency_ms * speed / 1000
-        self.ttft = timing.ttft_ms * speed / 1000
+        self.scale = speed / 1000
+        self.latency = timing.latency_ms * self.scale
+        self.ttft = timing.ttft_ms * self.scale
         interval = timing.interval_ms
         if timing.tokens_per_s:
             interval = max(interval, 1000 / timing.tokens_per_s)
-        self.interval = interval * speed / 1000
-        self.jitter = timing.jitter_ms * speed / 1000
+        self.interval = interval * self.scale
+        self.jitter = timing.jitter_ms * self.scale
+        #: The recorded gaps in ms (the step's own tuple: scaled when served), and the next one.
+        self.intervals = timing.intervals_ms if self.scale else ()
+        self.next = 0
+        #: Whether chunks after the first wait at all.
+        self.gaps = bool(self.interval or self.jitter or (self.intervals and any(self.intervals)))
 
     @property
     def active(self) -> bool:
-        return bool(self.ttft or self.interval or self.jitter)
+        return bool(self.ttft or self.gaps)
 
     def between(self) -> float:
+        """The pause before the next chunk (after the first)."""
+        intervals = self.intervals
+        if intervals:
+            index = self.next
+            if index < len(intervals):
+                self.next = index + 1
+                return intervals[index] * self.scale
         if not self.jitter:
             return self.interval
         return max(0.0, self.interval + self.rng.uniform(-self.jitter, self.jitter))
@@ -148,7 +164,7 @@ async def write_stream(
             if fault is not None and delivery.chunks_sent == fault.after_chunks:
                 await _fire(fault, frames[index:], emit, pause, encoder, delivery, speed)
                 return
-            if index and pacing.interval + pacing.jitter:
+            if index and pacing.gaps:
                 ok = await pause(pacing.between())
                 if not ok:
                     break
