@@ -14,7 +14,8 @@ The body is ``{"id": "msg_…", "type": "message", "role": "assistant", "model",
   Anthropic id may not hold become ``_``), its ``input`` the parsed arguments. Arguments that
   are not a JSON object (a scenario may script any string) cannot be an ``input``, so they are
   wrapped: ``{"arguments": "<the string as scripted>"}`` (an empty string is ``{}``). A stream
-  sends that wrapped object as one ``input_json_delta``, so the body and the stream agree.
+  sends that wrapped object as one ``input_json_delta``, so the body and the stream agree;
+  a call with explicit ``chunks`` (a recording of a stream cut mid-input) streams them as sent.
 
 Finish reasons map ``stop`` → ``end_turn``, ``length`` → ``max_tokens``, ``tool_calls`` →
 ``tool_use``, ``content_filter`` → ``refusal``; a scripted Anthropic value passes as it is;
@@ -366,7 +367,7 @@ class MessagesStream(StreamEncoder):
         given, as_is = tool_input(call.arguments)
         head = dumps({"type": "tool_use", "id": tool_use_id(call.id), "name": call.name, "input": {}})
         out = self._open("tool", b',"content_block":' + head + b"}\n\n", _JSON_DELTA)
-        if not as_is:
+        if not as_is and call.pieces is None:  # explicit pieces (a recording's) go out as they were sent
             self.whole.add(event.index)
             return out + (self.delta_head + dumps(dumps(given).decode()) + _END if given else b"")
         if event.arguments:
