@@ -4,11 +4,16 @@ of its own (``pytester``). The README's "Testing with pytest" examples are run h
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 import mockrouter
+from mockrouter.http.server import BackgroundServer
 from mockrouter.tools import pytest_plugin
 
 pytest_plugins = ["pytester"]
@@ -353,3 +358,110 @@ def test_requests_lists_every_entry_whole(pytester: pytest.Pytester) -> None:
         """
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+# -- cassettes -----------------------------------------------------------------------------------
+
+#: A user's test with a cassette: it asks the question in question.txt (so a run can change it
+#: without rewriting the module) and keeps each answer in answers.txt.
+CASSETTE_TEST = """
+import pathlib
+import pytest
+from openai import OpenAI
+
+@pytest.mark.mockrouter(cassette=True)
+def test_ask(mockrouter):
+    question = pathlib.Path("question.txt").read_text()
+    messages = [{"role": "user", "content": question}]
+    with OpenAI(base_url=mockrouter.base_url, api_key=mockrouter.api_key, max_retries=0) as client:
+        reply = client.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)
+    with open("answers.txt", "a") as answers:
+        answers.write(reply.choices[0].message.content + "\\n")
+"""
+FRANCE = "What is the capital of France?"
+ITALY = "What is the capital of Italy?"
+
+
+def script_upstream(upstream: BackgroundServer, key: str, take: int) -> None:
+    """What the upstream answers ``key`` from now on: its journal and scenarios start afresh."""
+    with httpx.Client(base_url=upstream.url + "/__mockrouter", timeout=10) as admin:
+        admin.post("/reset", params={"key": key}).raise_for_status()
+        scenario = f"name: capital\nmatch: {{last_user: capital}}\nsteps:\n  - content: Paris (take {take})\n"
+        added = admin.post(
+            "/scenarios", params={"key": key}, content=scenario, headers={"content-type": "application/yaml"}
+        )
+        assert added.status_code == 201, added.text
+
+
+def forwarded(upstream: BackgroundServer, key: str) -> int:
+    """How many requests reached the upstream with ``key``."""
+    response = httpx.get(upstream.url + "/__mockrouter/requests", params={"key": key}, timeout=10)
+    response.raise_for_status()
+    return len(response.json()["data"])
+
+
+def test_cassettes_record_replay_and_record_again(
+    pytester: pytest.Pytester, make_server: Callable[..., BackgroundServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``new`` records what a test asked; ``none`` (the default) replays it with no upstream at
+    all and fails a question nothing recorded; ``all`` records the conversation again."""
+    upstream = make_server()
+    key = f"sk-upstream-{uuid.uuid4().hex}"  # sent upstream instead of each test's own key
+    monkeypatch.setenv("MOCKROUTER_UPSTREAM_KEY", key)
+    monkeypatch.delenv("MOCKROUTER_UPSTREAM", raising=False)
+    script_upstream(upstream, key, take=1)
+    pytester.makepyfile(test_cassette=CASSETTE_TEST)
+    question, answers = pytester.path / "question.txt", pytester.path / "answers.txt"
+    folder = pytester.path / "cassettes" / "test_cassette" / "test_ask"
+
+    def answer() -> str:
+        return answers.read_text(encoding="utf-8").splitlines()[-1]
+
+    question.write_text(FRANCE, encoding="utf-8")
+    run(pytester, "--mockrouter-record=new", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
+    assert answer() == "Paris (take 1)"
+    assert forwarded(upstream, key) == 1
+    [france] = folder.glob("*.yaml")
+    recorded = france.read_text(encoding="utf-8")
+    assert "Paris (take 1)" in recorded
+    assert key not in recorded and "sk-mockrouter-" not in recorded  # neither key reaches the disk
+    [turn] = [doc for doc in yaml.safe_load_all(recorded) if doc]
+    assert turn["match"] == {"conversation": turn["match"]["conversation"]} and len(turn["steps"]) == 1
+
+    run(pytester).assert_outcomes(passed=1)  # none: the cassette, no upstream given
+    assert answer() == "Paris (take 1)"
+    assert forwarded(upstream, key) == 1
+
+    question.write_text(ITALY, encoding="utf-8")
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*NotFoundError*No recording matches this request*"])
+    assert forwarded(upstream, key) == 1
+
+    run(pytester, "--mockrouter-record=new", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
+    assert forwarded(upstream, key) == 2  # only the new question went upstream
+    assert len(list(folder.glob("*.yaml"))) == 2
+    assert france.read_text(encoding="utf-8") == recorded  # what was recorded is left as it was
+
+    question.write_text(FRANCE, encoding="utf-8")
+    script_upstream(upstream, key, take=2)
+    run(pytester, "--mockrouter-record=all", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
+    assert answer() == "Paris (take 2)"
+    assert forwarded(upstream, key) == 1
+    again = france.read_text(encoding="utf-8")
+    assert "Paris (take 2)" in again and "take 1" not in again  # rewritten, not added to
+    [turn] = [doc for doc in yaml.safe_load_all(again) if doc]
+    assert len(turn["steps"]) == 1
+
+    run(pytester).assert_outcomes(passed=1)
+    assert answer() == "Paris (take 2)"
+
+
+def test_cassette_recording_needs_an_upstream(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOCKROUTER_UPSTREAM", raising=False)
+    pytester.makepyfile(test_cassette=CASSETTE_TEST)
+    (pytester.path / "question.txt").write_text(FRANCE, encoding="utf-8")
+    result = run(pytester, "--mockrouter-record=new")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*--mockrouter-record=new needs --mockrouter-upstream URL*"])
+    assert not (pytester.path / "cassettes").exists()
