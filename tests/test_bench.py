@@ -25,4 +25,24 @@ def test_bench_run_smoke() -> None:
     if "wrk is not installed" not in out:
         for figure in ("non-stream req/s", "non-stream p99", "stream req/s (20 chunks)", "matching: 1000 vs 10"):
             assert figure in out, out
+    assert "proxy TTFT p50 (added)" in out  # bench/proxy.py runs after the table
     assert "MISSED" not in out  # smoke judges nothing
+
+
+def test_bench_proxy_smoke() -> None:
+    """bench/proxy.py --smoke: a few streams straight to a mockrouter and through
+    ``mockrouter record`` in front of it; every proxied stream leaves its recording."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "proxy.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for line in ("direct: straight", "relay: bare TCP relay", "proxy: mockrouter record", "the proxy's own share"):
+        assert line in out, out
+    assert "recordings: 5 of 5 proxied requests written, 5 with the scripted answer" in out, out
+    assert "(23 data events: " in out, out  # role, 20 pieces, finish, [DONE]: each relayed as its own event
+    assert out.rstrip().splitlines()[-1].startswith("proxy TTFT p50 (added)"), out
