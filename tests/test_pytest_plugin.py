@@ -403,7 +403,10 @@ def forwarded(upstream: BackgroundServer, key: str) -> int:
 def test_cassettes_record_replay_and_record_again(
     pytester: pytest.Pytester, make_server: Callable[..., BackgroundServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``new`` records what a test asked; ``none`` (the default) replays it with no upstream at
+    """(Separate processes: the in-process runs' module snapshots left httpcore's lazily
+    imported backends behind, and a later test's ``httpx`` raised an unmapped httpcore error.)
+
+    ``new`` records what a test asked; ``none`` (the default) replays it with no upstream at
     all and fails a question nothing recorded; ``all`` records the conversation again."""
     upstream = make_server()
     key = f"sk-upstream-{uuid.uuid4().hex}"  # sent upstream instead of each test's own key
@@ -418,7 +421,7 @@ def test_cassettes_record_replay_and_record_again(
         return answers.read_text(encoding="utf-8").splitlines()[-1]
 
     question.write_text(FRANCE, encoding="utf-8")
-    run(pytester, "--mockrouter-record=new", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
+    run_fresh(pytester, "--mockrouter-record=new", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
     assert answer() == "Paris (take 1)"
     assert forwarded(upstream, key) == 1
     [france] = folder.glob("*.yaml")
@@ -428,24 +431,24 @@ def test_cassettes_record_replay_and_record_again(
     [turn] = [doc for doc in yaml.safe_load_all(recorded) if doc]
     assert turn["match"] == {"conversation": turn["match"]["conversation"]} and len(turn["steps"]) == 1
 
-    run(pytester).assert_outcomes(passed=1)  # none: the cassette, no upstream given
+    run_fresh(pytester).assert_outcomes(passed=1)  # none: the cassette, no upstream given
     assert answer() == "Paris (take 1)"
     assert forwarded(upstream, key) == 1
 
     question.write_text(ITALY, encoding="utf-8")
-    result = run(pytester)
+    result = run_fresh(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*NotFoundError*No recording matches this request*"])
     assert forwarded(upstream, key) == 1
 
-    run(pytester, "--mockrouter-record=new", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
+    run_fresh(pytester, "--mockrouter-record=new", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
     assert forwarded(upstream, key) == 2  # only the new question went upstream
     assert len(list(folder.glob("*.yaml"))) == 2
     assert france.read_text(encoding="utf-8") == recorded  # what was recorded is left as it was
 
     question.write_text(FRANCE, encoding="utf-8")
     script_upstream(upstream, key, take=2)
-    run(pytester, "--mockrouter-record=all", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
+    run_fresh(pytester, "--mockrouter-record=all", "--mockrouter-upstream", upstream.base_url).assert_outcomes(passed=1)
     assert answer() == "Paris (take 2)"
     assert forwarded(upstream, key) == 1
     again = france.read_text(encoding="utf-8")
@@ -453,7 +456,7 @@ def test_cassettes_record_replay_and_record_again(
     [turn] = [doc for doc in yaml.safe_load_all(again) if doc]
     assert len(turn["steps"]) == 1
 
-    run(pytester).assert_outcomes(passed=1)
+    run_fresh(pytester).assert_outcomes(passed=1)
     assert answer() == "Paris (take 2)"
 
 

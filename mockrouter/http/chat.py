@@ -55,7 +55,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
             key = app.authenticate(ctx)
             if problem is not None:
                 raise problem
-            mode = app.record_mode(key) if app.upstream is not None or app.config.mode else None
+            mode = app.record_mode(key)
             if mode == "record" and not _names_a_scenario(body, ctx.headers):
                 await proxy.forward(app, receive, send, ctx, raw, body, surface)
                 return

@@ -121,7 +121,9 @@ class Runtime:
         """The record-and-replay mode of a request with ``key``: the key's own (the pytest
         plugin's cassettes), else ``--mode``."""
         modes = self.state.record_modes
-        return (modes.get(key) if modes else None) or self.config.mode
+        if modes:
+            return modes.get(key) or self.config.mode
+        return self.config.mode
 
     # -- shared answers --------------------------------------------------------------------
 
