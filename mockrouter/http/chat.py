@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import Any
 
 from ..core.catalog import SCENARIO_MODEL_PREFIX
-from ..core.conversation import conversation_hash
 from ..core.reply import HttpError, Reply
 from ..core.surfaces import CHAT, MESSAGES, RESPONSES, TEXT, chat_view
 from ..errors import ClientGone, DeliberateDisconnect, RequestError
@@ -175,8 +174,8 @@ async def _answer(
     selection = _select(app, ctx, facts, key, state_key, rng)
     if mode is not None and selection.how == "default":
         if mode == "replay":
-            conversation = facts.conversation
-            error = proxy.no_recording(conversation_hash(body.get("messages")), conversation.turn, entry.near_misses)
+            conversation = facts.conversation  # its hash is made once: matching may have made it already
+            error = proxy.no_recording(conversation.hash, conversation.turn, entry.near_misses)
             await app.send_error(send, ctx, error)
         else:
             await proxy.forward(app, receive, send, ctx, raw, request, surface)
