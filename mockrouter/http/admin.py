@@ -314,10 +314,13 @@ async def set_record_mode(app: Runtime, request: Request, ctx: RequestContext) -
 
 
 async def list_recordings(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET recordings?key=K``: what was recorded for a key with its own mode, oldest first."""
+    """``GET recordings?key=K``: what was recorded for a key with its own mode, oldest first
+    (recordings still being written are waited for)."""
     key = request.query_params.get("key")
     if not key:
         raise RequestError(400, "key is required", "key")
+    if app.upstream is not None:  # a recording is made just after its answer ends: wait for it
+        await app.upstream.settled()
     return _json({"data": app.state.recordings.get(key, [])})
 
 

@@ -69,6 +69,15 @@ class Upstream:
             Cassette(config.cassette, overwrite=config.mode == "record") if config.cassette is not None else None
         )
         self._client: httpx.AsyncClient | None = None
+        #: Recordings being transcribed and written now (they finish after their answers end).
+        self.pending = 0
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Return once no recording is being made (or ``timeout`` seconds passed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.pending and loop.time() < deadline:
+            await asyncio.sleep(0.005)
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -150,47 +159,41 @@ async def forward(
         for k, v in response.headers.multi_items()
         if k.lower() not in _RESPONSE_DROP
     ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": out})
     gone = asyncio.Event()
-    watcher = asyncio.ensure_future(_watch(receive, gone))
+    relay = asyncio.ensure_future(_relay(response, send, exchange, ctx, headers_at))
+    watcher = asyncio.ensure_future(_watch(receive, gone, relay))
     try:
-        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-        await _relay(response, send, gone, exchange, ctx, headers_at)
+        await relay
+    except asyncio.CancelledError:
+        if not gone.is_set():
+            raise  # this request itself was cancelled (the server is stopping)
+        exchange.client_gone = True
     finally:
         watcher.cancel()
         await response.aclose()
         entry.client_disconnected = exchange.client_gone
-        _keep(app, ctx, exchange, secrets)
+    if exchange.complete and not exchange.client_gone:
+        await send({"type": "http.response.body", "body": b""})
+    # after the answer is out, and off the event loop: other streams go on meanwhile
+    upstream.pending += 1
+    try:
+        await asyncio.to_thread(_keep, app, ctx, exchange, secrets)
+    finally:
+        upstream.pending -= 1
     if not exchange.complete:
         raise DeliberateDisconnect  # the upstream broke the body off: so does the proxy
-    if not exchange.client_gone:
-        await send({"type": "http.response.body", "body": b""})
 
 
-async def _relay(
-    response: httpx.Response, send: Send, gone: asyncio.Event, exchange: Exchange, ctx: RequestContext, t0: float
-) -> None:
-    """Send each piece of the upstream body on as it arrives, until it ends, breaks, or the
-    client leaves (then stop reading: a stalled upstream must not keep the proxy waiting)."""
+async def _relay(response: httpx.Response, send: Send, exchange: Exchange, ctx: RequestContext, t0: float) -> None:
+    """Send each piece of the upstream body on as it arrives, until it ends or breaks (the
+    watcher cancels this when the client leaves: a stalled upstream must not keep the proxy
+    waiting)."""
     import httpx
 
     entry = ctx.entry
-    pieces = response.aiter_raw().__aiter__()
-    left = asyncio.ensure_future(gone.wait())
     try:
-        while True:
-            nxt = asyncio.ensure_future(pieces.__anext__())
-            await asyncio.wait((nxt, left), return_when=asyncio.FIRST_COMPLETED)
-            if not nxt.done():
-                nxt.cancel()
-                exchange.client_gone = True
-                return
-            try:
-                piece = nxt.result()
-            except StopAsyncIteration:
-                return
-            except httpx.HTTPError:
-                exchange.complete = False
-                return
+        async for piece in response.aiter_raw():
             now = time.perf_counter()
             exchange.chunks.append((now - t0, piece))
             if entry.ttft_ms is None:
@@ -198,14 +201,15 @@ async def _relay(
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             entry.bytes_sent += len(piece)
             entry.chunks_sent += 1
-    finally:
-        left.cancel()
+    except httpx.HTTPError:
+        exchange.complete = False
 
 
-async def _watch(receive: Receive, gone: asyncio.Event) -> None:
+async def _watch(receive: Receive, gone: asyncio.Event, relay: asyncio.Future[None]) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     gone.set()
+    relay.cancel()
 
 
 def _keep(app: Runtime, ctx: RequestContext, exchange: Exchange, secrets: list[str]) -> None:

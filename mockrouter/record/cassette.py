@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,9 +60,14 @@ class Cassette:
         self.folder = Path(folder)
         self.overwrite = overwrite
         self._files: dict[str, _File] = {}
+        self._lock = threading.Lock()  # the proxy records from worker threads
 
     def add(self, recording: Recording) -> Path:
         """Write ``recording`` into its conversation's file; returns the file's path."""
+        with self._lock:
+            return self._add(recording)
+
+    def _add(self, recording: Recording) -> Path:
         file = self._file(recording)
         name = scenario_name(recording.conversation)
         turn = file.turns.get(name)
