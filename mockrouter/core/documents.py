@@ -67,7 +67,11 @@ def documents(text: str, file: str) -> list[Document]:
 def documents_until_error(text: str, file: str) -> tuple[list[Document], ScenarioError | None]:
     """Parse YAML documents up to the first one that cannot be read; return those and the
     error (a syntax error with line, column and the offending line), if any."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, exc.position) + 1
+        return [], ScenarioError(f"invalid YAML: {exc.reason} {exc.character!r} (escape it)", file=file, line=line)
     docs: list[Document] = []
     try:
         while loader.check_node():

@@ -197,8 +197,9 @@ def _responses_view(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_item(messages: list[dict[str, Any]], item: dict[str, Any]) -> None:
-    """One Responses input item appended as chat messages (consecutive function calls make
-    one assistant message with several ``tool_calls``)."""
+    """One Responses input item appended as chat messages (an assistant message and the
+    function calls after it, one response's output, make one assistant message with
+    ``tool_calls``, as the same turn is on the other surfaces)."""
     kind = item.get("type", "message")
     if kind == "message":
         role = _ROLES.get(str(item.get("role")), "user")
@@ -211,8 +212,8 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any]) -> None:
             "function": {"name": str(item.get("name", "")), "arguments": str(item.get("arguments", ""))},
         }
         last = messages[-1] if messages else None
-        if last is not None and last["role"] == "assistant" and last.get("tool_calls") and not last.get("content"):
-            last["tool_calls"].append(call)
+        if last is not None and last["role"] == "assistant":  # one response's output: its text, then its calls
+            last.setdefault("tool_calls", []).append(call)
         else:
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
     elif kind == "function_call_output":

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import printable
 from .recording import Recording
 
 __all__ = ["Cassette", "scenario_name"]
@@ -141,7 +142,7 @@ def _step_comment(recording: Recording) -> str:
     when = datetime.fromtimestamp(recording.recorded, UTC).strftime("%H:%M:%S")
     kind = "stream" if recording.stream else "json"
     line = f"# POST {recording.path} ({kind}) -> {recording.status}, recorded {when}"
-    return "\n".join([line, *(f"#   {note}" for note in recording.notes)])
+    return "\n".join([line, *(f"#   {printable(note)}" for note in recording.notes)])
 
 
 def _document(turn: _Turn) -> str:
@@ -162,8 +163,22 @@ class _Dumper(yaml.SafeDumper):
     """Block style, keys in the order written, long and multi-line text kept readable."""
 
 
+#: Line breaks YAML folds into a space in plain and single-quoted scalars: only double quotes
+#: (which escape them) keep them.
+_FOLDED = ("\x85", "\u2028", "\u2029")
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value and not value.endswith((" ", "\t")) else None
+    """Multi-line text as a literal block where that reads back exactly (not with trailing
+    blank lines: ``|+`` ends the document with ``...``; not with trailing spaces), double
+    quotes where a plain scalar would lose a character, else PyYAML's choice."""
+    style: str | None = None
+    if any(ch in value for ch in _FOLDED):
+        style = '"'
+    elif "\n" in value.rstrip("\n") and not value.endswith("\n\n") and not re.search(r"[ \t]$", value, re.MULTILINE):
+        style = "|"
+    elif "\n" in value:
+        style = '"'  # a block would need ``|+``, whose trailing lines the file's layout cannot keep
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -171,7 +186,8 @@ _Dumper.add_representer(str, _str)
 
 
 def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=False)
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=False)
+    return text.removesuffix("...\n")  # an open-ended scalar's end marker: nothing follows it here
 
 
 def _names(text: str) -> set[str]:
@@ -191,4 +207,6 @@ def _slug(title: str) -> str:
 
 
 def _quoted(title: str) -> str:
-    return '"' + title.replace('"', "'") + '"' if title else "(no user message)"
+    """The title as a comment shows it (control characters escaped: a comment must stay one line
+    of characters YAML allows)."""
+    return '"' + printable(title).replace('"', "'") + '"' if title else "(no user message)"

@@ -1117,7 +1117,10 @@ def _write_answer(heard: _Heard, exchange: Exchange, surface: str, *, stream: bo
             written["chunks"] = list(call.pieces)
         if surface == MESSAGES and not tool_input(call.arguments)[1] and call.arguments:
             heard.notes.add(
-                f"tool call {n}'s input is not a JSON object (cut off?): a replay sends it whole,"
+                f"tool call {n}'s input is not a JSON object (cut off?): a replayed stream sends its pieces"
+                ' as they came; a JSON answer wraps it as {"arguments": ...}'
+                if "chunks" in written
+                else f"tool call {n}'s input is not a JSON object (cut off?): a replay sends it whole,"
                 ' as {"arguments": ...}'
             )
         calls.append(written)
