@@ -13,7 +13,7 @@ Printed: TTFT (the first data event carrying text; the role chunk comes before i
 for both and the difference; the added latency of every data event (its arrival through the
 proxy minus the median arrival of the same event sent directly: a proxy that batched would
 deliver early events late) and the gap between events against the scripted interval; the
-end of the body (the proxy records the exchange before it ends the body); that every
+end of the body (the proxy ends it, then records the exchange in a worker thread); that every
 proxied request left its recording, with the scripted answer. Target (the issue's): ≤ 2 ms
 added at p50 on loopback, for the first text and for every event. Exits 1 when missed or a
 recording is missing (``--smoke``: a few requests, judges only the recordings).
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"gap between events p50: proxy {proxy.gap:.2f} ms, direct {figures['direct'].gap:.2f} ms (scripted "
-        f"{INTERVAL_MS:g} ms; a proxy that batched would show ~0); the proxy ends the body after writing the recording"
+        f"{INTERVAL_MS:g} ms; a proxy that batched would show ~0)"
     )
     written = outcome.recordings == outcome.faithful == outcome.expected_recordings
     print(
