@@ -306,8 +306,14 @@ def start_serve(*args: str, env: dict[str, str] | None = None) -> Served:
     The banner is printed once the server listens and the app has started: the health check
     right after it must answer at once, on the port the banner names (no polling).
     """
+    return start_command("serve", *args, env=env)
+
+
+def start_command(command: str, *args: str, env: dict[str, str] | None = None) -> Served:
+    """``mockrouter COMMAND ARGS`` (a command that serves: ``serve`` or ``record``), as
+    :func:`start_serve` starts it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mockrouter", "serve", *args],
+        [sys.executable, "-m", "mockrouter", command, *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

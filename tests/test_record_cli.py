@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +26,7 @@ import httpx
 import openai
 import pytest
 import yaml
-from test_cli import BASE_URL, ROOT, Served, clean_env, read_lines, run, stop
+from test_cli import Served, clean_env, run, start_command, stop
 
 from mockrouter.core.config import Config
 from mockrouter.http.server import BackgroundServer
@@ -78,29 +76,7 @@ steps:
 def start(command: str, *args: str) -> Served:
     """``mockrouter COMMAND ARGS`` (serve or record) in a subprocess; returns once its banner is
     out and its health check answers."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mockrouter", command, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
-    assert process.stdout is not None
-    banner = read_lines(process.stdout, 3, timeout=15)
-    found = BASE_URL.search(banner)
-    if found is None:
-        process.kill()
-        out, err = process.communicate(timeout=5)
-        pytest.fail(f"no banner (rc={process.returncode})\nstdout: {banner}{out}\nstderr: {err}")
-    served = Served(process, int(found["port"]), banner)
-    try:
-        assert httpx.get(served.url + "/__mockrouter/health", timeout=5).status_code == 200
-    except BaseException:
-        process.kill()
-        process.communicate(timeout=5)
-        raise
-    return served
+    return start_command(command, *args)
 
 
 def stopped(served: Served) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from mockrouter.http.server import BackgroundServer
 from tests.recipes import recipe
-from tests.test_cli import BASE_URL, ROOT, Served, clean_env, read_lines, stop
+from tests.test_cli import ROOT, Served, clean_env, start_command, stop
 
 REAL_ROUTER = "https://openrouter.ai/api/v1"
 ANSWER = """
@@ -36,17 +36,9 @@ def _commands() -> list[list[str]]:
 
 
 def _start(argv: list[str], env: dict[str, str]) -> Served:
-    process = subprocess.Popen(
-        [sys.executable, "-m", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    assert process.stdout is not None
-    banner = read_lines(process.stdout, 3, timeout=15)
-    found = BASE_URL.search(banner)
-    if found is None:
-        process.kill()
-        out, err = process.communicate(timeout=5)
-        pytest.fail(f"no banner from {argv}\nstdout: {banner}{out}\nstderr: {err}")
-    return Served(process, int(found["port"]), banner)
+    """``argv`` (``mockrouter COMMAND ...``) as a subprocess, once its banner is out."""
+    assert argv[0] == "mockrouter"
+    return start_command(argv[1], *argv[2:], env=env)
 
 
 def _run_client(url: str, key: str) -> str:
