@@ -174,3 +174,35 @@ def test_the_journal_records_and_filters_by_surface(http: httpx.Client, admin: h
     for surface in sent:
         [entry] = admin.get("/requests", params={"key": api_key, "surface": surface}).json()["data"]
         assert entry["surface"] == surface and entry["status"] == 200
+
+
+def test_the_detail_shows_the_conversation_hash_that_matches_it(anyrouter_server: BackgroundServer) -> None:
+    """``GET requests/{id}`` shows the hash ``match.conversation`` compares, the same for one
+    conversation on every surface; a scenario written with it matches that conversation."""
+    key = f"sk-conv-{uuid.uuid4().hex}"
+    said = f"where is {uuid.uuid4().hex}?"
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=anyrouter_server.base_url, headers=auth, timeout=10) as api:
+        chat = {
+            "model": "m",
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": said}],
+        }
+        messages = {
+            "model": "m",
+            "max_tokens": 50,
+            "system": "Be brief.",
+            "messages": [{"role": "user", "content": said}],
+        }
+        assert api.post("/chat/completions", json=chat).status_code == 200
+        assert api.post("/messages", json=messages).status_code == 200
+        assert api.get("/models").status_code == 200
+    admin = httpx.Client(base_url=anyrouter_server.url + "/__mockrouter", timeout=10)
+    ids = [e["id"] for e in admin.get("/requests", params={"key": key}).json()["data"]]
+    on_chat, on_messages, models = (admin.get(f"/requests/{i}").json()["conversation"] for i in ids)
+    assert on_chat == on_messages and len(on_chat) == 16 and models is None
+    found = f"name: found-{key}\nmatch: {{conversation: '{on_chat}'}}\nsteps: [{{content: found it}}]\n"
+    assert admin.post("/scenarios", params={"key": key}, content=found).status_code == 201
+    with httpx.Client(base_url=anyrouter_server.base_url, headers=auth, timeout=10) as api:
+        answer = api.post("/chat/completions", json=chat).json()
+    assert answer["choices"][0]["message"]["content"] == "found it"
+    admin.close()
