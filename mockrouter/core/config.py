@@ -29,6 +29,9 @@ class Config:
     admin_token: str | None = None
     strict_models: bool = False
     journal_size: int = 10_000
+    #: Seconds a key, session or test may be idle before its counters, cursors and record
+    #: mode are dropped (``--state-ttl``); 0 keeps them forever.
+    state_ttl: float = 3600.0
     max_body: int = 10 * 1024 * 1024
     #: Total bytes of request header names and values; more is answered 431.
     max_header: int = 32 * 1024
@@ -65,6 +68,8 @@ class Config:
             raise ConfigError("--usage-chunk must be 'repeat' or 'empty'")
         if self.journal_size < 1:
             raise ConfigError("--journal-size must be >= 1")
+        if not self.state_ttl >= 0 or self.state_ttl == float("inf"):
+            raise ConfigError("--state-ttl must be a number of seconds >= 0 (0: never expire)")
         if self.max_body < 0:
             raise ConfigError("--max-body must be >= 0")
         if self.max_header < 1:

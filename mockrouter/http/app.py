@@ -55,6 +55,7 @@ class MockrouterApp(Runtime):
 
     def __init__(self, config: Config | None = None, scenarios: list[Scenario] | None = None) -> None:
         super().__init__(config, scenarios)
+        self.state.expire_idle(self.config.state_ttl)  # idle keys' state expires (--state-ttl)
         if self.config.upstream:
             self.upstream = proxy.Upstream(self.config)
         self.errors: list[CapturedError] = []

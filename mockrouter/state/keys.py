@@ -110,6 +110,8 @@ class KeyState:
     window_count: int = 0
     #: USD charged to a key of the keyring (its ``usage.cost`` summed); credits left = limit - usage.
     usage: float = 0.0
+    #: When (monotonic) its last request was counted (``State.next_request``, for ``--state-ttl``).
+    seen: float = 0.0
 
 
 def mask(key: str) -> str:

@@ -1,12 +1,21 @@
 """Mutable server state, all of it in one place: the request journal, step cursors and
 per-key counters. Owned by the app (``app.state``); nothing here is global.
 
+With ``--state-ttl`` (:meth:`State.expire_idle`) the state of a key, session or test idle
+longer than the TTL is dropped: its counters, cursors, record mode and recordings. A request
+stamps its key's ``KeyState.seen`` (``next_request``); at most once per TTL/4 a request also
+sweeps every key, O(keys), so a key goes between 1 and 1.25 TTLs after its last request.
+Keys of the keyring keep everything (what they spent must survive). Scoped scenarios stay:
+they are keyed by API key or test, not by the state key a request stamps, and are added
+before a key's first request (``POST /__mockrouter/reset`` drops them).
+
 :class:`State` is the one interface the rest of mockrouter uses for state; a shared store
 (Redis, for many workers) implements the same methods.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +50,15 @@ class State:
     record_modes: dict[str, str] = field(default_factory=dict)
     #: What was recorded for those keys (``record.Recording.as_dict()``), until the key is reset.
     recordings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Seconds a key may be idle before its state goes (``--state-ttl``); 0: never.
+    ttl: float = 0.0
+    #: When (monotonic) a request next sweeps idle keys; never while ``ttl`` is 0.
+    sweep_at: float = math.inf
+
+    def expire_idle(self, ttl: float) -> None:
+        """Drop the state of keys idle longer than ``ttl`` seconds (0: keep it forever)."""
+        self.ttl = ttl
+        self.sweep_at = time.monotonic() + ttl / 4 if ttl > 0 else math.inf
 
     def key(self, state_key: str) -> KeyState:
         """The counters of a key (made on first use). Read them; change them through the
@@ -63,7 +81,27 @@ class State:
         """Count a request of ``state_key``; its number (1 for the first)."""
         ks = self.key(state_key)
         ks.requests += 1
+        ks.seen = now = time.monotonic()
+        if now >= self.sweep_at:
+            self.sweep(now)
         return ks.requests
+
+    def sweep(self, now: float) -> list[str]:
+        """Drop the state of every key idle for longer than the TTL (``seen`` before
+        ``now - ttl``), but for keyring keys and keys that were billed; the keys dropped."""
+        self.sweep_at = now + self.ttl / 4
+        before = now - self.ttl
+        keyring = self.keyring.by_key if self.keyring is not None else {}
+        idle = [k for k, ks in self.keys.items() if ks.seen < before and not ks.usage and k not in keyring]
+        if not idle:
+            return idle
+        for k in idle:
+            del self.keys[k]
+            self.record_modes.pop(k, None)
+            self.recordings.pop(k, None)
+        gone = set(idle)
+        self.cursors = {k: v for k, v in self.cursors.items() if k[1] not in gone}
+        return idle
 
     def charge(self, key: str, cost: float) -> None:
         """Bill ``cost`` (USD) to a key of the keyring."""

@@ -422,6 +422,15 @@ def build_parser() -> _Parser:
         help="requests the journal keeps; the oldest go first",
     )
     serve.option(
+        "--state-ttl",
+        kind=Kind("a number of seconds >= 0 (0: never expire)", _number()),
+        metavar="SECONDS",
+        default=3600.0,
+        shown="3600, 1 hour",
+        env=True,
+        help="a key, session or test idle this long loses its counters, cursors and record mode",
+    )
+    serve.option(
         "--max-body",
         kind=_at_least(0, "a number of bytes"),
         metavar="BYTES",
@@ -609,6 +618,7 @@ def _serve(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         strict_models=args.strict_models,
         journal_size=args.journal_size,
+        state_ttl=args.state_ttl,
         max_body=args.max_body,
         max_header=args.max_header,
         usage_chunk=args.usage_chunk,
