@@ -539,23 +539,42 @@ def _chat_finish(heard: _Heard, finish: Any, native: Any) -> None:
     heard.notes.add(f"finish_reason {finish!r} is not one a step can say: replayed as {mapped!r}")
 
 
-def _chat_usage(usage: Any) -> dict[str, int | float]:
+def _usage_counts(
+    usage: Any, names: tuple[str, ...], details: tuple[tuple[str, str, str], ...] = ()
+) -> dict[str, int | float] | None:
+    """The counts a usage object reports: top-level ``names``, and ``(object, field, as)`` from
+    its details objects, plus ``cost``; None when ``usage`` is not an object. Every surface's
+    reader below names its fields and maps them to the step's."""
     if not isinstance(usage, dict):
-        return {}
+        return None
     out: dict[str, int | float] = {}
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+    for name in names:
         value = _count(usage.get(name))
         if value is not None:
             out[name] = value
-    details = usage.get("completion_tokens_details")
-    if isinstance(details, dict) and (n := _count(details.get("reasoning_tokens"))) is not None:
-        out["reasoning_tokens"] = n
-    details = usage.get("prompt_tokens_details")
-    if isinstance(details, dict) and (n := _count(details.get("cached_tokens"))):
-        out["cached_tokens"] = n
+    for container, member, name in details:
+        detail = usage.get(container)
+        if isinstance(detail, dict) and (value := _count(detail.get(member))) is not None:
+            out[name] = value
     cost = _cost(usage.get("cost"))
     if cost is not None:
         out["cost"] = cost
+    return out
+
+
+def _chat_usage(usage: Any) -> dict[str, int | float]:
+    out = _usage_counts(
+        usage,
+        ("prompt_tokens", "completion_tokens", "total_tokens"),
+        (
+            ("completion_tokens_details", "reasoning_tokens", "reasoning_tokens"),
+            ("prompt_tokens_details", "cached_tokens", "cached_tokens"),
+        ),
+    )
+    if out is None:
+        return {}
+    if not out.get("cached_tokens", 1):  # a zero cache count is the default: not written
+        del out["cached_tokens"]
     return out
 
 
@@ -617,22 +636,17 @@ def _messages_stop(heard: _Heard, stop: Any) -> None:
 
 
 def _messages_usage(usage: Any) -> dict[str, int | float]:
-    if not isinstance(usage, dict):
+    out = _usage_counts(
+        usage, ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    )
+    if out is None:
         return {}
-    out: dict[str, int | float] = {}
-    for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-        value = _count(usage.get(name))
-        if value is not None:
-            out[name] = value
     if "input_tokens" in out:
         out["prompt_tokens"] = int(
             out["input_tokens"] + out.get("cache_read_input_tokens", 0) + out.get("cache_creation_input_tokens", 0)
         )
     if "output_tokens" in out:
         out["completion_tokens"] = out["output_tokens"]
-    cost = _cost(usage.get("cost"))
-    if cost is not None:
-        out["cost"] = cost
     return out
 
 
@@ -717,26 +731,20 @@ def _responses_status(heard: _Heard, response: dict[str, Any]) -> None:
 
 
 def _responses_usage(usage: Any) -> dict[str, int | float]:
-    if not isinstance(usage, dict):
+    out = _usage_counts(
+        usage,
+        ("input_tokens", "output_tokens", "total_tokens"),
+        (
+            ("input_tokens_details", "cached_tokens", "cached_tokens"),
+            ("output_tokens_details", "reasoning_tokens", "reasoning_tokens"),
+        ),
+    )
+    if out is None:
         return {}
-    out: dict[str, int | float] = {}
-    for name in ("input_tokens", "output_tokens", "total_tokens"):
-        value = _count(usage.get(name))
-        if value is not None:
-            out[name] = value
-    details = usage.get("input_tokens_details")
-    if isinstance(details, dict) and (n := _count(details.get("cached_tokens"))) is not None:
-        out["cached_tokens"] = n
-    details = usage.get("output_tokens_details")
-    if isinstance(details, dict) and (n := _count(details.get("reasoning_tokens"))) is not None:
-        out["reasoning_tokens"] = n
     if "input_tokens" in out:
         out["prompt_tokens"] = out["input_tokens"]
     if "output_tokens" in out:
         out["completion_tokens"] = out["output_tokens"]
-    cost = _cost(usage.get("cost"))
-    if cost is not None:
-        out["cost"] = cost
     return out
 
 
