@@ -359,3 +359,25 @@ def test_serve_auto_records_what_is_missing_and_replays_it_once_the_upstream_is_
     assert len(entries) == 3, entries  # the two replayed turns and the refused one, asked once
     assert entries[-1]["status"] == 404 and entries[-1]["unmatched"]
     stopped(replay)
+
+
+def test_record_timing_writes_the_streams_timing(tmp_path: Path, served_processes: list[Served]) -> None:
+    """``--timing``: the time to the first chunk, as the upstream took it, is in the file."""
+    slow = BackgroundServer(Config(port=0, speed=1.0)).start()
+    try:
+        key = f"sk-timing-{uuid.uuid4().hex}"
+        script = "name: slow\nmatch: {last_user: slowly}\nsteps: [{content: a b c, timing: {ttft_ms: 150}}]\n"
+        assert httpx.post(slow.url + "/__mockrouter/scenarios", params={"key": key}, content=script).status_code == 201
+        recorder = start("record", "--upstream", slow.base_url, "--out", str(tmp_path), "--port", "0", "--timing")
+        served_processes.append(recorder)
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "slowly"}]}
+        with httpx.stream(
+            "POST", recorder.url + "/api/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as response:
+            assert response.status_code == 200 and b"[DONE]" in response.read()
+        stopped(recorder)
+    finally:
+        slow.stop()
+    [text] = recorded_files(tmp_path).values()
+    [doc] = [d for d in yaml.safe_load_all(text) if d]
+    assert doc["steps"][0]["timing"]["ttft_ms"] >= 120, doc["steps"][0]
