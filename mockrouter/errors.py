@@ -5,6 +5,7 @@ The hierarchy::
     MockrouterError             anything mockrouter raises on purpose
     ├── ConfigError             a bad command-line flag, environment variable or keys file
     ├── ListenError             ``serve`` cannot listen on its host and port (in use, ...)
+    ├── StoreUnavailable        the shared state store (Redis) cannot be reached
     ├── ScenarioError           a scenario file that cannot be loaded (file, line, field)
     │   └── TemplateError       a ``{{ }}`` template outside the template language
     ├── ScenarioErrors          several scenario errors found in one pass
@@ -39,6 +40,17 @@ class ConfigError(MockrouterError):
 
 class ListenError(MockrouterError):
     """``mockrouter serve`` cannot listen on its host and port (in use, unknown host, ...)."""
+
+
+class StoreUnavailable(MockrouterError):
+    """The state store (``--store redis://...``) cannot be reached: at start, ``serve`` says so
+    and exits; while serving, a request is answered 503 naming the store, and nothing it would
+    have changed is half-written."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"mockrouter's state store ({store}) is unreachable: {reason}")
 
 
 def printable(text: str) -> str:

@@ -17,6 +17,8 @@ import pytest
 from mockrouter.core.config import Config
 from mockrouter.http.server import BackgroundServer
 
+from redis_process import RedisProcess, redis_server_binary
+
 
 @pytest.fixture(scope="session")
 def make_server() -> Iterator[Callable[..., BackgroundServer]]:
@@ -118,3 +120,13 @@ def served_processes() -> Iterator[list[Any]]:
         if served.process.poll() is None:
             served.process.kill()
             served.process.communicate(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    """A real ``redis-server`` for the whole session, on a free loopback port (stopped by PID).
+    Tests that share it use their own API keys and tests ids; one that must flush it starts its own."""
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it from Debian's packages)")
+    with RedisProcess() as redis:
+        yield redis

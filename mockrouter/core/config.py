@@ -29,6 +29,11 @@ class Config:
     admin_token: str | None = None
     strict_models: bool = False
     journal_size: int = 10_000
+    #: Where the state lives (``--store``): ``memory://`` (this process) or ``redis://HOST:PORT/DB``
+    #: (every worker and host started with the same URL shares it).
+    store: str = "memory://"
+    #: uvicorn worker processes (``--workers``); more than one needs a shared store.
+    workers: int = 1
     #: Seconds a key, session or test may be idle before its counters, cursors and record
     #: mode are dropped (``--state-ttl``); 0 keeps them forever.
     state_ttl: float = 3600.0
@@ -68,6 +73,16 @@ class Config:
             raise ConfigError("--usage-chunk must be 'repeat' or 'empty'")
         if self.journal_size < 1:
             raise ConfigError("--journal-size must be >= 1")
+        scheme = self.store.split("://", 1)[0] if "://" in self.store else ""
+        if scheme not in ("memory", "redis", "rediss", "valkey", "valkeys"):
+            raise ConfigError(f"--store {self.store!r}: use memory:// (the default) or redis://HOST:PORT/DB")
+        if self.workers < 1:
+            raise ConfigError("--workers must be >= 1")
+        if self.workers > 1 and scheme == "memory":
+            raise ConfigError(
+                f"--workers {self.workers} needs a shared store: the memory store lives in one process"
+                " (add --store redis://HOST:PORT/DB)"
+            )
         if not self.state_ttl >= 0 or self.state_ttl == float("inf"):
             raise ConfigError("--state-ttl must be a number of seconds >= 0 (0: never expire)")
         if self.max_body < 0:

@@ -7,7 +7,6 @@ When the server listens on anything but loopback, every admin call needs the adm
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import re
 import time
@@ -20,10 +19,10 @@ from starlette.responses import Response
 from .. import __version__
 from ..core.conversation import conversation_hash
 from ..core.surfaces import chat_view
-from ..errors import RequestError, ScenarioError
+from ..errors import RequestError, ScenarioError, StoreUnavailable
 from ..scenario.loader import collect_json, collect_text
 from ..state.report import DEFAULT_MAX_RETRIES, report
-from .runtime import Handler, RequestContext, Runtime
+from .runtime import SCENARIO_BODY, Handler, RequestContext, Runtime
 
 MAX_SCENARIO_BODY = 5 * 1024 * 1024
 #: Journaled request bodies deeper than this are shown clipped (orjson writes at most 255 levels).
@@ -64,18 +63,27 @@ def check_admin(app: Runtime, ctx: RequestContext) -> None:
 
 
 async def health(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    """``GET health``: 200 while the server and its store answer; 503 (naming the store) while
+    a shared store is unreachable (the image's health check uses it)."""
+    try:
+        journal = await app.store.journal()
+    except StoreUnavailable as exc:
+        body = {"status": "unavailable", "version": __version__, "store": app.store.info(), "error": str(exc)}
+        return _json(body, status=503)
     return _json(
         {
             "status": "ok",
             "version": __version__,
             "dialect": app.config.dialect,
             "scenarios": len(app.engine.global_set),
-            "journal": {"entries": len(app.state.journal), "dropped": app.state.journal.dropped},
+            "journal": {"entries": len(journal), "dropped": journal.dropped},
+            "store": app.store.info(),
         }
     )
 
 
 async def list_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> Response:
+    await app.refresh_scoped()
     q = request.query_params
     return _json({"data": [s.summary() for s in app.engine.all(q.get("key"), q.get("test") or None)]})
 
@@ -97,23 +105,22 @@ async def add_scenarios(app: Runtime, request: Request, ctx: RequestContext) -> 
         return _scenario_problems(
             "The body is empty: no scenario to add (send YAML, or JSON with Content-Type: application/json).", []
         )
-    if ctx.headers.get("content-type", "").lower().startswith("application/json"):
-        loaded = collect_json(raw, SCENARIO_BODY)
-    else:
-        loaded = collect_text(text, SCENARIO_BODY)
+    loaded_as_json = ctx.headers.get("content-type", "").lower().startswith("application/json")
+    loaded = collect_json(raw, SCENARIO_BODY) if loaded_as_json else collect_text(text, SCENARIO_BODY)
     if loaded.errors:
         return _scenario_problems(f"{len(loaded.errors)} problem(s) in the scenarios", loaded.errors)
     if not loaded.scenarios:
         return _scenario_problems("The body holds no scenario (only empty documents or an empty list).", [])
     app.engine.add(loaded.scenarios, key=key, test=test)
+    version = await app.store.add_scoped({"key": key, "test": test, "text": text, "json": loaded_as_json})
+    if version is not None:  # a shared store: every process gets them
+        mine = app.scoped_version
+        if (mine is None and version == "1") or (mine is not None and int(mine) + 1 == int(version)):
+            app.scoped_version = version  # nothing else changed since this process's last look
     added: dict[str, Any] = {"added": [s.name for s in loaded.scenarios], "key": key is not None}
     if test is not None:
         added["test"] = True
     return _json(added, status=201)
-
-
-#: The ``file`` that errors in a POSTed scenario body name.
-SCENARIO_BODY = "<POST /__mockrouter/scenarios>"
 
 
 def _scenario_problems(message: str, errors: list[ScenarioError]) -> Response:
@@ -126,10 +133,10 @@ async def reset(app: Runtime, request: Request, ctx: RequestContext) -> Response
     key = request.query_params.get("key") or None
     test = request.query_params.get("test") or None
     if test is not None:
-        app.state.reset_test(test)
+        await app.store.reset_test(test)
         app.engine.drop_scope(test=test)
         return _json({"reset": "test"})
-    app.state.reset(key)
+    await app.store.reset(key)
     app.engine.drop_scope(key)
     return _json({"reset": (key is None and "all") or "key"})
 
@@ -162,13 +169,14 @@ def _cursor(request: Request, name: str, *, zero: bool = False) -> str | None:
     return value
 
 
-def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -> Response:
+async def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -> Response:
     """A page of the journal: ``{"data": [...], "previous", "next"}`` (see ``Journal.page``)."""
     q = request.query_params
     since, before = _cursor(request, "since", zero=True), _cursor(request, "before")
     if since is not None and before is not None:
         raise RequestError(400, "give since or before, not both", "before")
-    page = app.state.journal.page(
+    journal = await app.store.journal()
+    page = journal.page(
         key=q.get("key"),
         scenario=None if unmatched else q.get("scenario"),
         unmatched=unmatched,
@@ -184,14 +192,14 @@ def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -> Resp
 async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     """``GET requests[?key=K&test=T&scenario=S&surface=chat|text|messages|responses&limit=N&since=ID|before=ID]``:
     one page of the journal."""
-    return _listing(app, request)
+    return await _listing(app, request)
 
 
 async def request_detail(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     entry_id = ctx.path.rsplit("/", 1)[-1]
     if entry_id == "unmatched":
-        return _listing(app, request, unmatched=True)
-    entry = app.state.journal.get(entry_id)
+        return await _listing(app, request, unmatched=True)
+    entry = (await app.store.journal()).get(entry_id)
     if entry is None:
         raise RequestError(404, f"No journal entry {entry_id!r}.")
     entry["conversation"] = _conversation(entry)
@@ -225,7 +233,7 @@ async def resilience_report(app: Runtime, request: Request, ctx: RequestContext)
         raise RequestError(400, "max_retries must be a non-negative integer", "max_retries")
     key, max_retries = request.query_params.get("key"), int(value)
     include_fuzz = _flag(request, "include_fuzz")
-    by_key = app.state.journal.by_key(key, request.query_params.get("test") or None)
+    by_key = (await app.store.journal()).by_key(key, request.query_params.get("test") or None)
     try:
         reports = report(by_key, max_retries=max_retries, include_fuzz=include_fuzz)
     except TypeError:  # a journaled body nested deeper than orjson writes: compare bodies clipped
@@ -266,28 +274,26 @@ async def wait(app: Runtime, request: Request, ctx: RequestContext) -> Response:
     if count is None and idle_ms is None:
         raise RequestError(400, "Give count, idle_ms or both.")
     timeout = min(float(timeout_ms), MAX_WAIT_MS) / 1000
-    journal = app.state.journal
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + timeout
-    journal.watchers += 1
-    try:
-        while True:
-            now = loop.time()
-            seen = journal.count(key, test=test)
-            idle_for = time.monotonic() - app.state.last_activity
-            done = (count is not None and seen >= count) or (
-                idle_ms is not None and app.state.in_flight == 0 and idle_for * 1000 >= idle_ms
-            )
-            if done or now >= deadline:
-                return _json({"ok": done, "count": seen, "waited_ms": round((now - started) * 1000, 3)})
-            wake = deadline - now
-            if idle_ms is not None:
-                wake = min(wake, max(idle_ms / 1000 - idle_for, 0.005))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(journal.changed().wait(), wake)
-    finally:
-        journal.watchers -= 1
+    while True:
+        journal = await app.store.journal()  # a shared store's: every process's requests
+        now = loop.time()
+        seen = journal.count(key, test=test)
+        idle_for = time.monotonic() - app.state.last_activity
+        newest = journal.newest()
+        if newest is not None:  # another process's requests keep the server busy too
+            idle_for = min(idle_for, max(time.time() - newest, 0.0))
+        done = (count is not None and seen >= count) or (
+            idle_ms is not None and app.state.in_flight == 0 and idle_for * 1000 >= idle_ms
+        )
+        if done or now >= deadline:
+            return _json({"ok": done, "count": seen, "waited_ms": round((now - started) * 1000, 3)})
+        wake = deadline - now
+        if idle_ms is not None:
+            wake = min(wake, max(idle_ms / 1000 - idle_for, 0.005))
+        await app.store.journal_changed(wake)
 
 
 async def set_record_mode(app: Runtime, request: Request, ctx: RequestContext) -> Response:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from ..core.config import Config
 from ..core.reply import HttpError
-from ..errors import ClientGone, DeliberateDisconnect, RequestError
+from ..errors import ClientGone, DeliberateDisconnect, RequestError, StoreUnavailable
 from ..scenario.model import Scenario
 from ..state.journal import JournalEntry, shown_headers
 from ..wire.asgi import Receive, Scope, Send, header_dict, send_response
@@ -107,10 +107,17 @@ class MockrouterApp(Runtime):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.store.open()
+                    await self.sync_scoped(None)
+                except StoreUnavailable as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.upstream is not None:
                     await self.upstream.close()
+                await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -127,7 +134,7 @@ class MockrouterApp(Runtime):
         query = scope.get("query_string", b"").decode("latin-1")
         raw_headers = tuple(scope["headers"])
         entry = JournalEntry(
-            "" if is_admin else self.state.journal.next_id(),
+            "" if is_admin else self.store.next_id(),
             method,
             path,
             query,
@@ -153,7 +160,7 @@ class MockrouterApp(Runtime):
             await self.send_error(send, ctx, error)
             if not is_admin:
                 entry.finish(ctx.started)
-                self.state.journal.add(entry)
+                self.store.journal_add(entry)
             return
         state = self.state
         if is_admin:
@@ -168,7 +175,7 @@ class MockrouterApp(Runtime):
                 await self._dispatch(scope, receive, send, ctx, is_admin)
             finally:
                 entry.finish(ctx.started)
-                state.journal.add(entry)
+                self.store.journal_add(entry)
         finally:
             state.ended()
 
@@ -205,12 +212,15 @@ class MockrouterApp(Runtime):
             if is_admin:
                 admin.check_admin(self, ctx)
             response = await handler(self, request, ctx)
+            if not is_admin:
+                ctx.entry.status = response.status_code
+                response.raw_headers.extend(ctx.dialect.headers(None, await self.rate_info(ctx)))
         except RequestError as exc:
             await self.send_error(send, ctx, exc)
             return
-        if not is_admin:
-            ctx.entry.status = response.status_code
-            response.raw_headers.extend(ctx.dialect.headers(None, self.rate_info(ctx)))
+        except StoreUnavailable as exc:  # a shared store is away: 503 naming it, the server stays up
+            await self.send_error(send, ctx, self.store_error(ctx, exc))
+            return
         await response(scope, receive, send)
 
 

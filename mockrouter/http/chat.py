@@ -20,18 +20,20 @@ from typing import Any
 from ..core.catalog import SCENARIO_MODEL_PREFIX
 from ..core.reply import HttpError, Reply
 from ..core.surfaces import CHAT, MESSAGES, RESPONSES, TEXT, chat_view
-from ..errors import ClientGone, DeliberateDisconnect, RequestError
+from ..errors import ClientGone, DeliberateDisconnect, RequestError, SelectionError, StoreUnavailable
 from ..scenario.engine import Selection
 from ..scenario.matcher import RequestFacts
+from ..scenario.model import Scenario
 from ..scenario.render import RenderInput, render
-from ..state.keys import credit_error
+from ..state.keys import credit_error, credit_need
+from ..state.store import Begin
 from ..state.store import state_key as state_key_of
 from ..wire.asgi import Receive, Scope, Send, send_response
 from ..wire.dialects.base import JSON, Dialect
 from ..wire.sse import NO_PACING, Delivery, Pacing, write_broken_json, write_stream
 from . import body as bodies
 from . import proxy
-from .runtime import RequestContext, Runtime
+from .runtime import RATE_WINDOW_S, RequestContext, Runtime
 
 __all__ = ["SEEDED_EPOCH", "SURFACES", "answer", "request_rng"]
 
@@ -51,7 +53,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
                 body, problem = bodies.parse_json(raw, ctx.headers, entry), None
             except RequestError as exc:  # recorded; answered after the auth check
                 body, problem = {}, exc
-            key = app.authenticate(ctx)
+            key = await app.authenticate(ctx)
             if problem is not None:
                 raise problem
             mode = app.record_mode(key)
@@ -70,6 +72,8 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
             await _answer(app, receive, send, ctx, raw, body, view, key, surface, mode)
         except RequestError as exc:
             await app.send_error(send, ctx, exc)
+        except StoreUnavailable as exc:
+            await app.send_error(send, ctx, app.store_error(ctx, exc))
     except (ClientGone, asyncio.CancelledError):
         entry.client_disconnected = True
         raise
@@ -78,7 +82,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
         raise
     finally:
         entry.finish(ctx.started)
-        app.state.journal.add(entry)
+        app.store.journal_add(entry)
 
 
 def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
@@ -160,18 +164,46 @@ async def _answer(
     chain = _model_chain(facts.model, models) if models else []
     if chain and chain[0] != facts.model:  # a fallback list: its first model answers first
         facts = replace(facts, model=chain[0])
-    if ctx.account is not None:  # a keyring key: 402 before anything is generated
-        refused = credit_error(
-            ctx.account, app.state.spent(key), body, facts.model, app.catalog, dialect.insufficient_credits
-        )
-        if refused is not None:
-            await app.send_error(send, ctx, refused)
-            return
+    account = ctx.account
+    credits = account.credits if account is not None else None
     test = entry.test
     state_key = state_key_of(key, headers.get("x-mockrouter-session"), test)
-    seq = app.state.next_request(state_key)
+    header_name = headers.get("x-mockrouter-scenario")
+    scenario, how, misses = await _choose(app, facts, key, header_name, test)
+    op = Begin(
+        state_key,
+        key,
+        window_s=RATE_WINDOW_S if ctx.rate is None else None,
+        credits=credits,
+        need=credit_need(body, facts.model, app.catalog) if credits is not None else 0.0,
+        scenario=scenario.name if scenario.chaos is None else None,
+        keep=account is not None,
+    )
+    began = await app.store.begin(op)  # one round trip: window, credit, count, cursor
+    if ctx.rate is None:
+        app.default_window(ctx, began.window_count, began.window_start)
+    if began.refused and account is not None:  # a keyring key: 402 before anything is generated
+        refused = credit_error(account, began.spent, body, facts.model, app.catalog, dialect.insufficient_credits)
+        await app.send_error(send, ctx, refused or dialect.insufficient_credits(None, None))
+        return
+    served = began.served
+    if began.scoped != app.scoped_version:  # another process changed the scoped scenarios
+        await app.sync_scoped(began.scoped)
+        again, how, misses = await _choose(app, facts, key, header_name, test)
+        if again is not scenario:
+            if served >= 0:  # the cursor moved for the scenario chosen before: give it back
+                await app.store.advance(scenario.name, state_key, key, by=-1)
+            scenario, served = again, -1
+            if scenario.chaos is None:
+                served = await app.store.advance(scenario.name, state_key, key)
+    seq = began.seq
     rng, created = request_rng(app, dialect, seq, raw)
-    selection = _select(app, ctx, facts, key, state_key, rng)
+    selection = app.engine.chaos(scenario, how, misses, rng) if scenario.chaos is not None else None
+    if selection is None:
+        if served < 0:
+            served = await app.store.advance(scenario.name, state_key, key)
+        selection = app.engine.pick(scenario, served, how, misses)
+    _note(ctx, selection)
     if mode is not None and selection.how == "default":
         if mode == "replay":
             conversation = facts.conversation  # its hash is made once: matching may have made it already
@@ -189,7 +221,7 @@ async def _answer(
         for model in chain[1:]:
             facts = replace(facts, model=model)
             tried.append(model)
-            selection = _select(app, ctx, facts, key, state_key, rng)
+            selection = await _select(app, ctx, facts, key, state_key, rng)
             result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
             if not isinstance(result, HttpError):
                 break
@@ -210,12 +242,36 @@ async def _answer(
     await _send_reply(app, receive, send, ctx, result, request, facts.stream, rng, created, surface)
 
 
-def _select(
+async def _choose(
+    app: Runtime, facts: RequestFacts, key: str, header_name: str | None, test: str | None
+) -> tuple[Scenario, str, list[dict[str, Any]]]:
+    """``Engine.choose``; a name no scenario has here may be one another process added to a
+    scope (a shared store): then this process catches up and looks again."""
+    try:
+        return app.engine.choose(facts, key, header_name, test)
+    except SelectionError:
+        version, _ = await app.store.scoped()
+        if version == app.scoped_version:
+            raise
+        await app.sync_scoped(version)
+        return app.engine.choose(facts, key, header_name, test)
+
+
+async def _select(
     app: Runtime, ctx: RequestContext, facts: RequestFacts, key: str, state_key: str, rng: random.Random
 ) -> Selection:
-    selection = app.engine.select(
-        facts, key, state_key, facts.headers.get("x-mockrouter-scenario"), app.state, rng, ctx.entry.test
-    )
+    """Choose the scenario and its step (chaos, or the cursor advanced: a round trip of its own)."""
+    scenario, how, misses = await _choose(app, facts, key, facts.headers.get("x-mockrouter-scenario"), ctx.entry.test)
+    selection = app.engine.chaos(scenario, how, misses, rng)
+    if selection is None:
+        served = await app.store.advance(scenario.name, state_key, key)
+        selection = app.engine.pick(scenario, served, how, misses)
+    _note(ctx, selection)
+    return selection
+
+
+def _note(ctx: RequestContext, selection: Selection) -> None:
+    """Journal how the scenario and step were chosen."""
     entry = ctx.entry
     entry.scenario = selection.scenario.name
     entry.step = selection.step_index if selection.step_index >= 0 else None
@@ -223,7 +279,6 @@ def _select(
     if selection.how == "default":
         entry.unmatched = True
         entry.near_misses = selection.near_misses
-    return selection
 
 
 def _names_a_scenario(body: dict[str, Any], headers: dict[str, str]) -> bool:
@@ -280,9 +335,12 @@ async def _send_reply(
     entry.provider = reply.provider
     entry.finish_reason = reply.finish_reason
     entry.native_finish_reason = reply.native_finish_reason
-    if ctx.account is not None:
-        app.state.charge(ctx.key or "", reply.usage.counts()["cost"] or 0)
-    headers = dialect.headers(identity, app.rate_info(ctx))
+    if ctx.account is not None:  # check and charge, in one atomic step: no credit, no answer
+        charged = await app.store.charge(ctx.key or "", reply.usage.counts()["cost"] or 0, ctx.account.credits)
+        if not charged:
+            await app.send_error(send, ctx, dialect.insufficient_credits(None, None))
+            return
+    headers = dialect.headers(identity, await app.rate_info(ctx))
     extra = encoder.headers(identity)
     if extra:
         headers += extra
@@ -355,7 +413,7 @@ async def _send_fuzz(
     drawn = await asyncio.to_thread(
         draw_response, seed, dialect=ctx.dialect.name, stream=stream, request=body, surface=surface
     )
-    headers = [(b"x-mockrouter-seed", str(seed).encode()), *ctx.dialect.headers(None, app.rate_info(ctx))]
+    headers = [(b"x-mockrouter-seed", str(seed).encode()), *ctx.dialect.headers(None, await app.rate_info(ctx))]
     entry.status = 200
     entry.fuzz_seed = seed
     entry.expected = drawn.expected

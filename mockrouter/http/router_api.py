@@ -112,21 +112,23 @@ def _model(app: Runtime, model_id: str) -> Any:
 # -- account -----------------------------------------------------------------------------------
 
 
-def spent(app: Runtime, key: str, spec: KeySpec | None) -> float:
+async def spent(app: Runtime, key: str, spec: KeySpec | None) -> float:
     """USD a key has spent: charged as it went (a keyring key), else summed from the journal."""
     if spec is not None:
-        return app.state.spent(key)
-    return sum((e.get("usage") or {}).get("cost") or 0 for e in app.state.journal.query(key=key))
+        return await app.store.spent(key)
+    journal = await app.store.journal()
+    return sum((e.get("usage") or {}).get("cost") or 0 for e in journal.query(key=key))
 
 
-def free_requests(app: Runtime, key: str) -> int:
+async def free_requests(app: Runtime, key: str) -> int:
     """The key's journaled requests to ``:free`` models (OpenRouter's free-model daily quota)."""
-    return app.state.journal.count(key, lambda e: (e.model or "").endswith(":free"))
+    journal = await app.store.journal()
+    return journal.count(key, lambda e: (e.model or "").endswith(":free"))
 
 
 async def key_info(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    key = app.authenticate(ctx)
-    body = ctx.dialect.key_info(key, ctx.account, spent(app, key, ctx.account), free_requests(app, key))
+    key = await app.authenticate(ctx)
+    body = ctx.dialect.key_info(key, ctx.account, await spent(app, key, ctx.account), await free_requests(app, key))
     return json_response(body)
 
 
@@ -136,20 +138,20 @@ key_alias = serves("key")(key_info)
 
 @serves("credits")
 async def credits(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    key = app.authenticate(ctx)
+    key = await app.authenticate(ctx)
     spec = ctx.account
     total = spec.credits if spec is not None and spec.credits is not None else UNLIMITED_CREDITS
-    return json_response(ctx.dialect.credits(total, spent(app, key, spec)))
+    return json_response(ctx.dialect.credits(total, await spent(app, key, spec)))
 
 
 # -- generation stats ------------------------------------------------------------------------
 
 
-def _generation(app: Runtime, ctx: RequestContext, generation_id: str) -> Response:
-    key = app.authenticate(ctx)
+async def _generation(app: Runtime, ctx: RequestContext, generation_id: str) -> Response:
+    key = await app.authenticate(ctx)
     if not generation_id:
         raise RequestError.invalid("id", "the generation id is required")
-    found = app.state.journal.query(key=key, where=lambda e: e.generation_id == generation_id, limit=1)
+    found = (await app.store.journal()).query(key=key, where=lambda e: e.generation_id == generation_id, limit=1)
     if found:
         return json_response(ctx.dialect.generation(found[0]))
     raise RequestError(404, f"Generation {generation_id!r} not found.")
@@ -157,12 +159,12 @@ def _generation(app: Runtime, ctx: RequestContext, generation_id: str) -> Respon
 
 @serves("generation_by_path")
 async def generation_by_path(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    return _generation(app, ctx, _rest(ctx, "/generation/"))
+    return await _generation(app, ctx, _rest(ctx, "/generation/"))
 
 
 @serves("generation_by_query")
 async def generation_by_query(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    return _generation(app, ctx, request.query_params.get("id", ""))
+    return await _generation(app, ctx, request.query_params.get("id", ""))
 
 
 # -- embeddings ------------------------------------------------------------------------------
@@ -179,7 +181,7 @@ async def _json_body(
     except RequestError as exc:
         body, problem = {}, exc
     if authenticate:
-        app.authenticate(ctx)
+        await app.authenticate(ctx)
     if problem is not None:
         raise problem
     if app.config.validate:
@@ -221,11 +223,12 @@ async def embeddings(app: Runtime, request: Request, ctx: RequestContext) -> Res
     cost = round(tokens * app.catalog.prices(model_id)[0], 12)
     if ctx.account is not None:
         refused = credit_error(
-            ctx.account, app.state.spent(key), {}, model_id, app.catalog, ctx.dialect.insufficient_credits
+            ctx.account, await app.store.spent(key), {}, model_id, app.catalog, ctx.dialect.insufficient_credits
         )
         if refused is not None:
             raise RequestError.wrap(refused)
-        app.state.charge(key, cost)
+        if not await app.store.charge(key, cost, ctx.account.credits):
+            raise RequestError.wrap(ctx.dialect.insufficient_credits(None, None))
     seed = f"{app.config.seed if app.config.seed is not None else 0}|{model_id}"
     vectors: list[Any] = [embedding(seed, t, size) for t in texts]
     if body.get("encoding_format") == "base64":
@@ -252,7 +255,7 @@ async def messages_count_tokens(app: Runtime, request: Request, ctx: RequestCont
         body, problem = bodies.parse_json(raw, ctx.headers, ctx.entry), None
     except RequestError as exc:
         body, problem = {}, exc
-    app.authenticate(ctx)
+    await app.authenticate(ctx)
     if problem is not None:
         raise problem
     if app.config.validate:  # a Messages request without its max_tokens, which counting does not need
@@ -264,10 +267,10 @@ async def messages_count_tokens(app: Runtime, request: Request, ctx: RequestCont
 # -- the keys API (openrouter) -----------------------------------------------------------------
 
 
-def _manager(app: Runtime, ctx: RequestContext) -> Keyring:
+async def _manager(app: Runtime, ctx: RequestContext) -> Keyring:
     """The keyring (made on first use), if the caller may manage keys: with a keys file
     only its ``management`` keys may; without one, any key may."""
-    app.authenticate(ctx)
+    await app.authenticate(ctx)
     keyring = app.state.keyring
     if keyring is not None and keyring.enforce and not (ctx.account is not None and ctx.account.management):
         raise RequestError(403, "Only management keys can perform this operation")
@@ -276,14 +279,14 @@ def _manager(app: Runtime, ctx: RequestContext) -> Keyring:
     return keyring
 
 
-def _key_object(app: Runtime, ctx: RequestContext, spec: KeySpec) -> dict[str, Any]:
-    used = app.state.journal.last_time(spec.key, lambda e: e.generation_id is not None)
-    return ctx.dialect.key_object(spec, spent(app, spec.key, spec), iso_time(used) if used is not None else None)
+async def _key_object(app: Runtime, ctx: RequestContext, spec: KeySpec) -> dict[str, Any]:
+    used = (await app.store.journal()).last_time(spec.key, lambda e: e.generation_id is not None)
+    return ctx.dialect.key_object(spec, await spent(app, spec.key, spec), iso_time(used) if used is not None else None)
 
 
 @serves("keys")
 async def list_keys(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    keyring = _manager(app, ctx)
+    keyring = await _manager(app, ctx)
     flag = request.query_params.get("include_disabled", "false").lower()
     if flag not in ("true", "false"):
         raise RequestError(400, "include_disabled must be true or false", "include_disabled")
@@ -292,12 +295,12 @@ async def list_keys(app: Runtime, request: Request, ctx: RequestContext) -> Resp
     if not offset.isdigit():
         raise RequestError(400, "offset must be a non-negative integer", "offset")
     specs = [s for s in keyring.by_key.values() if include_disabled or not s.disabled][int(offset) :]
-    return json_response(ctx.dialect.keys_body([_key_object(app, ctx, s) for s in specs]))
+    return json_response(ctx.dialect.keys_body([await _key_object(app, ctx, s) for s in specs]))
 
 
 @serves("keys")
 async def create_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    keyring = _manager(app, ctx)
+    keyring = await _manager(app, ctx)
     body = await _json_body(app, request, ctx, "key-create-request.openrouter", authenticate=False)
     spec = KeySpec(
         key="sk-or-v1-" + secrets.token_hex(32),
@@ -308,11 +311,11 @@ async def create_key(app: Runtime, request: Request, ctx: RequestContext) -> Res
         expires_at=body.get("expires_at"),
     )
     keyring.add(spec)
-    return json_response(ctx.dialect.keys_body(_key_object(app, ctx, spec), raw_key=spec.key), status=201)
+    return json_response(ctx.dialect.keys_body(await _key_object(app, ctx, spec), raw_key=spec.key), status=201)
 
 
-def _by_hash(app: Runtime, ctx: RequestContext) -> tuple[Keyring, KeySpec]:
-    keyring = _manager(app, ctx)
+async def _by_hash(app: Runtime, ctx: RequestContext) -> tuple[Keyring, KeySpec]:
+    keyring = await _manager(app, ctx)
     digest = _rest(ctx, "/keys/")
     spec = keyring.find_hash(digest)
     if spec is None:
@@ -322,13 +325,13 @@ def _by_hash(app: Runtime, ctx: RequestContext) -> tuple[Keyring, KeySpec]:
 
 @serves("keys")
 async def get_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    _, spec = _by_hash(app, ctx)
-    return json_response(ctx.dialect.keys_body(_key_object(app, ctx, spec)))
+    _, spec = await _by_hash(app, ctx)
+    return json_response(ctx.dialect.keys_body(await _key_object(app, ctx, spec)))
 
 
 @serves("keys")
 async def update_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    _, spec = _by_hash(app, ctx)
+    _, spec = await _by_hash(app, ctx)
     body = await _json_body(app, request, ctx, "key-update-request.openrouter", authenticate=False)
     if "name" in body:
         spec.label = body["name"]
@@ -341,12 +344,12 @@ async def update_key(app: Runtime, request: Request, ctx: RequestContext) -> Res
     if "include_byok_in_limit" in body:
         spec.include_byok_in_limit = body["include_byok_in_limit"]
     spec.updated_at = now_iso()
-    return json_response(ctx.dialect.keys_body(_key_object(app, ctx, spec)))
+    return json_response(ctx.dialect.keys_body(await _key_object(app, ctx, spec)))
 
 
 @serves("keys")
 async def delete_key(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    keyring, spec = _by_hash(app, ctx)
+    keyring, spec = await _by_hash(app, ctx)
     keyring.delete(spec)
     return json_response(ctx.dialect.key_deleted())
 

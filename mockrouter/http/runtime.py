@@ -24,10 +24,11 @@ from ..core.catalog import SCENARIO_MODEL_PREFIX, Catalog
 from ..core.config import Config
 from ..core.reply import HttpError
 from ..core.schemas import SchemaRegistry
-from ..errors import ConfigError, RequestError
+from ..errors import ConfigError, RequestError, StoreUnavailable
 from ..scenario.engine import Engine
-from ..scenario.loader import load_builtin, load_path
+from ..scenario.loader import collect_json, collect_text, load_builtin, load_path
 from ..scenario.model import Scenario
+from ..state import make_store
 from ..state.journal import Journal, JournalEntry
 from ..state.keys import KeySpec, load_keys
 from ..state.store import State
@@ -42,6 +43,8 @@ __all__ = ["Handler", "RequestContext", "Runtime", "load_scenarios", "parse_bear
 
 #: Requests per window the anyrouter dialect reports in X-RateLimit-* (no keys file).
 DEFAULT_RATE_LIMIT = 600
+#: The ``file`` that errors in a POSTed scenario body name.
+SCENARIO_BODY = "<POST /__mockrouter/scenarios>"
 RATE_WINDOW_S = 60
 
 
@@ -62,6 +65,8 @@ class RequestContext:
     #: The API surface of an engine route (``chat``, ``messages``...): its errors are that
     #: surface's; None elsewhere (the dialect's envelope).
     surface: str | None = None
+    #: The rate window this request was counted in (``Runtime.rate_info``), once it was.
+    rate: RateInfo | None = None
 
 
 Handler = Callable[["Runtime", Request, RequestContext], Awaitable[Response]]
@@ -111,6 +116,12 @@ class Runtime:
         self.state = State(Journal(self.config.journal_size))
         if self.config.keys is not None:
             self.state.keyring = load_keys(self.config.keys)
+        #: Where the answers' state changes go: ``state`` itself, or Redis (``--store``).
+        self.store = make_store(
+            self.config.store, self.state, journal_size=self.config.journal_size, ttl=self.config.state_ttl
+        )
+        #: The shared scoped-scenario version this process's engine has (a shared store's).
+        self.scoped_version: str | None = None
         self.faker = Faker()
         self.entropy = random.Random()
         self.started = time.time()
@@ -125,17 +136,49 @@ class Runtime:
             return modes.get(key) or self.config.mode
         return self.config.mode
 
+    async def sync_scoped(self, version: str | None) -> None:
+        """Catch up with the scoped scenarios of a shared store (another process added or reset
+        some): this engine's scoped scenarios become the store's, in the order they were added."""
+        version, records = await self.store.scoped()
+        self.engine.drop_scope()
+        for record in records:
+            text = record["text"]
+            if record.get("json"):
+                loaded = collect_json(text.encode(), SCENARIO_BODY)
+            else:
+                loaded = collect_text(text, SCENARIO_BODY)
+            if loaded.scenarios:  # checked when added
+                self.engine.add(loaded.scenarios, key=record.get("key"), test=record.get("test"))
+        self.scoped_version = version
+
+    async def refresh_scoped(self) -> None:
+        """Catch up with a shared store's scoped scenarios, if another process changed them."""
+        version, _ = await self.store.scoped()
+        if version != self.scoped_version:
+            await self.sync_scoped(version)
+
+    def store_error(self, ctx: RequestContext, exc: StoreUnavailable) -> HttpError:
+        """The 503 of a request the store could not serve (its rate window is not known)."""
+        if ctx.rate is None:
+            ctx.rate = RateInfo(DEFAULT_RATE_LIMIT, DEFAULT_RATE_LIMIT, int(time.time()) + RATE_WINDOW_S)
+        return HttpError(503, f"{exc}. Requests are refused until it is back.", type="service_unavailable")
+
     # -- shared answers --------------------------------------------------------------------
 
-    def authenticate(self, ctx: RequestContext) -> str:
+    async def authenticate(self, ctx: RequestContext) -> str:
         """The caller's API key, or a 401 in the dialect's words; with a keyring, also
-        401 for unknown/disabled keys and 429 over the key's rate limit."""
+        401 for unknown/disabled keys and 429 over the key's rate limit (counted here)."""
         if ctx.key:
             keyring = self.state.keyring
             if keyring is not None:
-                ctx.account, error = keyring.admit(
-                    ctx.key, self.state.rate_window, ctx.dialect.rate_limit_error, time.time()
+                ctx.account, error, window = await keyring.admit(
+                    ctx.key, self.store.window, ctx.dialect.rate_limit_error, time.time()
                 )
+                limit = ctx.account.rate_limit if ctx.account is not None else None
+                if window is not None and limit is not None:
+                    count, start = window
+                    reset = math.ceil(start + limit.window_s)
+                    ctx.rate = RateInfo(limit.requests, max(limit.requests - count, 0), reset)
                 if error is not None:
                     raise RequestError.wrap(error)
             return ctx.key
@@ -152,19 +195,29 @@ class Runtime:
             )
         raise RequestError(401, message)
 
-    def rate_info(self, ctx: RequestContext) -> RateInfo:
-        """Count this response in the caller's window (its key, else its address)."""
+    def default_window(self, ctx: RequestContext, count: int, start: float) -> None:
+        """Note the default rate window a request was counted in (by ``Store.begin``)."""
+        remaining = DEFAULT_RATE_LIMIT - count
+        ctx.rate = RateInfo(DEFAULT_RATE_LIMIT, remaining if remaining > 0 else 0, int(start + RATE_WINDOW_S))
+
+    async def rate_info(self, ctx: RequestContext) -> RateInfo:
+        """The caller's rate window, counted once per request (its key, else its address): as
+        counted when the request was admitted, or counted now."""
+        if ctx.rate is not None:
+            return ctx.rate
         key = ctx.key if ctx.key is not None else f"ip:{ctx.client}"
         now = time.time()
         if ctx.account is not None or self.state.keyring is not None:
-            limited = self._keyed_rate_info(ctx, key, now)
+            limited = await self._keyed_rate_info(ctx, key, now)
             if limited is not None:
+                ctx.rate = limited
                 return limited
-        count, start, _ = self.state.rate_window(key, RATE_WINDOW_S, now)
-        remaining = DEFAULT_RATE_LIMIT - count
-        return RateInfo(DEFAULT_RATE_LIMIT, remaining if remaining > 0 else 0, int(start + RATE_WINDOW_S))
+        count, start, _ = await self.store.window(key, RATE_WINDOW_S, now)
+        self.default_window(ctx, count, start)
+        assert ctx.rate is not None
+        return ctx.rate
 
-    def _keyed_rate_info(self, ctx: RequestContext, key: str, now: float) -> RateInfo | None:
+    async def _keyed_rate_info(self, ctx: RequestContext, key: str, now: float) -> RateInfo | None:
         """The window of a key with its own rate limit (None: the default window applies)."""
         account = ctx.account
         if account is None and ctx.key is not None and self.state.keyring is not None:
@@ -173,11 +226,11 @@ class Runtime:
         if limit is None:
             return None
         # Not admitted by authenticate (a catalog read): count it here.
-        count, start, _ = self.state.rate_window(key, limit.window_s, now, count=ctx.account is None)
+        count, start, _ = await self.store.window(key, limit.window_s, now, count=ctx.account is None)
         return RateInfo(limit.requests, max(limit.requests - count, 0), math.ceil(start + limit.window_s))
 
-    def error_headers(self, ctx: RequestContext, error: HttpError) -> Headers:
-        headers = ctx.dialect.headers(None, self.rate_info(ctx), error=True)
+    async def error_headers(self, ctx: RequestContext, error: HttpError) -> Headers:
+        headers = ctx.dialect.headers(None, await self.rate_info(ctx), error=True)
         if error.headers:  # a scripted header replaces the dialect's of the same name (a recording's x-ratelimit-*)
             scripted = {name.lower().encode("latin-1") for name in error.headers}
             headers = [(name, value) for name, value in headers if name not in scripted]
@@ -195,7 +248,7 @@ class Runtime:
         made of its status, message and param) and journal it."""
         if isinstance(error, RequestError):
             error = error.answer or HttpError(error.status, error.message, param=error.param)
-        headers = self.error_headers(ctx, error)
+        headers = await self.error_headers(ctx, error)
         if error.body is not None:
             body = error.body.encode()
             content_type = (error.content_type or "text/plain; charset=utf-8").encode("latin-1")

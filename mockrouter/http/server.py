@@ -9,6 +9,7 @@ import contextlib
 import errno
 import gc
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -133,14 +134,26 @@ def _recording(config: Config) -> str:
     return f", {config.mode} mode: {shown} -> {where.strip() or 'nowhere'}"
 
 
+def _store_note(config: Config, app: MockrouterApp) -> str:
+    """What the banner's first line says of ``--store`` and ``--workers``."""
+    note = "" if config.store.startswith("memory://") else f", store {app.store.url}"
+    return note + (f", {config.workers} workers" if config.workers > 1 else "")
+
+
 def serve(config: Config, app: MockrouterApp | None = None) -> None:
     """Run in the foreground until Ctrl-C / SIGTERM, then return (the command exits 0).
 
-    Binds first (:func:`listen`: a port in use is a :class:`ListenError`, before anything is
-    printed), and prints the banner, with the port really bound, once the server answers.
+    Checks the store (a Redis that does not answer is a :class:`StoreUnavailable`), binds
+    (:func:`listen`: a port in use is a :class:`ListenError`), both before anything is printed,
+    and prints the banner, with the port really bound, once the server answers. With
+    ``--workers N`` the workers are processes of their own (:func:`_serve_workers`).
     """
     _install_log_filter()
     app = app or MockrouterApp(config)
+    if not config.store.startswith("memory://"):
+        from ..state.redis import check_reachable
+
+        check_reachable(config.store)
     server_config = uvicorn_config(app, config)
     sockets = listen(config.host, config.port, backlog=server_config.backlog)
     try:
@@ -148,7 +161,8 @@ def serve(config: Config, app: MockrouterApp | None = None) -> None:
         server_config.port = port
         host = f"[{config.host}]" if ":" in config.host else config.host
         banner = (
-            f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios{_recording(config)}\n"
+            f"mockrouter {config.dialect} dialect, {len(app.engine.global_set)} scenarios"
+            f"{_recording(config)}{_store_note(config, app)}\n"
             f"  base URL: http://{host}:{port}/api/v1\n"
             f"  admin:    http://{host}:{port}/__mockrouter/health"
         )
@@ -158,12 +172,85 @@ def serve(config: Config, app: MockrouterApp | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
+        if config.workers > 1:
+            _serve_workers(config, sockets, port, banner)
+            return
         server_config.load()  # imports the loop and protocol modules now, so the freeze below covers them
         _freeze_heap()
         _ForegroundServer(server_config, banner).run(sockets=sockets)
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _worker(config: Config, sockets: list[socket.socket]) -> None:
+    """One of ``--workers N``: its own app (and store connection) on the shared sockets."""
+    _install_log_filter()
+    app = MockrouterApp(config)
+    server_config = uvicorn_config(app, config)
+    server_config.load()
+    _freeze_heap()
+    Server(server_config).run(sockets=sockets)
+
+
+def _serve_workers(config: Config, sockets: list[socket.socket], port: int, banner: str) -> None:
+    """Run ``config.workers`` worker processes on ``sockets`` (each accepts from them, as
+    uvicorn's own ``--workers``), print the banner once one answers, replace a worker that dies,
+    and on Ctrl-C / SIGTERM stop them all (each ends its streams as one server does)."""
+    spawn = multiprocessing.get_context("spawn")
+    workers: list[Any] = []
+    stopping: list[str] = []
+
+    def start() -> Any:
+        process = spawn.Process(target=_worker, args=(config, sockets), name="mockrouter-worker", daemon=False)
+        process.start()
+        return process
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        if not stopping:
+            stopping.append(signal.Signals(sig).name)
+
+    originals = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        workers.extend(start() for _ in range(config.workers))
+        probe = "127.0.0.1" if config.host in ("0.0.0.0", "", "localhost") else config.host.strip("[]")
+        if probe == "::":
+            probe = "::1"
+        deadline = time.monotonic() + 60
+        while not stopping and not _answers(probe, port) and time.monotonic() < deadline:
+            if all(not w.is_alive() for w in workers):
+                raise ListenError("the workers exited at start (see the lines above)")
+            time.sleep(0.05)
+        if not stopping:
+            _say(banner)
+        while not stopping:
+            time.sleep(0.2)
+            for i, w in enumerate(workers):
+                if not w.is_alive() and not stopping:
+                    _say(f"worker {w.pid} exited ({w.exitcode}); starting another")
+                    workers[i] = start()
+        _say(f"shutting down ({stopping[0]})")
+    finally:
+        for w in workers:
+            if w.is_alive() and w.pid is not None:
+                os.kill(w.pid, signal.SIGTERM)
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.kill()
+                w.join()
+        for sig, handler in originals.items():
+            signal.signal(sig, handler)
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether an HTTP server answers on ``host:port`` (any status: it may want a token)."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"GET /__mockrouter/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return sock.recv(12).startswith(b"HTTP/1.1")
+    except OSError:
+        return False
 
 
 def listen(host: str, port: int, *, backlog: int = 2048) -> list[socket.socket]:

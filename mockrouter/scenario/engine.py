@@ -198,12 +198,15 @@ class Engine:
         rng: random.Random,
         test: str | None = None,
     ) -> Selection:
-        """Choose scenario and step, advance the cursor, and apply chaos."""
+        """Choose scenario and step, advance the cursor (in one process's ``state``), and apply chaos."""
         scenario, how, misses = self.choose(facts, key, header_name, test)
-        if scenario.chaos is not None and rng.random() < scenario.chaos.rate:
-            fault = rng.choice(scenario.chaos.faults)
-            return Selection(scenario, fault, -1, how, misses, chaos=True)
-        served = state.advance(scenario.name, state_key)
+        chaos = self.chaos(scenario, how, misses, rng)
+        return chaos or self.pick(scenario, state.advance(scenario.name, state_key), how, misses)
+
+    @staticmethod
+    def pick(scenario: Scenario, served: int, how: str, misses: list[dict[str, Any]]) -> Selection:
+        """The step a cursor that served ``served`` requests before gives now (``then``: stay
+        on the last, ``cycle`` or ``exhausted``)."""
         count = len(scenario.steps)
         if served < count:
             index = served
@@ -214,3 +217,11 @@ class Engine:
         else:
             index = count - 1
         return Selection(scenario, scenario.steps[index], index, how, misses)
+
+    @staticmethod
+    def chaos(scenario: Scenario, how: str, misses: list[dict[str, Any]], rng: random.Random) -> Selection | None:
+        """A chaos fault in place of the scenario's next step, when the roll says so (the cursor
+        does not move)."""
+        if scenario.chaos is not None and rng.random() < scenario.chaos.rate:
+            return Selection(scenario, rng.choice(scenario.chaos.faults), -1, how, misses, chaos=True)
+        return None

@@ -35,6 +35,8 @@ __all__ = [
     "JournalEntry",
     "Page",
     "Where",
+    "decode_entry",
+    "encode_entry",
     "is_fuzz",
     "iso_time",
     "packed",
@@ -191,9 +193,9 @@ def _pack(entry: JournalEntry) -> None:
         entry.expected = packed(entry.expected)
     if entry.usage is not None and type(entry.usage) is not bytes:
         entry.usage = packed(entry.usage)
-    if entry.near_misses is not None:
+    if entry.near_misses is not None and type(entry.near_misses) is not bytes:
         entry.near_misses = packed(entry.near_misses)
-    if entry.models_tried is not None:
+    if entry.models_tried is not None and type(entry.models_tried) is not bytes:
         entry.models_tried = packed(entry.models_tried)
 
 
@@ -278,6 +280,13 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def newest(self) -> float | None:
+        """When the newest entry's request started (its ``ts``), or None for an empty journal."""
+        return self._entries[-1].ts if self._entries else None
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._by_id
 
     def query(
         self,
@@ -384,3 +393,47 @@ def shown_headers(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str
 
 def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- entries as bytes (a shared store's journal) ---------------------------------------------
+
+#: Fields written as they are (strings, numbers, booleans, None).
+_PLAIN = tuple(f.name for f in fields(JournalEntry) if f.name not in (*PACKED, "raw_headers", "raw_body", "body"))
+
+
+def encode_entry(entry: JournalEntry) -> bytes:
+    """``entry`` as JSON bytes (its container fields packed first, as :meth:`Journal.add` keeps
+    them; packed fields and the client's body go in as the JSON they already are)."""
+    _pack(entry)
+    out: dict[str, Any] = {name: getattr(entry, name) for name in _PLAIN}
+    out["raw_headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in entry.raw_headers]
+    for name in PACKED:
+        value = getattr(entry, name)
+        if value is not None:
+            out[name] = orjson.Fragment(value)
+    if entry.raw_body is not None:
+        out["raw_body"] = entry.raw_body.decode("utf-8")  # it parsed as JSON: UTF-8
+    if entry.body is not _UNSET:
+        out["body"] = entry.body
+    return orjson.dumps(out)
+
+
+def decode_entry(data: bytes) -> JournalEntry:
+    """The entry :func:`encode_entry` wrote (packed, as a journal keeps it)."""
+    raw = orjson.loads(data)
+    entry = JournalEntry(
+        raw["id"], raw["method"], raw["path"], raw["query"],
+        tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in raw["raw_headers"]),
+        raw["key"], raw["dialect"],
+    )  # fmt: skip
+    for name in _PLAIN:
+        if name in raw:
+            setattr(entry, name, raw[name])
+    for name in PACKED:
+        if raw.get(name) is not None:
+            setattr(entry, name, packed(raw[name]))
+    if raw.get("raw_body") is not None:
+        entry.raw_body = raw["raw_body"].encode()
+    if "body" in raw:
+        entry.body = raw["body"]
+    return entry

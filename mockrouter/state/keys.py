@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 #: How a dialect words the router's own 429: ``(limit, window_s, name, retry_after, reset)``.
 RateLimitError = Callable[[int, float, str | None, int, float], HttpError]
-#: A key's rate window (``State.rate_window``): ``(key, window_s, now, *, count, limit)`` →
+#: A key's rate window (``Store.window``): ``(key, window_s, now, *, count, limit)`` → awaitable
 #: (requests counted, window start, admitted).
-RateWindow = Callable[..., tuple[int, float, bool]]
+RateWindow = Callable[..., Awaitable[tuple[int, float, bool]]]
 #: How a dialect words a 402: ``(requested, affordable)``, both None for "no credit left".
 CreditError = Callable[[int | None, int | None], HttpError]
 
@@ -153,31 +153,43 @@ class Keyring:
         self.by_key.pop(spec.key, None)
         self.deleted.add(spec.key)
 
-    def admit(
+    async def admit(
         self, key: str, rate_window: RateWindow, rate_limited: RateLimitError, now: float
-    ) -> tuple[KeySpec | None, HttpError | None]:
+    ) -> tuple[KeySpec | None, HttpError | None, tuple[int, float] | None]:
         """The key's spec (None for an unlimited key) or why it is refused (401, 429, the
-        latter worded by ``rate_limited``); ``rate_window`` is the state's (``State.rate_window``).
+        latter worded by ``rate_limited``), and the key's rate window (requests counted, its
+        start) when it has a limit; ``rate_window`` is the store's (``Store.window``).
 
-        A request admitted under a rate limit is counted in the key's window here, so
-        concurrent requests cannot overshoot it."""
+        A request admitted under a rate limit is counted in the key's window here, in one
+        atomic step, so concurrent requests (of any process sharing the store) cannot overshoot it."""
         spec = self.by_key.get(key)
         if spec is None:
             if key in self.deleted:
-                return None, HttpError(401, "This API key was deleted.")
+                return None, HttpError(401, "This API key was deleted."), None
             if self.enforce:
-                return None, HttpError(401, "Invalid API key: it is not in the keys file.")
-            return None, None
+                return None, HttpError(401, "Invalid API key: it is not in the keys file."), None
+            return None, None, None
         if spec.disabled:
-            return spec, HttpError(401, "This API key is disabled.")
+            return spec, HttpError(401, "This API key is disabled."), None
         limit = spec.rate_limit
         if limit is not None:
-            _, start, admitted = rate_window(key, limit.window_s, now, limit=limit.requests)
+            count, start, admitted = await rate_window(key, limit.window_s, now, limit=limit.requests)
             if not admitted:
                 reset = start + limit.window_s
                 retry = max(1, math.ceil(reset - now))
-                return spec, rate_limited(limit.requests, limit.window_s, limit.name, retry, reset)
-        return spec, None
+                return spec, rate_limited(limit.requests, limit.window_s, limit.name, retry, reset), (count, start)
+            return spec, None, (count, start)
+        return spec, None, None
+
+
+def credit_need(body: dict[str, Any], model: str, catalog: Catalog) -> float:
+    """What a request's ``max_tokens`` (or ``max_completion_tokens``) of ``model`` may cost, in USD
+    (0 without either): a key that cannot afford it is refused before anything is generated."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        requested = body.get(name)
+        if type(requested) is int and requested > 0:
+            return float(requested * catalog.prices(model)[1])
+    return 0.0
 
 
 def credit_error(

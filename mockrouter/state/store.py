@@ -9,18 +9,21 @@ Keys of the keyring keep everything (what they spent must survive). Scoped scena
 they are keyed by API key or test, not by the state key a request stamps, and are added
 before a key's first request (``POST /__mockrouter/reset`` drops them).
 
-:class:`State` is the one interface the rest of mockrouter uses for state; a shared store
-(Redis, for many workers) implements the same methods.
+:class:`State` holds one process's state. The request path changes it through a
+:class:`Store` (below): :class:`MemoryStore` over a ``State``, or ``state.redis.RedisStore``,
+which keeps the same things in Redis for many workers and hosts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from .journal import Journal
+from .journal import Journal, JournalEntry
 from .keys import Keyring, KeyState
 
 #: The state key (and scenario scope) of a test is this prefix and its ``X-Mockrouter-Test`` id:
@@ -159,3 +162,186 @@ class State:
         self.cursors = {k: v for k, v in self.cursors.items() if k[1] != own}
         self.keys.pop(own, None)
         self.journal.clear(test=test)
+
+
+# -- the store interface -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Begin:
+    """What a request's state change is, asked in one call (one round trip to a shared store):
+    count its key's rate window, check its credit, count the request and advance one cursor."""
+
+    #: Whose request count and cursors move (``state_key``).
+    state_key: str
+    #: Whose rate window and credit (the raw API key).
+    key: str
+    #: Count the key's fixed rate window of this many seconds (None: counted elsewhere).
+    window_s: float | None = None
+    #: Refuse (``Began.refused``) when the key has no credit left or cannot afford ``need`` USD.
+    credits: float | None = None
+    need: float = 0.0
+    #: Advance this scenario's cursor (None: none yet, e.g. a chaos roll comes first).
+    scenario: str | None = None
+    #: A keyring key: its window and spend never expire (``--state-ttl``).
+    keep: bool = False
+
+
+@dataclass(slots=True)
+class Began:
+    #: The request's number for its state key (1 for the first); 0 when refused.
+    seq: int = 0
+    #: Requests the cursor served before this one (-1: no cursor advanced).
+    served: int = -1
+    #: The rate window after counting this request, and when it started (unix seconds).
+    window_count: int = 0
+    window_start: float = 0.0
+    #: USD spent by the key before this request.
+    spent: float = 0.0
+    #: No credit left (the request changed nothing but the rate window).
+    refused: bool = False
+    #: The shared scoped-scenario version (None: the store is not shared).
+    scoped: str | None = None
+
+
+class Store(Protocol):
+    """All mutable state of the answers, behind one interface: ``memory://`` (:class:`MemoryStore`,
+    one process) or ``redis://`` (``state.redis.RedisStore``, any number of workers and hosts).
+
+    Every method that may need a round trip is a coroutine; the memory store's never suspend."""
+
+    url: str
+    #: Process-local state: the keyring, record modes, in-flight requests (and, in memory, everything).
+    state: State
+
+    async def open(self) -> None:
+        """Connect (raises ``StoreUnavailable``) and start background work; ``close`` ends it."""
+
+    async def close(self) -> None: ...
+
+    def next_id(self) -> str:
+        """A journal id unique among every process sharing the store."""
+
+    async def begin(self, op: Begin) -> Began: ...
+
+    async def advance(self, scenario: str, state_key: str, key: str, by: int = 1) -> int:
+        """Count a request on ``scenario``'s cursor (``by=-1``: give one back); how many it served before."""
+
+    async def window(
+        self, key: str, window_s: float, now: float, *, count: bool = True, limit: int | None = None
+    ) -> tuple[int, float, bool]:
+        """``State.rate_window`` as one atomic step."""
+
+    async def charge(self, key: str, cost: float, credits: float | None = None) -> bool:
+        """Bill ``cost`` USD to ``key``, unless (``credits`` given) it has spent them all: False then."""
+
+    async def spent(self, key: str) -> float: ...
+
+    def journal_add(self, entry: JournalEntry) -> None:
+        """Keep a finished request's entry (written to a shared store just after)."""
+
+    async def journal(self) -> Journal:
+        """The journal with every process's entries (a shared store's: synced now)."""
+
+    async def journal_changed(self, timeout: float) -> None:
+        """Return when an entry is added by any process, or after ``timeout`` seconds."""
+
+    async def reset(self, key: str | None = None) -> None: ...
+
+    async def reset_test(self, test: str) -> None: ...
+
+    async def add_scoped(self, record: dict[str, Any]) -> str | None:
+        """Share scenarios added to a scope (``{"key", "test", "text", "json"}``); the new version
+        (None: the store is not shared, the caller's engine is all there is)."""
+
+    async def scoped(self) -> tuple[str | None, list[dict[str, Any]]]:
+        """The shared scoped-scenario version and records, oldest first."""
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /__mockrouter/health`` shows of the store."""
+
+
+class MemoryStore:
+    """The state of one process, in its memory (``--store memory://``, the default)."""
+
+    url = "memory://"
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def next_id(self) -> str:
+        return self.state.journal.next_id()
+
+    async def begin(self, op: Begin) -> Began:
+        state = self.state
+        out = Began()
+        if op.window_s is not None:
+            out.window_count, out.window_start, _ = state.rate_window(op.key, op.window_s, time.time())
+        if op.credits is not None:
+            out.spent = spent = state.spent(op.key)
+            remaining = op.credits - spent
+            if remaining <= 0 or op.need > remaining:
+                out.refused = True
+                return out
+        out.seq = state.next_request(op.state_key)
+        if op.scenario is not None:
+            out.served = state.advance(op.scenario, op.state_key)
+        return out
+
+    async def advance(self, scenario: str, state_key: str, key: str, by: int = 1) -> int:
+        if by == 1:
+            return self.state.advance(scenario, state_key)
+        cursors = self.state.cursors
+        served = cursors.get((scenario, state_key), 0)
+        cursors[(scenario, state_key)] = max(served + by, 0)
+        return served
+
+    async def window(
+        self, key: str, window_s: float, now: float, *, count: bool = True, limit: int | None = None
+    ) -> tuple[int, float, bool]:
+        return self.state.rate_window(key, window_s, now, count=count, limit=limit)
+
+    async def charge(self, key: str, cost: float, credits: float | None = None) -> bool:
+        if credits is not None and self.state.spent(key) >= credits:
+            return False
+        self.state.charge(key, cost)
+        return True
+
+    async def spent(self, key: str) -> float:
+        return self.state.spent(key)
+
+    def journal_add(self, entry: JournalEntry) -> None:
+        self.state.journal.add(entry)
+
+    async def journal(self) -> Journal:
+        return self.state.journal
+
+    async def journal_changed(self, timeout: float) -> None:
+        journal = self.state.journal
+        journal.watchers += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(journal.changed().wait(), timeout)
+        finally:
+            journal.watchers -= 1
+
+    async def reset(self, key: str | None = None) -> None:
+        self.state.reset(key)
+
+    async def reset_test(self, test: str) -> None:
+        self.state.reset_test(test)
+
+    async def add_scoped(self, record: dict[str, Any]) -> str | None:
+        return None
+
+    async def scoped(self) -> tuple[str | None, list[dict[str, Any]]]:
+        return None, []
+
+    def info(self) -> dict[str, Any]:
+        return {"url": self.url}

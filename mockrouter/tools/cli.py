@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..core.config import Config
-from ..errors import ConfigError, ListenError, MockrouterError, ScenarioErrors, printable
+from ..errors import ConfigError, ListenError, MockrouterError, ScenarioErrors, StoreUnavailable, printable
 from ..wire.dialects import DIALECTS
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_LISTEN = 3
+EXIT_STORE = 4
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
@@ -46,6 +47,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_FINDINGS: "check/scenarios: a scenario problem; report: findings; fuzz: failures",
     EXIT_USAGE: "a bad flag, environment variable or keys file; report: no report from the server",
     EXIT_LISTEN: "serve cannot listen: the port is in use, the host is unknown or not local",
+    EXIT_STORE: "serve cannot reach its --store (Redis) at start",
     EXIT_INTERRUPTED: "interrupted by Ctrl-C (any command but a running serve)",
     EXIT_BROKEN_PIPE: "the output's reader went away (| head); the command stopped quietly",
 }
@@ -196,6 +198,17 @@ def _folder(text: str) -> Path:
 
 
 FOLDER = Kind("a folder path", _folder)
+
+
+def _store(text: str) -> str:
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme not in ("memory", "redis", "rediss", "valkey", "valkeys"):
+        raise ValueError("")
+    return text.strip()
+
+
+#: Secret: a Redis URL may hold a password (give it in MOCKROUTER_STORE, not on the command line).
+STORE = Kind("memory:// or redis://[:PASSWORD@]HOST:PORT/DB", _store, secret=True)
 #: The upstream router's key, sent instead of the client's when recording: never a flag (flags
 #: show in ``ps``), only this variable.
 UPSTREAM_KEY_VARIABLE = ENV_PREFIX + "UPSTREAM_KEY"
@@ -422,6 +435,22 @@ def build_parser() -> _Parser:
         help="requests the journal keeps; the oldest go first",
     )
     serve.option(
+        "--store",
+        kind=STORE,
+        metavar="URL",
+        default="memory://",
+        env=True,
+        help="where state lives: memory:// (this process) or redis://HOST:PORT/DB (shared by workers and hosts)",
+    )
+    serve.option(
+        "--workers",
+        kind=_at_least(1),
+        metavar="N",
+        default=1,
+        env=True,
+        help="worker processes on one port; more than 1 needs --store redis://",
+    )
+    serve.option(
         "--state-ttl",
         kind=Kind("a number of seconds >= 0 (0: never expire)", _number()),
         metavar="SECONDS",
@@ -618,6 +647,8 @@ def _serve(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         strict_models=args.strict_models,
         journal_size=args.journal_size,
+        store=args.store,
+        workers=args.workers,
         state_ttl=args.state_ttl,
         max_body=args.max_body,
         max_header=args.max_header,
@@ -797,6 +828,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except ListenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LISTEN
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORE
     except MockrouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
