@@ -213,7 +213,7 @@ def test_server_errors_fail_the_test_that_caused_them(pytester: pytest.Pytester)
             app = mockrouter.server.app
             def boom(*args, **kwargs):
                 raise RuntimeError("kaboom in the engine")
-            monkeypatch.setattr(app.engine, "select", boom)
+            monkeypatch.setattr(app.engine, "pick", boom)
             response = httpx.post(mockrouter.base_url + "/chat/completions",
                                   json={"model": "x/y", "messages": [{"role": "user", "content": "a"}]},
                                   headers={"Authorization": "Bearer " + mockrouter.api_key})

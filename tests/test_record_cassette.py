@@ -41,7 +41,9 @@ def _recording(conversation: str, root: str, content: str, pieces: list[str], ti
 @given(
     conversation=HASH,
     root=HASH,
-    content=st.text(min_size=1),
+    # "{{" opens a template: the transcriber writes such text as one (record.transcribe._literal)
+    # before a cassette sees it, so a cassette is never handed it raw.
+    content=st.text(min_size=1).filter(lambda text: "{{" not in text),
     cut=st.data(),
     title=st.text(max_size=100),
     note=st.text(max_size=60),

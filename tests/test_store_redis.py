@@ -13,8 +13,8 @@ The cluster is started once for the module (``cluster``), on the session's ``red
 test takes fresh API keys from pools written into the cluster's keys file (nothing is flushed: other
 modules share that Redis). The outage tests start a Redis and servers of their own.
 
-The ``xfail(strict=True)`` tests are product bugs these proofs found (the reason names each); the
-fix makes them pass, and strict makes that a failure until the marker goes.
+Three tests began as product bugs these proofs found (a 404 that moved a cursor, a long ``wait``
+answered 503, journal ids that repeated after a Redis restart); they are fixed.
 """
 
 from __future__ import annotations
@@ -487,13 +487,6 @@ def test_a_scoped_scenario_and_a_reset_apply_on_every_host(cluster: Cluster) -> 
     assert gone.status == 404 and "No scenario named 'scoped-two'" in gone.error["error"]["message"], gone
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug (http/chat.py): on a host whose view of the scoped scenarios is stale, BEGIN "
-    "advances the cursor of the scenario it chose; when the re-choice after sync_scoped raises (the "
-    "scenario is gone), the 404 leaves that cursor advanced (the advance(by=-1) is never reached)",
-)
 def test_a_request_for_a_scenario_dropped_on_another_host_moves_no_cursor(cluster: Cluster) -> None:
     """Host A serves a key's scoped scenario; host B resets the key; A, not knowing yet, is asked
     for the scenario and answers 404. Posted again, the scenario starts at its first step."""
@@ -507,12 +500,6 @@ def test_a_request_for_a_scenario_dropped_on_another_host_moves_no_cursor(cluste
     assert ask(b.sdk(key), 1, "mockrouter/scoped-two").content == "one"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: a wait blocked longer than the Redis client's 5 s read timeout answers 503 "
-    "'state store (...) is unreachable: Timeout reading from ...' after ~10 s instead of ok=false at timeout_ms",
-)
 def test_a_long_wait_times_out_with_ok_false(cluster: Cluster) -> None:
     """A ``wait`` for a request that never comes, with a timeout longer than 5 s, answers
     ``{"ok": false}`` at its timeout (a blocking read on Redis is not an unreachable Redis)."""
@@ -631,13 +618,6 @@ def test_a_redis_outage_is_503s_then_a_consistent_fresh_state(tmp_path: Path) ->
             host.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: mrp:procs is lost with Redis' data, so a process started after a restart "
-    "numbers its journal ids like an older one (req_0001..., req_0002...); the journal mirrors keep one "
-    "entry per id, so the requests whose ids collide are missing from both hosts' listings",
-)
 def test_a_host_started_after_a_redis_restart_journals_ids_of_its_own(tmp_path: Path) -> None:
     """Redis restarted empty under host A; host B started after that. Journal ids must stay
     unique across processes (the contract), so both hosts list every request either served since

@@ -53,7 +53,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
                 body, problem = bodies.parse_json(raw, ctx.headers, entry), None
             except RequestError as exc:  # recorded; answered after the auth check
                 body, problem = {}, exc
-            key = await app.authenticate(ctx)
+            key = ctx.key if ctx.key and app.state.keyring is None else await app.authenticate(ctx)
             if problem is not None:
                 raise problem
             mode = app.record_mode(key)
@@ -169,15 +169,18 @@ async def _answer(
     test = entry.test
     state_key = state_key_of(key, headers.get("x-mockrouter-session"), test)
     header_name = headers.get("x-mockrouter-scenario")
-    scenario, how, misses = await _choose(app, facts, key, header_name, test)
-    op = Begin(
+    try:
+        scenario, how, misses = app.engine.choose(facts, key, header_name, test)
+    except SelectionError:  # perhaps a scenario another process added: catch up, look again
+        scenario, how, misses = await _choose(app, facts, key, header_name, test)
+    op = Begin(  # positional: this is the hot path
         state_key,
         key,
-        window_s=RATE_WINDOW_S if ctx.rate is None else None,
-        credits=credits,
-        need=credit_need(body, facts.model, app.catalog) if credits is not None else 0.0,
-        scenario=scenario.name if scenario.chaos is None else None,
-        keep=account is not None,
+        RATE_WINDOW_S if ctx.rate is None else None,
+        credits,
+        credit_need(body, facts.model, app.catalog) if credits is not None else 0.0,
+        scenario.name if scenario.chaos is None else None,
+        account is not None,
     )
     began = await app.store.begin(op)  # one round trip: window, credit, count, cursor
     if ctx.rate is None:
@@ -189,8 +192,13 @@ async def _answer(
     served = began.served
     if began.scoped != app.scoped_version:  # another process changed the scoped scenarios
         await app.sync_scoped(began.scoped)
-        again, how, misses = await _choose(app, facts, key, header_name, test)
-        if again is not scenario:
+        try:
+            again, how, misses = await _choose(app, facts, key, header_name, test)
+        except SelectionError:  # the scenario is gone (reset elsewhere): its cursor did not serve
+            if served >= 0:
+                await app.store.advance(scenario.name, state_key, key, by=-1)
+            raise
+        if again.name != scenario.name:  # (reloaded scenarios are new objects: compare names, as cursors do)
             if served >= 0:  # the cursor moved for the scenario chosen before: give it back
                 await app.store.advance(scenario.name, state_key, key, by=-1)
             scenario, served = again, -1
@@ -340,7 +348,7 @@ async def _send_reply(
         if not charged:
             await app.send_error(send, ctx, dialect.insufficient_credits(None, None))
             return
-    headers = dialect.headers(identity, await app.rate_info(ctx))
+    headers = dialect.headers(identity, ctx.rate or await app.rate_info(ctx))
     extra = encoder.headers(identity)
     if extra:
         headers += extra

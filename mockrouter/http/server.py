@@ -184,7 +184,9 @@ def serve(config: Config, app: MockrouterApp | None = None) -> None:
 
 
 def _worker(config: Config, sockets: list[socket.socket]) -> None:
-    """One of ``--workers N``: its own app (and store connection) on the shared sockets."""
+    """One of ``--workers N``: its own app (and store connection) on the shared sockets. It
+    ends with the ``serve`` process, even one killed without a chance to stop it (Linux)."""
+    _end_with_parent()
     _install_log_filter()
     app = MockrouterApp(config)
     server_config = uvicorn_config(app, config)
@@ -241,6 +243,16 @@ def _serve_workers(config: Config, sockets: list[socket.socket], port: int, bann
                 w.join()
         for sig, handler in originals.items():
             signal.signal(sig, handler)
+
+
+def _end_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def _answers(host: str, port: int) -> bool:

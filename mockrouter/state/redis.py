@@ -10,7 +10,6 @@ key of one API key is in one Redis Cluster slot, and no key shows in ``KEYS *``)
   ``mr:journal:gen`` changes when entries are deleted (a reset), so readers rebuild;
 - ``mr:scoped`` / ``mr:scoped:ver`` — scenarios added to a key's or a test's scope, and their
   version (every process reloads its scoped scenarios when it sees a new one);
-- ``mrp:procs`` — a counter giving each process the prefix of its journal ids.
 
 One round trip per request: the ``BEGIN`` script (rate window, credit check, request count and
 cursor, atomically) goes in one pipeline with a ``GET`` of the scoped-scenario version and the
@@ -35,6 +34,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import socket
 import time
 from collections import deque
 from typing import Any
@@ -59,13 +59,14 @@ __all__ = ["FLUSH_DELAY_S", "RedisStore", "check_reachable", "shown_url"]
 FLUSH_DELAY_S = 0.002
 #: While Redis is away, how often waiting journal entries are retried.
 RETRY_S = 0.5
+#: The longest one blocking read of the journal stream waits (``wait`` reads again until its timeout).
+BLOCK_S = 2.0
 
 _PREFIX = "mr:"
 JOURNAL = "mr:journal"
 JOURNAL_GEN = "mr:journal:gen"
 SCOPED = "mr:scoped"
 SCOPED_VER = "mr:scoped:ver"
-PROCS = "mrp:procs"
 
 #: KEYS: the state key's hash, the API key's hash. ARGV: now, window_s|'', limit|'', count (1|0),
 #: credits|'', need, scenario|'', count the request (1|0), state TTL ms, key TTL ms (0: keep).
@@ -160,7 +161,7 @@ def state_hash(key: str, state_key: str) -> str:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]
+    return text.splitlines()[0][:200].rstrip(".")
 
 
 class RedisStore:
@@ -181,11 +182,13 @@ class RedisStore:
         self.ttl_ms = int(ttl * 1000)
         options: dict[str, Any] = {"socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1)}
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=5, **options)
-        #: For blocking reads (``wait``): no socket timeout of its own.
-        self._blocking: aioredis.Redis = aioredis.Redis.from_url(url, **options)
+        #: For blocking reads (``wait``): no socket timeout of its own (each read blocks ``BLOCK_S`` at most).
+        self._blocking: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=None, **options)
         self._sha: dict[str, str] = {}
         self._ids = itertools.count(1)
-        self._proc = "0000"
+        #: This process's journal id prefix: random, not a Redis counter, which a Redis that
+        #: restarts empty would hand out again (ten digits: a clash among 100 processes ~ 5e-7).
+        self._proc = str(int.from_bytes(os.urandom(8)) % 10**10).zfill(10)
         self._pending: deque[bytes] = deque()
         self._flush: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
@@ -203,7 +206,6 @@ class RedisStore:
             await self.redis.ping()
             for name, script in (("begin", BEGIN), ("charge", CHARGE), ("advance", ADVANCE)):
                 self._sha[name] = await self.redis.script_load(script)
-            self._proc = str(await self.redis.incr(PROCS)).zfill(4)
         except _UNREACHABLE as exc:
             raise StoreUnavailable(self.url, _reason(exc)) from None
         except RedisError as exc:
@@ -212,6 +214,8 @@ class RedisStore:
     async def close(self) -> None:
         if self._flush is not None:
             self._flush.cancel()
+        if self._flushing is not None and not self._flushing.done():
+            self._flushing.cancel()
         with contextlib.suppress(StoreUnavailable):
             await self._write_pending()
         await self.redis.aclose()
@@ -223,6 +227,7 @@ class RedisStore:
     def info(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "host": socket.gethostname(),
             "worker": os.getpid(),
             "round_trips": self.round_trips,
             "requests": self.requests,
@@ -369,7 +374,10 @@ class RedisStore:
             pipe.get(JOURNAL_GEN)
             pipe.xrange(JOURNAL, "(" + self._last, "+")
             gen, fresh = await pipe.execute()
-            if gen != self._gen:  # entries were deleted (a reset): read them all again
+            if gen is None:  # a Redis that restarted empty (or never had one): mark this generation
+                await self.redis.set(JOURNAL_GEN, os.urandom(8).hex(), nx=True)
+                gen = await self.redis.get(JOURNAL_GEN)
+            if gen != self._gen:  # entries were deleted (a reset, a restarted Redis): read them all again
                 self._gen, self._mirror, self._last = gen, Journal(self.size), "0-0"
                 fresh = await self.redis.xrange(JOURNAL, "-", "+")
         except _UNREACHABLE as exc:
@@ -386,7 +394,7 @@ class RedisStore:
     async def journal_changed(self, timeout: float) -> None:
         last = self._last
         try:
-            await self._blocking.xread({JOURNAL: last}, count=1, block=max(int(timeout * 1000), 1))
+            await self._blocking.xread({JOURNAL: last}, count=1, block=max(int(min(timeout, BLOCK_S) * 1000), 1))
         except _UNREACHABLE as exc:
             raise StoreUnavailable(self.url, _reason(exc)) from None
 
@@ -422,7 +430,7 @@ class RedisStore:
         await self._write_pending()
         try:
             if key is None:  # scenarios added without a scope stay, as they do in each process
-                await self._unlink(_PREFIX + "*", keep=(PROCS, SCOPED))
+                await self._unlink(_PREFIX + "*", keep=(SCOPED,))
                 await self._drop_scoped(lambda r: r.get("key") is not None or r.get("test") is not None)
             else:
                 await self.redis.unlink(key_hash(key), state_hash(key, key))
