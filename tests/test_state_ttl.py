@@ -117,3 +117,43 @@ def test_the_ttl_is_checked() -> None:
         Config(state_ttl=-1)
     with pytest.raises(ConfigError, match="--state-ttl"):
         Config(state_ttl=float("nan"))
+
+
+# -- the Redis store: Redis' own expiry -------------------------------------------------------
+
+
+def test_in_redis_an_idle_key_expires_and_an_active_one_does_not(steps_server, redis_server) -> None:
+    """With ``--store redis://`` the TTL is Redis' expiry on the key's hashes: an idle key's
+    count and cursors are gone from Redis (not only forgotten by the server), an active key's stay."""
+    from mockrouter.state.redis import key_hash, state_hash
+
+    server = steps_server(state_ttl=TTL, store=redis_server.url)
+    idle, active = f"sk-idle-{time.time_ns()}", f"sk-active-{time.time_ns()}"
+    assert [ask(server, idle), ask(server, idle)] == ["one", "two"]
+    assert redis_server.command("EXISTS", state_hash(idle, idle)) == b":1\r\n"
+    deadline = time.monotonic() + TTL * 1.5
+    answers = [ask(server, active)]
+    while time.monotonic() < deadline:
+        time.sleep(TTL / 10)
+        answers.append(ask(server, active))
+    assert answers[:3] == ["one", "two", "three"] and "one" not in answers[1:]
+    for name in (state_hash(idle, idle), key_hash(idle)):
+        assert redis_server.command("EXISTS", name) == b":0\r\n", name
+    assert redis_server.command("EXISTS", state_hash(active, active)) == b":1\r\n"
+    assert ask(server, idle) == "one"  # it starts over
+
+
+def test_in_redis_a_test_id_expires_and_ttl_0_keeps_everything(steps_server, redis_server) -> None:
+    from mockrouter.state.redis import state_hash
+    from mockrouter.state.store import TEST_PREFIX
+
+    key, test = f"sk-shared-{time.time_ns()}", f"t-{time.time_ns()}"
+    short = steps_server(state_ttl=TTL, store=redis_server.url)
+    assert [ask(short, key, **{"X-Mockrouter-Test": test}) for _ in range(2)] == ["one", "two"]
+    idle_past(TTL)
+    assert redis_server.command("EXISTS", state_hash(key, TEST_PREFIX + test)) == b":0\r\n"
+    assert ask(short, key, **{"X-Mockrouter-Test": test}) == "one"
+    forever = steps_server(state_ttl=0, store=redis_server.url)
+    other = f"sk-forever-{time.time_ns()}"
+    assert [ask(forever, other), ask(forever, other)] == ["one", "two"]
+    assert redis_server.command("TTL", state_hash(other, other)) == b":-1\r\n"  # no expiry set
