@@ -7,6 +7,7 @@ When the server listens on anything but loopback, every admin call needs the adm
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import re
 import time
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from ..core.conversation import conversation_hash
+from ..core.reply import HttpError
 from ..core.surfaces import chat_view
 from ..errors import RequestError, ScenarioError, StoreUnavailable
 from ..scenario.loader import collect_json, collect_text
@@ -57,9 +59,25 @@ def check_admin(app: Runtime, ctx: RequestContext) -> None:
     sent = ctx.headers.get("x-mockrouter-admin-token")
     if sent is None:
         auth = ctx.headers.get("authorization", "")
-        sent = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        scheme = auth[:6].lower()
+        if scheme == "bearer":
+            sent = auth[7:].strip()
+        elif scheme == "basic ":  # a browser (the inspector page): any user name, the token as password
+            sent = _basic_password(auth[6:].strip())
     if sent is None or not hmac.compare_digest(sent.encode(), token.encode()):
-        raise RequestError(401, "Admin token missing or wrong (send X-Mockrouter-Admin-Token).")
+        # a browser asks for the token (as a password) when it sees the Basic challenge
+        challenge = {"www-authenticate": 'Basic realm="mockrouter admin", charset="UTF-8"'}
+        message = "Admin token missing or wrong (send X-Mockrouter-Admin-Token)."
+        raise RequestError.wrap(HttpError(401, message, headers=challenge))
+
+
+def _basic_password(credentials: str) -> str | None:
+    """The password of HTTP Basic credentials (``base64(user:password)``), or None if malformed."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] if ":" in decoded else None
 
 
 async def health(app: Runtime, request: Request, ctx: RequestContext) -> Response:
@@ -185,13 +203,26 @@ async def _listing(app: Runtime, request: Request, *, unmatched: bool = False) -
         limit=_limit(request),
         surface=q.get("surface"),
         test=q.get("test"),
+        status=_status_range(q.get("status")),
     )
     return _json({"data": [e.listed() for e in page.entries], "previous": page.previous, "next": page.next})
 
 
+def _status_range(value: str | None) -> tuple[int, int] | None:
+    """``status=429`` (one status) or ``status=4xx`` (a class) as an inclusive range."""
+    if value is None or value == "":
+        return None
+    if re.fullmatch(r"[1-5][0-9][0-9]", value):
+        return int(value), int(value)
+    if re.fullmatch(r"[1-5]xx", value.lower()):
+        low = int(value[0]) * 100
+        return low, low + 99
+    raise RequestError(400, "status must be a status code (429) or a class (4xx)", "status")
+
+
 async def list_requests(app: Runtime, request: Request, ctx: RequestContext) -> Response:
-    """``GET requests[?key=K&test=T&scenario=S&surface=chat|text|messages|responses&limit=N&since=ID|before=ID]``:
-    one page of the journal."""
+    """``GET requests[?key=K&test=T&scenario=S&surface=S&status=429|4xx&limit=N&since=ID|before=ID]``:
+    one page of the journal (``surface``: chat, text, messages or responses)."""
     return await _listing(app, request)
 
 

@@ -26,7 +26,7 @@ from ..scenario.model import Scenario
 from ..state.journal import JournalEntry, shown_headers
 from ..wire.asgi import Receive, Scope, Send, header_dict, send_response
 from ..wire.dialects.base import JSON
-from . import admin, chat, proxy, router_api
+from . import admin, chat, inspector, proxy, router_api
 from .runtime import Handler, RequestContext, Runtime, parse_bearer
 
 __all__ = ["ADMIN_PREFIX", "API_PREFIXES", "CapturedError", "MockrouterApp", "create_app"]
@@ -67,9 +67,9 @@ class MockrouterApp(Runtime):
         for prefix in API_PREFIXES:
             for path, methods in router_api.ROUTES.items():
                 self.routes[prefix + path] = methods
-        for path, methods in admin.ROUTES.items():
+        for path, methods in (*admin.ROUTES.items(), *inspector.ROUTES.items()):
             self.routes[ADMIN_PREFIX + path] = methods
-        self.pattern_routes = [(ADMIN_PREFIX + p, m) for p, m in admin.PREFIX_ROUTES]
+        self.pattern_routes = [(ADMIN_PREFIX + p, m) for p, m in (*admin.PREFIX_ROUTES, *inspector.PREFIX_ROUTES)]
         self.pattern_routes += [(a + p, m) for a in API_PREFIXES for p, m in router_api.PREFIX_ROUTES]
 
     # -- ASGI ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..scenario.engine import Selection
 from ..scenario.matcher import RequestFacts
 from ..scenario.model import Scenario
 from ..scenario.render import RenderInput, render
+from ..state.journal import ANSWER_CAP, JournalEntry
 from ..state.keys import credit_error, credit_need
 from ..state.store import Begin
 from ..state.store import state_key as state_key_of
@@ -289,6 +290,17 @@ def _note(ctx: RequestContext, selection: Selection) -> None:
         entry.near_misses = selection.near_misses
 
 
+def _keep_delivery(entry: JournalEntry, delivery: Delivery, request_started: float, started: float) -> None:
+    """Journal what a stream's writer sent: the answer's first bytes and each write's time
+    (moved from the response's start to the request's), for the inspector."""
+    entry.keep_answer(delivery.pieces, delivery.bytes_sent)
+    shift = (started - request_started) * 1000
+    entry.timeline = [[round(ms + shift, 3), size, chunks] for ms, size, chunks in delivery.writes]
+    if delivery.fault_at_ms is not None:
+        entry.fault_at_ms = delivery.fault_at_ms + shift
+        entry.fault_after_chunks = delivery.fault_after_chunks
+
+
 def _names_a_scenario(body: dict[str, Any], headers: dict[str, str]) -> bool:
     """Whether a request picks its scenario by name (served, not forwarded, in record mode)."""
     model = body.get("model")
@@ -357,6 +369,7 @@ async def _send_reply(
         await asyncio.sleep(pacing.latency)
     if stream:
         delivery = Delivery()
+        started = time.perf_counter()
         try:
             await write_stream(
                 send, receive, encoder.stream(reply, identity, request), reply, headers, pacing, delivery,
@@ -369,6 +382,7 @@ async def _send_reply(
             entry.client_disconnected = delivery.client_disconnected
             entry.disconnected_after_ms = delivery.disconnected_after_ms
             entry.fault = delivery.fault
+            _keep_delivery(entry, delivery, ctx.started, started)
         return
     fault = reply.fault
     if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:
@@ -386,10 +400,14 @@ async def _send_reply(
                 entry.bytes_sent = delivery.bytes_sent
                 if delivery.client_disconnected:
                     entry.client_disconnected = True
+                entry.keep_answer([payload[: delivery.bytes_sent]], delivery.bytes_sent)
             return
     await send_response(send, 200, payload, JSON, headers)
-    entry.bytes_sent = len(payload)
-    entry.ttft_ms = (time.perf_counter() - ctx.started) * 1000
+    entry.bytes_sent = size = len(payload)
+    entry.ttft_ms = ttft = (time.perf_counter() - ctx.started) * 1000
+    entry.answer = payload if size <= ANSWER_CAP else payload[:ANSWER_CAP]
+    entry.answer_cut = size > ANSWER_CAP
+    entry.timeline = [[ttft, size, 0]]
 
 
 async def _send_fuzz(

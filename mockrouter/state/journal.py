@@ -54,11 +54,13 @@ LIST_BODY_CAP = 16 * 1024
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-mockrouter-admin-token", "proxy-authorization"})
 REDACTED = "[REDACTED]"
 #: Entry fields that hold containers, stored as JSON bytes (see the module docstring).
-PACKED = ("expected", "usage", "near_misses", "models_tried")
+PACKED = ("expected", "usage", "near_misses", "models_tried", "timeline")
 #: Durations are written as measured and shown rounded to the microsecond.
-TIMINGS = ("ttft_ms", "duration_ms", "disconnected_after_ms")
+TIMINGS = ("ttft_ms", "duration_ms", "disconnected_after_ms", "fault_at_ms")
 #: Shown only when set (most requests never set them).
-OPTIONAL = ("native_finish_reason", "models_tried", "api_type", "test")
+OPTIONAL = ("native_finish_reason", "models_tried", "api_type", "test", "timeline", "fault_at_ms", "fault_after_chunks")
+#: How much of an answer's body the journal keeps (the inspector shows it; ``answer_cut`` says when cut).
+ANSWER_CAP = 16 * 1024
 #: The unset value of ``body``: the request had a JSON object body (kept as ``raw_body``).
 _UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
 
@@ -117,6 +119,23 @@ class JournalEntry:
     fuzz_seed: int | None = None
     models_tried: Any = None
     api_type: str | None = None
+    #: The response body as sent (its first ``ANSWER_CAP`` bytes), and its writes as
+    #: ``[ms since the request began, bytes, chunks sent so far]`` (the inspector's timeline).
+    answer: bytes | None = None
+    timeline: Any = None
+    fault_at_ms: float | None = None
+    fault_after_chunks: int | None = None
+
+    def keep_answer(self, pieces: list[bytes], total: int) -> None:
+        """Keep the first ``ANSWER_CAP`` bytes of what was sent (``pieces``, ``total`` bytes in all)."""
+        if not pieces:
+            return
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces[: _enough(pieces)])
+        self.answer = body if len(body) <= ANSWER_CAP else body[:ANSWER_CAP]
+        if total > len(self.answer):
+            self.answer_cut = True
+
+    answer_cut: bool = False
 
     def finish(self, started: float) -> None:
         """Record the request's duration (from ``started``, a ``time.perf_counter()`` reading)."""
@@ -145,6 +164,7 @@ class JournalEntry:
         out["headers"] = self.headers if self.headers is not None else shown_headers(self.raw_headers)
         out["body"] = self.request_body()
         out["body_cut"] = None
+        out["answer"] = None if self.answer is None else self.answer.decode("utf-8", errors="replace")
         return out
 
     def listed(self, cap: int = LIST_BODY_CAP) -> dict[str, Any]:
@@ -154,6 +174,8 @@ class JournalEntry:
         the size shown, and where to read it whole. A body the client sent as JSON is measured
         before it is parsed, so a listing never parses a large one."""
         raw = self.raw_body
+        if self.answer is not None or self.timeline is not None:  # the detail shows them
+            return replace(self, answer=None, timeline=None).listed(cap)
         if raw is None and self.body is not _UNSET:
             raw = self.body.encode() if isinstance(self.body, str) else _json_text(self.body)
         if raw is None or len(raw) <= cap:
@@ -163,6 +185,16 @@ class JournalEntry:
         out["body"] = shown
         out["body_cut"] = {"bytes": len(raw), "shown": len(shown.encode()), "full": f"/__mockrouter/requests/{self.id}"}
         return out
+
+
+def _enough(pieces: list[bytes]) -> int:
+    """How many of ``pieces`` hold the first ``ANSWER_CAP`` bytes."""
+    size = 0
+    for n, piece in enumerate(pieces, 1):
+        size += len(piece)
+        if size >= ANSWER_CAP:
+            return n
+    return len(pieces)
 
 
 def _json_text(value: Any) -> bytes | None:
@@ -182,7 +214,9 @@ def is_fuzz(entry: dict[str, Any]) -> bool:
 
 #: Fields ``public`` shows as they are (``headers`` and ``body`` are made from the raw ones).
 _SHOWN = tuple(
-    f.name for f in fields(JournalEntry) if f.name not in ("id", "raw_headers", "key", "raw_body", "body", "headers")
+    f.name
+    for f in fields(JournalEntry)
+    if f.name not in ("id", "raw_headers", "key", "raw_body", "body", "headers", "answer")
 )
 
 
@@ -197,6 +231,8 @@ def _pack(entry: JournalEntry) -> None:
         entry.near_misses = packed(entry.near_misses)
     if entry.models_tried is not None and type(entry.models_tried) is not bytes:
         entry.models_tried = packed(entry.models_tried)
+    if entry.timeline is not None and type(entry.timeline) is not bytes:
+        entry.timeline = packed(entry.timeline)
 
 
 def packed(value: Any) -> bytes:
@@ -249,8 +285,11 @@ class Journal:
         self._entries.append(entry)
         self._by_id[entry.id] = entry
         if self.watchers:  # only a waiting admin call pays for the event
-            self._changed.set()
-            self._changed = asyncio.Event()
+            self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def changed(self) -> asyncio.Event:
         """An event set at the next ``add``; count yourself in ``watchers`` while waiting on it."""
@@ -280,6 +319,10 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def newest_id(self) -> str | None:
+        """The newest entry's id, or None for an empty journal."""
+        return self._entries[-1].id if self._entries else None
 
     def newest(self) -> float | None:
         """When the newest entry's request started (its ``ts``), or None for an empty journal."""
@@ -318,12 +361,14 @@ class Journal:
         limit: int,
         surface: str | None = None,
         test: str | None = None,
+        status: tuple[int, int] | None = None,
     ) -> Page:
         """One page of the entries that ``query`` would list, oldest first.
 
         ``since=ID``: the oldest ``limit`` entries journaled after entry ID (``"0"``: from the
         oldest); ``before=ID``: the newest ``limit`` journaled before it; neither: the newest
-        ``limit``; ``surface`` keeps one API surface's answers, ``test`` one test's requests. The journal's order is the
+        ``limit``; ``surface`` keeps one API surface's answers, ``test`` one test's requests,
+        ``status`` the answers with a status in that range (both ends included). The journal's order is the
         order requests ended in, so the cursor is the entry's place in it, not the number in
         its id. An id no longer in the journal (dropped
         or reset) counts as older than every entry kept."""
@@ -340,6 +385,7 @@ class Journal:
                 and (not unmatched or e.unmatched)
                 and (surface is None or e.surface == surface)
                 and (test is None or e.test == test)
+                and (status is None or (e.status is not None and status[0] <= e.status <= status[1]))
             ):
                 found.append(e)
         if since is not None:
@@ -366,6 +412,7 @@ class Journal:
 
     def clear(self, key: str | None = None, test: str | None = None) -> None:
         """Forget every entry, or those of ``key``, or those of ``test``."""
+        self._wake()  # readers waiting for news see the entries go
         if key is None and test is None:
             self._entries.clear()
             self._by_id.clear()
@@ -398,7 +445,9 @@ def iso_time(ts: float) -> str:
 # -- entries as bytes (a shared store's journal) ---------------------------------------------
 
 #: Fields written as they are (strings, numbers, booleans, None).
-_PLAIN = tuple(f.name for f in fields(JournalEntry) if f.name not in (*PACKED, "raw_headers", "raw_body", "body"))
+_PLAIN = tuple(
+    f.name for f in fields(JournalEntry) if f.name not in (*PACKED, "raw_headers", "raw_body", "body", "answer")
+)
 
 
 def encode_entry(entry: JournalEntry) -> bytes:
@@ -415,6 +464,8 @@ def encode_entry(entry: JournalEntry) -> bytes:
         out["raw_body"] = entry.raw_body.decode("utf-8")  # it parsed as JSON: UTF-8
     if entry.body is not _UNSET:
         out["body"] = entry.body
+    if entry.answer is not None:
+        out["answer"] = entry.answer.decode("latin-1")  # any bytes, exactly
     return orjson.dumps(out)
 
 
@@ -436,4 +487,6 @@ def decode_entry(data: bytes) -> JournalEntry:
         entry.raw_body = raw["raw_body"].encode()
     if "body" in raw:
         entry.body = raw["body"]
+    if raw.get("answer") is not None:
+        entry.answer = raw["answer"].encode("latin-1")
     return entry

@@ -50,7 +50,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigError, StoreUnavailable
 from .journal import Journal, JournalEntry, decode_entry, encode_entry
-from .store import TEST_PREFIX, Began, Begin, State
+from .store import TEST_PREFIX, Began, Begin, State, who
 
 __all__ = ["FLUSH_DELAY_S", "RedisStore", "check_reachable", "shown_url"]
 
@@ -69,7 +69,8 @@ SCOPED = "mr:scoped"
 SCOPED_VER = "mr:scoped:ver"
 
 #: KEYS: the state key's hash, the API key's hash. ARGV: now, window_s|'', limit|'', count (1|0),
-#: credits|'', need, scenario|'', count the request (1|0), state TTL ms, key TTL ms (0: keep).
+#: credits|'', need, scenario|'', count the request (1|0), state TTL ms, key TTL ms (0: keep), who
+#: (``store.who``: the inspector's name for the state key, written with the first request).
 #: Returns {seq, served, window count, window start, status (1 ok, 0 rate limited, 2 no credit), spend}.
 BEGIN = """
 local wc, ws, status = 0, '0', 1
@@ -92,6 +93,7 @@ if status == 1 and ARGV[5] ~= '' then
 end
 if status == 1 and ARGV[8] == '1' then
   seq = redis.call('HINCRBY', KEYS[1], 'n', 1)
+  if seq == 1 then redis.call('HSET', KEYS[1], 'w', ARGV[11]) end
   if ARGV[7] ~= '' then served = redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[7], 1) - 1 end
   local sttl = tonumber(ARGV[9])
   if sttl > 0 then redis.call('PEXPIRE', KEYS[1], sttl) end
@@ -286,7 +288,7 @@ class RedisStore:
         args = (
             repr(time.time()), repr(op.window_s) if window else "", "", "1",
             "" if op.credits is None else repr(op.credits), repr(op.need), op.scenario or "", "1",
-            self.ttl_ms, 0 if op.keep else self.ttl_ms,
+            self.ttl_ms, 0 if op.keep else self.ttl_ms, who(op.state_key),
         )  # fmt: skip
         keys = (state_hash(op.key, op.state_key), key_hash(op.key))
 
@@ -311,7 +313,7 @@ class RedisStore:
         self, key: str, window_s: float, now: float, *, count: bool = True, limit: int | None = None
     ) -> tuple[int, float, bool]:
         args = (repr(now), repr(window_s), "" if limit is None else str(limit), "1" if count else "0",
-                "", "0", "", "0", 0, self.ttl_ms)  # fmt: skip
+                "", "0", "", "0", 0, self.ttl_ms, "")  # fmt: skip
 
         def build(pipe: Any) -> None:
             pipe.evalsha(self._sha["begin"], 2, state_hash(key, key), key_hash(key), *args)
@@ -397,6 +399,19 @@ class RedisStore:
             await self._blocking.xread({JOURNAL: last}, count=1, block=max(int(min(timeout, BLOCK_S) * 1000), 1))
         except _UNREACHABLE as exc:
             raise StoreUnavailable(self.url, _reason(exc)) from None
+
+    async def cursors(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        try:
+            async for name in self.redis.scan_iter(match="mr:{*}:s:*", count=1000):
+                fields: Any = await self.redis.hgetall(name)
+                label = fields.get(b"w", b"?").decode()
+                for field, value in fields.items():
+                    if field.startswith(b"c:"):
+                        out.append({"scenario": field[2:].decode(), "who": label, "served": int(value)})
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(self.url, _reason(exc)) from None
+        return out
 
     # -- resets and scoped scenarios ---------------------------------------------------------
 

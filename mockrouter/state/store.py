@@ -39,6 +39,14 @@ def state_key(key: str, session: str | None, test: str | None) -> str:
     return TEST_PREFIX + test if test else key
 
 
+def who(state_key: str) -> str:
+    """Whose cursor a state key moves, as the inspector shows it: ``test NAME``, or the last
+    four characters of an API key or session (``key …abcd``: a key is a secret)."""
+    if state_key.startswith(TEST_PREFIX):
+        return "test " + state_key[len(TEST_PREFIX) :]
+    return "key …" + state_key[-4:]
+
+
 @dataclass
 class State:
     journal: Journal
@@ -260,6 +268,9 @@ class Store(Protocol):
     def info(self) -> dict[str, Any]:
         """What ``GET /__mockrouter/health`` shows of the store."""
 
+    async def cursors(self) -> list[dict[str, Any]]:
+        """Every scenario cursor: ``{"scenario", "who", "served"}`` (``who``: :func:`who`)."""
+
 
 class MemoryStore:
     """The state of one process, in its memory (``--store memory://``, the default)."""
@@ -345,3 +356,6 @@ class MemoryStore:
 
     def info(self) -> dict[str, Any]:
         return {"url": self.url}
+
+    async def cursors(self) -> list[dict[str, Any]]:
+        return [{"scenario": s, "who": who(k), "served": n} for (s, k), n in self.state.cursors.items()]

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.reply import Fault, Reply, Timing
 from ..errors import DeliberateDisconnect
@@ -30,7 +30,9 @@ DRIBBLE_INTERVAL_MS = 10.0
 
 @dataclass(slots=True)
 class Delivery:
-    """What the writer sent (copied into the journal entry)."""
+    """What the writer sent (copied into the journal entry): counts, and for the inspector's
+    timeline each body write as ``[ms since the response began, bytes, chunks sent so far]``
+    and the pieces written (references, not copies)."""
 
     bytes_sent: int = 0
     chunks_sent: int = 0
@@ -38,6 +40,10 @@ class Delivery:
     client_disconnected: bool = False
     disconnected_after_ms: float | None = None
     fault: str | None = None
+    fault_at_ms: float | None = None
+    fault_after_chunks: int | None = None
+    writes: list[list[float]] = field(default_factory=list)
+    pieces: list[bytes] = field(default_factory=list)
 
 
 class Pacing:
@@ -119,7 +125,9 @@ async def write_stream(
         await send({"type": "http.response.body", "body": body})
         delivery.bytes_sent = len(body)
         delivery.chunks_sent = len(frames)
-        delivery.ttft_ms = (time.perf_counter() - started) * 1000
+        delivery.ttft_ms = ttft = (time.perf_counter() - started) * 1000
+        delivery.writes.append([ttft, len(body), len(frames)])
+        delivery.pieces.append(body)
         return
 
     gone = asyncio.Event()
@@ -130,6 +138,9 @@ async def write_stream(
             return False
         await send({"type": "http.response.body", "body": data, "more_body": more})
         delivery.bytes_sent += len(data)
+        if data:
+            delivery.writes.append([(time.perf_counter() - started) * 1000, len(data), delivery.chunks_sent])
+            delivery.pieces.append(data)
         return not gone.is_set()
 
     async def pause(seconds: float) -> bool:
@@ -162,6 +173,7 @@ async def write_stream(
         index = 0
         while ok and index < len(frames):
             if fault is not None and delivery.chunks_sent == fault.after_chunks:
+                delivery.fault_at_ms = (time.perf_counter() - started) * 1000
                 await _fire(fault, frames[index:], emit, pause, encoder, delivery, speed)
                 return
             if index and pacing.gaps:
@@ -171,10 +183,12 @@ async def write_stream(
             ok = await emit(frames[index])
             if ok:
                 delivery.chunks_sent += 1
+                delivery.writes[-1][2] = delivery.chunks_sent
                 if delivery.ttft_ms is None:
                     delivery.ttft_ms = (time.perf_counter() - started) * 1000
             index += 1
         if ok and fault is not None and delivery.chunks_sent == fault.after_chunks:
+            delivery.fault_at_ms = (time.perf_counter() - started) * 1000
             await _fire(fault, [], emit, pause, encoder, delivery, speed)
             return
         if ok:
@@ -191,11 +205,13 @@ async def _fire(
 ) -> None:
     """Break the stream as ``fault`` says; ``rest`` are the frames not sent yet."""
     delivery.fault = fault.kind
+    delivery.fault_after_chunks = delivery.chunks_sent
     kind = fault.kind
     if kind == "error":
         assert fault.error is not None
         if await emit(encoder.error_chunk(fault.error), more=False):
             delivery.chunks_sent += 1
+            delivery.writes[-1][2] = delivery.chunks_sent
         return
     if kind == "truncate":
         await emit(b"", more=False)
@@ -206,6 +222,7 @@ async def _fire(
         if not await emit(encoder.malformed):
             return
         delivery.chunks_sent += 1
+        delivery.writes[-1][2] = delivery.chunks_sent
     elif kind == "stall":
         if not await _stall(fault, emit, pause, encoder, speed):
             return
@@ -222,6 +239,7 @@ async def _fire(
         if not await emit(frame):
             return
         delivery.chunks_sent += 1
+        delivery.writes[-1][2] = delivery.chunks_sent
     await emit(encoder.done, more=False)
 
 
