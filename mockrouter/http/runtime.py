@@ -269,7 +269,6 @@ class Runtime:
         entry.bytes_sent = len(body)
         await send_response(send, error.status, body, content_type, headers)
         entry.keep_answer([body], len(body))
-        entry.timeline = [[round((time.perf_counter() - ctx.started) * 1000, 3), len(body), 0]]
 
     def known_model(self, model: str) -> bool:
         if model.startswith(SCENARIO_MODEL_PREFIX):

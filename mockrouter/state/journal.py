@@ -165,6 +165,9 @@ class JournalEntry:
         out["body"] = self.request_body()
         out["body_cut"] = None
         out["answer"] = None if self.answer is None else self.answer.decode("utf-8", errors="replace")
+        if self.timeline is None and self.answer is not None:  # one write: when it ended, all of it
+            at = self.ttft_ms if self.ttft_ms is not None else self.duration_ms
+            out["timeline"] = [[round(at or 0.0, 3), self.bytes_sent, self.chunks_sent]]
         return out
 
     def listed(self, cap: int = LIST_BODY_CAP) -> dict[str, Any]:
