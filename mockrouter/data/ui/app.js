@@ -728,7 +728,8 @@ function timelineView(e) {
     class: "timeline-svg", viewBox: `0 0 ${TL.w} ${TL.h}`, role: "img",
     "aria-label": timelineSummary(e, writes),
   });
-  picture.append(axis(end, scale, base), gaps(writes, scale, base, end));
+  const silentUntil = e.client_disconnected ? e.disconnected_after_ms : e.duration_ms;
+  picture.append(axis(end, scale, base), gaps(writes, silentUntil, scale, base, end));
   const maxBytes = Math.max(1, ...writes.map((w) => w[1]));
   writes.forEach((w, i) => picture.append(writeMark(w, i, scale, base, maxBytes)));
   if (e.duration_ms) picture.append(marker("end", scale(e.duration_ms), base, `the answer ended at ${fmtMs(e.duration_ms)}`, null, ""));
@@ -765,13 +766,17 @@ function axis(end, scale, base) {
   return g;
 }
 
-/** Shade the pauses between writes that stand out (longer than 3× the median, and visible). */
-function gaps(writes, scale, base, end) {
+/** Shade the pauses that stand out (longer than 3× the median gap and 8 % of the axis):
+ *  between writes, and the silence after the last write until the answer ended or the client left. */
+function gaps(writes, silentUntil, scale, base, end) {
   const g = svg("g", { "aria-hidden": "true" });
-  if (writes.length < 2) return g;
+  if (!writes.length) return g;
   const spans = writes.slice(1).map((w, i) => [writes[i][0], w[0]]);
+  const lastWrite = writes[writes.length - 1][0];
+  if (given(silentUntil) && silentUntil > lastWrite) spans.push([lastWrite, silentUntil]);
+  if (!spans.length) return g;
   const sorted = spans.map(([a, b]) => b - a).sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
+  const median = sorted.length > 2 ? sorted[Math.floor(sorted.length / 2)] : 0;
   const big = spans
     .filter(([a, b]) => b - a > Math.max(3 * median, end * 0.08))
     .sort((x, y) => (y[1] - y[0]) - (x[1] - x[0]))
@@ -786,7 +791,7 @@ function gaps(writes, scale, base, end) {
 
 function writeMark([ms, bytes, chunks], i, scale, base, maxBytes) {
   const x = scale(ms);
-  const height = Math.max(3, (bytes / maxBytes) * (base - TL.top - 14));
+  const height = Math.max(3, Math.sqrt(bytes / maxBytes) * (base - TL.top - 14)); // √: small writes stay visible
   return svg("g", { "data-testid": "timeline-write", "data-ms": ms, "data-bytes": bytes },
     svg("title", { text: `write ${i + 1}: at ${fmtMs(ms)}, ${fmtInt(bytes)} bytes, ${fmtInt(chunks)} chunks sent after it` }),
     svg("rect", { class: "hit", x: x - 4, y: TL.top, width: 8, height: base - TL.top }),
@@ -818,7 +823,7 @@ function faultMark(e, x, base) {
 function legend() {
   const item = (color, text) => el("span", null, (() => { const i = el("i"); i.style.background = color; return i; })(), text);
   return el("div", { class: "legend", "aria-hidden": "true" },
-    item("var(--bar)", "a write (height ∝ bytes)"), item("var(--ttft)", "time to first token"),
+    item("var(--bar)", "a write (taller: more bytes)"), item("var(--ttft)", "time to first token"),
     item("#d32f2f", "fault"), item("var(--warn-soft)", "a long gap"));
 }
 
@@ -832,7 +837,11 @@ function timelineSummary(e, writes) {
   const bits = [`${writes.length} write${writes.length === 1 ? "" : "s"}, ${fmtInt(bytes)} bytes`];
   if (writes.length) bits.push(`last at ${fmtMs(writes[writes.length - 1][0])}`);
   if (e.ttft_ms !== null && e.ttft_ms !== undefined) bits.push(`TTFT ${fmtMs(e.ttft_ms)}`);
-  if (longest) bits.push(`longest gap ${fmtMs(longest.gap)} (after write ${longest.after})`);
+  if (longest) bits.push(`longest gap between writes ${fmtMs(longest.gap)} (after write ${longest.after})`);
+  const until = e.client_disconnected ? e.disconnected_after_ms : e.duration_ms;
+  if (writes.length && given(until) && until - writes[writes.length - 1][0] > 1) {
+    bits.push(`then nothing for ${fmtMs(until - writes[writes.length - 1][0])} until ${e.client_disconnected ? "the client left" : "the end"}`);
+  }
   if (e.fault_at_ms !== null && e.fault_at_ms !== undefined) bits.push(`fault ${e.fault || ""} at ${fmtMs(e.fault_at_ms)}`);
   return bits.join(" · ");
 }
@@ -986,7 +995,7 @@ function reportList(keys) {
     el("div", { class: "item-head" },
       el("button", { type: "button", class: "link", text: `key ${keyLabel(k.key_hint)}`, title: "Show this key's requests",
         on: { click: () => setFilter("key", k.key_hint || "") } }),
-      el("span", { class: "muted", text: `${fmtInt(k.requests)} requests` }),
+      el("span", { class: "muted", text: `${fmtInt(k.requests)} request${k.requests === 1 ? "" : "s"}` }),
       k.findings.length ? el("span", { class: "pill bad", text: `${k.findings.length} finding${k.findings.length === 1 ? "" : "s"}` })
         : el("span", { class: "pill ok", text: "no findings" })),
     k.findings.map(findingView),
@@ -1133,6 +1142,7 @@ function wire() {
   $("older").addEventListener("click", loadOlder);
   $("reset").addEventListener("click", openReset);
   $("reset-confirm").addEventListener("click", confirmReset);
+  $("reset-key").addEventListener("keydown", (event) => { if (event.key === "Enter") confirmReset(event); });
   $("scenarios-refresh").addEventListener("click", loadScenarios);
   $("report-refresh").addEventListener("click", loadReport);
   document.addEventListener("keydown", onKey);
