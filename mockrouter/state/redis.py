@@ -11,13 +11,15 @@ key of one API key is in one Redis Cluster slot, and no key shows in ``KEYS *``)
 - ``mr:scoped`` / ``mr:scoped:ver`` — scenarios added to a key's or a test's scope, and their
   version (every process reloads its scoped scenarios when it sees a new one);
 
-One round trip per request: the ``BEGIN`` script (rate window, credit check, request count and
-cursor, atomically) goes in one pipeline with a ``GET`` of the scoped-scenario version and the
-``XADD`` of journal entries of requests that ended since the last call (an entry is written just
-after its request ends: at once when no other request is in flight, else with the next request's
-pipeline or, if none comes, after ``FLUSH_DELAY_S``). A key with credits adds the ``CHARGE``
-script (check and charge, atomically), a key with its own rate limit one window call before the
-body is read.
+One round trip per request, on one pipelined connection (``_resp.Wire``: hiredis packs and
+parses; redis-py's client, which costs several times more per call, does all the rest): the
+``BEGIN`` script (rate window, credit check, request count and cursor, atomically) goes with a
+``GET`` of the scoped-scenario version and the writes that wait: ``XADD`` of journal entries of
+requests that ended since the last call, and charges of keys without a credit limit. A write is
+sent at once when no other request is in flight (so other processes see it), else with the next
+request's round trip or, if none comes, after ``FLUSH_DELAY_S``. A key with credits adds the
+``CHARGE`` script (check and charge, atomically), a key with its own rate limit one window call
+before the body is read.
 
 --state-ttl is Redis' own expiry: every call sets the hashes it touches to expire after the TTL;
 a key that spent something (or is in the keyring) keeps its ``k`` hash.
@@ -42,13 +44,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigError, StoreUnavailable
+from ._resp import ReplyError, Wire, pack
 from .journal import Journal, JournalEntry, decode_entry, encode_entry
 from .store import TEST_PREFIX, Began, Begin, State, who
 
@@ -186,12 +190,22 @@ class RedisStore:
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=5, **options)
         #: For blocking reads (``wait``): no socket timeout of its own (each read blocks ``BLOCK_S`` at most).
         self._blocking: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=None, **options)
+        where = parse_url(url)
+        if "path" in where:
+            raise ConfigError(f"--store {self.url!r}: a Unix socket is not supported; use redis://HOST:PORT/DB")
+        #: The request path's connection (``_resp.Wire``); redis-py's client does the rest.
+        self._wire = Wire(
+            where.get("host", "localhost"), int(where.get("port", 6379)), int(where.get("db", 0)),
+            where.get("username"), where.get("password"), tls=scheme in ("rediss", "valkeys"),
+        )  # fmt: skip
         self._sha: dict[str, str] = {}
         self._ids = itertools.count(1)
         #: This process's journal id prefix: random, not a Redis counter, which a Redis that
         #: restarts empty would hand out again (ten digits: a clash among 100 processes ~ 5e-7).
         self._proc = str(int.from_bytes(os.urandom(8)) % 10**10).zfill(10)
-        self._pending: deque[bytes] = deque()
+        #: Writes waiting for the next round trip (packed commands, and how many): journal
+        #: entries, charges without a credit limit.
+        self._pending: deque[tuple[bytes, int]] = deque()
         self._flush: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._mirror = Journal(journal_size)
@@ -220,6 +234,7 @@ class RedisStore:
             self._flushing.cancel()
         with contextlib.suppress(StoreUnavailable):
             await self._write_pending()
+        self._wire.close()
         await self.redis.aclose()
         await self._blocking.aclose()
 
@@ -244,34 +259,29 @@ class RedisStore:
 
     # -- one call, one round trip ----------------------------------------------------------
 
-    async def _run(self, build: Any, *, journal: bool = True) -> list[Any]:
-        """Run ``build(pipe)``'s commands in one round trip, with the journal entries waiting
-        (``journal``); the results of ``build``'s commands. A script Redis lost (it restarted)
-        is loaded again and the call repeated."""
+    async def _run(self, commands: list[tuple[Any, ...]], *, journal: bool = True) -> list[Any]:
+        """Run ``commands`` in one round trip on the request path's connection, with the
+        writes waiting (journal entries, charges: ``journal``); the replies to ``commands``. A
+        script Redis lost (it restarted) is loaded again and the call repeated."""
         for attempt in (0, 1):
-            pipe = self.redis.pipeline(transaction=False)
-            build(pipe)
             sent = self._take() if journal else []
-            for data in sent:
-                pipe.xadd(JOURNAL, {b"e": data}, maxlen=self.size, approximate=False)
+            packed = b"".join([*map(pack, commands), *(data for data, _ in sent)])
             self.round_trips += 1
             try:
-                results = await pipe.execute(raise_on_error=False)
-            except _UNREACHABLE as exc:
+                replies = await self._wire.call(packed, len(commands) + sum(n for _, n in sent))
+            except ConnectionError as exc:
                 self._pending.extendleft(reversed(sent))
                 raise StoreUnavailable(self.url, _reason(exc)) from None
-            mine = results[: len(results) - len(sent)]
-            for data, result in zip(sent, results[len(mine) :], strict=True):
-                if isinstance(result, Exception):  # kept for the next call (an XADD fails whole)
-                    self._pending.append(data)
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in mine):
+            mine = replies[: len(commands)]
+            for reply in replies[len(commands) :]:
+                if isinstance(reply, ReplyError):  # a write Redis refused (not an outage): not retried
+                    self.lost += 1
+            if attempt == 0 and any(isinstance(r, ReplyError) and str(r).startswith("NOSCRIPT") for r in mine):
                 await self._load_scripts()
                 continue
             for r in mine:
-                if isinstance(r, ResponseError):
-                    raise r  # a script error: a bug, not an outage
-                if isinstance(r, Exception):
-                    raise StoreUnavailable(self.url, _reason(r))
+                if isinstance(r, ReplyError):
+                    raise RuntimeError(f"Redis refused {commands[0][0]}: {r}")  # a bug, not an outage
             return mine
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -292,21 +302,16 @@ class RedisStore:
         )  # fmt: skip
         keys = (state_hash(op.key, op.state_key), key_hash(op.key))
 
-        def build(pipe: Any) -> None:
-            pipe.evalsha(self._sha["begin"], 2, *keys, *args)
-            pipe.get(SCOPED_VER)
-
-        (seq, served, wc, ws, status, spend), version = await self._run(build)
+        commands = [("EVALSHA", self._sha["begin"], 2, *keys, *args), ("GET", SCOPED_VER)]
+        (seq, served, wc, ws, status, spend), version = await self._run(commands)
         return Began(
             seq=int(seq), served=int(served), window_count=int(wc), window_start=float(ws),
             spent=float(spend), refused=int(status) == 2, scoped=None if version is None else version.decode(),
         )  # fmt: skip
 
     async def advance(self, scenario: str, state_key: str, key: str, by: int = 1) -> int:
-        def build(pipe: Any) -> None:
-            pipe.evalsha(self._sha["advance"], 1, state_hash(key, state_key), scenario, self.ttl_ms, by)
-
-        (served,) = await self._run(build)
+        command = ("EVALSHA", self._sha["advance"], 1, state_hash(key, state_key), scenario, self.ttl_ms, by)
+        (served,) = await self._run([command])
         return int(served)
 
     async def window(
@@ -314,41 +319,43 @@ class RedisStore:
     ) -> tuple[int, float, bool]:
         args = (repr(now), repr(window_s), "" if limit is None else str(limit), "1" if count else "0",
                 "", "0", "", "0", 0, self.ttl_ms, "")  # fmt: skip
-
-        def build(pipe: Any) -> None:
-            pipe.evalsha(self._sha["begin"], 2, state_hash(key, key), key_hash(key), *args)
-
-        ((_, _, wc, ws, status, _),) = await self._run(build)
+        command = ("EVALSHA", self._sha["begin"], 2, state_hash(key, key), key_hash(key), *args)
+        ((_, _, wc, ws, status, _),) = await self._run([command])
         return int(wc), float(ws), int(status) == 1
 
     async def charge(self, key: str, cost: float, credits: float | None = None) -> bool:
-        def build(pipe: Any) -> None:
-            limit = "" if credits is None else repr(credits)
-            pipe.evalsha(self._sha["charge"], 1, key_hash(key), repr(float(cost)), limit)
-
-        ((charged, _),) = await self._run(build)
+        if credits is None:  # nothing to check: written with the next round trip, as journal entries are
+            name = key_hash(key)
+            self._pending.append(
+                (pack(("HINCRBYFLOAT", name, "spend", repr(float(cost)))) + pack(("PERSIST", name)), 2)
+            )
+            self._schedule_flush()
+            return True
+        command = ("EVALSHA", self._sha["charge"], 1, key_hash(key), repr(float(cost)), repr(credits))
+        ((charged, _),) = await self._run([command])
         return int(charged) == 1
 
     async def spent(self, key: str) -> float:
-        def build(pipe: Any) -> None:
-            pipe.hget(key_hash(key), "spend")
-
-        (spend,) = await self._run(build, journal=False)
+        (spend,) = await self._run([("HGET", key_hash(key), "spend")])
         return float(spend or 0)
 
     # -- the journal -----------------------------------------------------------------------
 
     def journal_add(self, entry: JournalEntry) -> None:
-        self._pending.append(encode_entry(entry))
+        command = ("XADD", JOURNAL, "MAXLEN", "=", self.size, "*", "e", encode_entry(entry))
+        self._pending.append((pack(command), 1))
         while len(self._pending) > self.size:  # Redis away for long: the oldest go first, counted
             self._pending.popleft()
             self.lost += 1
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flush is None:  # busy: the next request's round trip takes it, else in FLUSH_DELAY_S
             loop = asyncio.get_running_loop()
             delay = FLUSH_DELAY_S if self.state.in_flight > 1 else 0.0  # idle: at once, for readers elsewhere
             self._flush = loop.call_later(delay, self._start_flush)
 
-    def _take(self) -> list[bytes]:
+    def _take(self) -> list[tuple[bytes, int]]:
         sent = list(self._pending)
         self._pending.clear()
         return sent
@@ -367,7 +374,7 @@ class RedisStore:
 
     async def _write_pending(self) -> None:
         if self._pending:
-            await self._run(lambda pipe: None)
+            await self._run([])
 
     async def journal(self) -> Journal:
         await self._write_pending()
