@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -447,49 +448,54 @@ def iso_time(ts: float) -> str:
 
 # -- entries as bytes (a shared store's journal) ---------------------------------------------
 
-#: Fields written as they are (strings, numbers, booleans, None).
+#: Fields written as they are (strings, numbers, booleans, None), in this order.
 _PLAIN = tuple(
     f.name for f in fields(JournalEntry) if f.name not in (*PACKED, "raw_headers", "raw_body", "body", "answer")
 )
+_plain_values = operator.attrgetter(*_PLAIN)
+_packed_values = operator.attrgetter(*PACKED)
+_NO_BODY = object()
 
 
 def encode_entry(entry: JournalEntry) -> bytes:
     """``entry`` as JSON bytes (its container fields packed first, as :meth:`Journal.add` keeps
-    them; packed fields and the client's body go in as the JSON they already are)."""
+    them): a list, not an object, read back by position (every process sharing a store runs the
+    same version). Headers are one Latin-1 text (``name:value`` lines: HTTP allows no newline in
+    a value), packed fields and the client's body go in as the JSON they already are."""
     _pack(entry)
-    out: dict[str, Any] = {name: getattr(entry, name) for name in _PLAIN}
-    out["raw_headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in entry.raw_headers]
-    for name in PACKED:
-        value = getattr(entry, name)
-        if value is not None:
-            out[name] = orjson.Fragment(value)
-    if entry.raw_body is not None:
-        out["raw_body"] = entry.raw_body.decode("utf-8")  # it parsed as JSON: UTF-8
-    if entry.body is not _UNSET:
-        out["body"] = entry.body
-    if entry.answer is not None:
-        out["answer"] = entry.answer.decode("latin-1")  # any bytes, exactly
-    return orjson.dumps(out)
+    packed_fields = [None if v is None else orjson.Fragment(v) for v in _packed_values(entry)]
+    headers = b"\n".join(k + b":" + v for k, v in entry.raw_headers).decode("latin-1")
+    raw_body = None if entry.raw_body is None else entry.raw_body.decode("utf-8")  # it parsed as JSON
+    body = entry.body if entry.body is not _UNSET else _NO_BODY
+    answer = None if entry.answer is None else entry.answer.decode("latin-1")  # any bytes, exactly
+    return orjson.dumps(
+        (
+            _plain_values(entry),
+            packed_fields,
+            headers,
+            raw_body,
+            body is not _NO_BODY,
+            None if body is _NO_BODY else body,
+            answer,
+        )
+    )
 
 
 def decode_entry(data: bytes) -> JournalEntry:
     """The entry :func:`encode_entry` wrote (packed, as a journal keeps it)."""
-    raw = orjson.loads(data)
-    entry = JournalEntry(
-        raw["id"], raw["method"], raw["path"], raw["query"],
-        tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in raw["raw_headers"]),
-        raw["key"], raw["dialect"],
-    )  # fmt: skip
-    for name in _PLAIN:
-        if name in raw:
-            setattr(entry, name, raw[name])
-    for name in PACKED:
-        if raw.get(name) is not None:
-            setattr(entry, name, packed(raw[name]))
-    if raw.get("raw_body") is not None:
-        entry.raw_body = raw["raw_body"].encode()
-    if "body" in raw:
-        entry.body = raw["body"]
-    if raw.get("answer") is not None:
-        entry.answer = raw["answer"].encode("latin-1")
+    plain, packed_fields, headers, raw_body, has_body, body, answer = orjson.loads(data)
+    entry = JournalEntry("", "", "", "", (), None, "")
+    for name, value in zip(_PLAIN, plain, strict=True):
+        setattr(entry, name, value)
+    for name, value in zip(PACKED, packed_fields, strict=True):
+        if value is not None:
+            setattr(entry, name, packed(value))
+    if headers:
+        entry.raw_headers = tuple(tuple(line.encode("latin-1").split(b":", 1)) for line in headers.split("\n"))
+    if raw_body is not None:
+        entry.raw_body = raw_body.encode()
+    if has_body:
+        entry.body = body
+    if answer is not None:
+        entry.answer = answer.encode("latin-1")
     return entry

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
@@ -151,6 +152,7 @@ def check_reachable(url: str) -> None:
         client.close()
 
 
+@functools.lru_cache(maxsize=4096)
 def _tag(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -439,8 +441,8 @@ class RedisStore:
         doomed: list[bytes] = []
         stream: Any = await self.redis.xrange(JOURNAL, "-", "+")
         for stream_id, fields in stream:
-            raw = orjson.loads(fields[b"e"])
-            if (key is not None and raw.get("key") == key) or (test is not None and raw.get("test") == test):
+            entry = decode_entry(fields[b"e"])
+            if (key is not None and entry.key == key) or (test is not None and entry.test == test):
                 doomed.append(stream_id)
         for i in range(0, len(doomed), 500):
             await self.redis.xdel(JOURNAL, *doomed[i : i + 500])
