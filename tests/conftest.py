@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from redis_process import RedisProcess, redis_server_binary
 
 from mockrouter.core.config import Config
 from mockrouter.http.server import BackgroundServer
-
-from redis_process import RedisProcess, redis_server_binary
 
 
 @pytest.fixture(scope="session")

@@ -240,6 +240,7 @@ async def _answer(
     if not step.provider and (body.get("provider") or dialect.provider_header in headers):
         preferred = _preferred_provider(app, dialect, body, headers)
     if isinstance(result, HttpError):
+        entry.model = facts.model  # the model asked for (a reply would have named the one that answered)
         if result.provider is None and result.status in (502, 503, 504):  # a copy: steps are shared
             result = replace(result, provider=preferred or app.catalog.provider_for(facts.model))
         if step.timing.latency_ms and app.config.speed:
