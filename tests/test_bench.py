@@ -32,18 +32,19 @@ def test_bench_run_smoke() -> None:
     assert "MISSED" not in out  # smoke judges nothing
 
 
+def _bench(script: str, *args: str) -> str:
+    """Run ``bench/SCRIPT ARGS``; its output (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def test_bench_proxy_smoke() -> None:
     """bench/proxy.py --smoke: a few streams straight to a mockrouter and through
     ``mockrouter record`` in front of it; every proxied stream leaves its recording."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "proxy.py"), "--smoke"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    out = _bench("proxy.py", "--smoke")
     for line in ("direct: straight", "relay: bare TCP relay", "proxy: mockrouter record", "the proxy's own share"):
         assert line in out, out
     assert "recordings: 5 of 5 proxied requests written, 5 with the scripted answer" in out, out
@@ -56,15 +57,7 @@ def test_bench_store_smoke() -> None:
     request, memory over fresh keys, Redis' ceiling; judges nothing."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (.ci/run installs it from Debian's packages)")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "store.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    out = _bench("store.py", "--quick")
     for line in (
         "throughput redis/memory:",
         "round trips per request, one at a time / 64 at a time: any key, no keys file",
