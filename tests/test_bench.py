@@ -66,3 +66,17 @@ def test_bench_store_smoke() -> None:
         "quick run: nothing judged",
     ):
         assert line in out, out
+
+
+def test_bench_paced_smoke() -> None:
+    """bench/paced.py --quick: 20 paced streams (50 events 20 ms apart) from raw ASGI, bare
+    Starlette and mockrouter at HEAD, each counted whole; judges nothing."""
+    out = _bench("paced.py", "--quick")
+    assert "mockrouter at HEAD " in out, out
+    for server in ("raw ASGI", "bare Starlette", "mockrouter"):
+        assert f"round 1, 20 streams, {server}: p99 error" in out, out
+    for figure in ("paced p99 interval error @20", "paced duration p50 @20", "paced kB per open stream @20"):
+        assert figure in out, out
+    assert "idle RSS (MiB): raw ASGI" in out, out
+    assert "PROBLEMS" not in out, out  # every stream had its 50 events and [DONE]
+    assert out.rstrip().endswith("quick run: nothing judged"), out
