@@ -91,12 +91,20 @@ class Pacing:
 NO_PACING = Pacing(Timing(), 0.0, random.Random(0))
 
 
-async def _watch(receive: Receive, gone: asyncio.Event) -> None:
+async def _watch(receive: Receive, gone: asyncio.Event, waiting: list[asyncio.Future[None]]) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             gone.set()
+            for future in waiting:  # a pause in progress ends now
+                if not future.done():
+                    future.set_result(None)
             return
+
+
+def _release(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def write_stream(
@@ -131,7 +139,9 @@ async def write_stream(
         return
 
     gone = asyncio.Event()
-    watcher = asyncio.ensure_future(_watch(receive, gone))
+    waiting: list[asyncio.Future[None]] = []  # the pause in progress, for the watcher to end
+    watcher = asyncio.ensure_future(_watch(receive, gone, waiting))
+    loop = asyncio.get_running_loop()
 
     async def emit(data: bytes, *, more: bool = True) -> bool:
         if gone.is_set():
@@ -144,17 +154,21 @@ async def write_stream(
         return not gone.is_set()
 
     async def pause(seconds: float) -> bool:
-        """Sleep, but wake as soon as the client leaves; False when it has."""
-        if seconds <= 0:
+        """Sleep, but wake as soon as the client leaves; False when it has. One future and one
+        timer per pause (``asyncio.wait_for`` made a task of its own each time: per chunk, that
+        was most of a paced stream's cost)."""
+        if seconds <= 0 or gone.is_set():
             return not gone.is_set()
-        if seconds == float("inf"):
-            await gone.wait()
-            return False
+        future: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _release, future) if seconds != float("inf") else None
+        waiting.append(future)
         try:
-            await asyncio.wait_for(gone.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
+            await future
+        finally:
+            waiting.pop()
+            if timer is not None:
+                timer.cancel()
+        return not gone.is_set()
 
     try:
         await send(start)
