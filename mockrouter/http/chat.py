@@ -224,14 +224,14 @@ async def _answer(
     if selection.step.fuzz:
         await _send_fuzz(app, send, ctx, request, facts.stream, seq, raw, surface)
         return
-    result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+    result = render(selection.step, _input(app, selection, facts, seq, rng), app.catalog)
     if isinstance(result, HttpError) and len(chain) > 1:  # the next model of the fallback list
         tried = [facts.model]
         for model in chain[1:]:
             facts = replace(facts, model=model)
             tried.append(model)
             selection = await _select(app, ctx, facts, key, state_key, rng)
-            result = render(selection.step, RenderInput(facts, seq, rng, app.faker), app.catalog)
+            result = render(selection.step, _input(app, selection, facts, seq, rng), app.catalog)
             if not isinstance(result, HttpError):
                 break
         entry.models_tried = tried
@@ -289,6 +289,11 @@ def _note(ctx: RequestContext, selection: Selection) -> None:
     if selection.how == "default":
         entry.unmatched = True
         entry.near_misses = selection.near_misses
+
+
+def _input(app: Runtime, selection: Selection, facts: RequestFacts, seq: int, rng: random.Random) -> RenderInput:
+    """What ``render`` needs; the server's faker only for a step whose templates call it."""
+    return RenderInput(facts, seq, rng, app.faker if selection.step.needs_faker else None)
 
 
 def _keep_delivery(entry: JournalEntry, delivery: Delivery, request_started: float, started: float) -> None:

@@ -14,9 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from faker import Faker
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -122,11 +121,21 @@ class Runtime:
         )
         #: The shared scoped-scenario version this process's engine has (a shared store's).
         self.scoped_version: str | None = None
-        self.faker = Faker()
+        self._faker: Any = None
         self.entropy = random.Random()
         self.started = time.time()
         #: The real router behind ``--mode record|auto`` (set by the app; None without ``--upstream``).
         self.upstream: Upstream | None = None
+
+    @property
+    def faker(self) -> Any:
+        """The server's ``faker.Faker``, made on first use: only steps with faker templates need
+        it (importing faker's providers costs ~8 MB of memory a server may never use)."""
+        if self._faker is None:
+            from faker import Faker
+
+            self._faker = Faker()
+        return self._faker
 
     def record_mode(self, key: str) -> str | None:
         """The record-and-replay mode of a request with ``key``: the key's own (the pytest
