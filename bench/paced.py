@@ -29,14 +29,16 @@ servers, the first rotating; each wave gets a freshly started server):
   ideal has passed - RSS just before the wave) / streams open then (``/proc/PID/status``);
 - **idle RSS**: once the server answers (a malformed request uvicorn refuses with 400 itself,
   so no app code runs), before any request;
-- the server's and the client's CPU over the wave (a client near 100 % would blur the figures).
+- the server's and the client's CPU over the wave (a client near 100 % would blur the figures),
+  and the ramp: the wave's start -> the last stream's first event (how long the server took to
+  take every stream on).
 
 Targets (issue #20): interval error p99 <= 1.5x raw ASGI's at each N; duration p50 at the
 largest N <= 1.1x ideal; all done <= 1.2x ideal; <= 15 KB per open stream; idle RSS <= 1.3x
 bare Starlette's. Exits 1 when one is missed; ``--quick`` (N=20, one round, no warm-up) judges
 nothing.
 
-    python bench/paced.py [--streams 200,1000] [--rounds 3] [--quick]
+    python bench/paced.py [--streams 200,1000] [--rounds 3] [--warmup 10] [--at REV | --worktree] [--quick]
 """
 
 from __future__ import annotations
@@ -243,21 +245,21 @@ class Server:
         self.proc = None
 
 
-def snapshot(folder: Path) -> Path:
-    """``mockrouter/``, ``schemas/`` and ``scenarios/`` as committed at HEAD, extracted under
+def snapshot(folder: Path, rev: str) -> Path:
+    """``mockrouter/``, ``schemas/`` and ``scenarios/`` as committed at ``rev``, extracted under
     ``folder`` (the working tree may hold someone's changes in progress: the figures are of a
     commit)."""
     out = folder / "head"
     out.mkdir()
     tar = subprocess.run(
-        ["git", "archive", "HEAD", "mockrouter", "schemas", "scenarios"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", rev, "mockrouter", "schemas", "scenarios"], cwd=ROOT, capture_output=True, check=True
     )
     with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
         archive.extractall(out, filter="data")
     return out
 
 
-def servers(folder: Path, worktree: bool) -> list[Server]:
+def servers(folder: Path, rev: str | None) -> list[Server]:
     scenario = folder / "paced.yaml"
     scenario.write_text(yaml.safe_dump(SCENARIO, sort_keys=False))
     me = [sys.executable, "-m", "bench.paced"]
@@ -267,7 +269,7 @@ def servers(folder: Path, worktree: bool) -> list[Server]:
         Server(
             "mockrouter",
             [sys.executable, "-m", "mockrouter", "serve", "--no-builtin", "--scenarios", str(scenario)],
-            cwd=ROOT if worktree else snapshot(folder),
+            cwd=ROOT if rev is None else snapshot(folder, rev),
         ),
     ]
 
@@ -278,8 +280,8 @@ def servers(folder: Path, worktree: bool) -> list[Server]:
 class Stream(asyncio.Protocol):
     """One streamed request; ``times``: when each SSE event's closing blank line arrived."""
 
-    #: Streams of the current wave that have their first event.
-    started = 0
+    #: Streams of the current wave that have their first event; of those, the ones ended; all ended.
+    started = ended = closed = 0
 
     __slots__ = ("carry", "done", "error", "head", "request", "sent", "tail", "times", "transport")
 
@@ -326,6 +328,8 @@ class Stream(asyncio.Protocol):
 
     def _end(self, error: str) -> None:
         if not self.done.done():
+            Stream.closed += 1
+            Stream.ended += bool(self.times)
             self.error = error
             self.done.set_result(None)
             if self.transport is not None:
@@ -341,6 +345,8 @@ class Wave:
     all_done: float  # ms, wave start -> last event
     rss_per_stream: float  # KiB
     open_at_sample: int
+    connected: float  # ms, wave start -> the last connection made
+    ramp: float  # ms, wave start -> the last stream's first event
     server_cpu: float  # s over the wave
     client_cpu: float  # s over the wave
     wall: float  # s
@@ -355,18 +361,23 @@ async def wave(port: int, n: int, pid: int) -> Wave:
         b"content-length: %d\r\n\r\n%s" % (port, len(BODY), BODY)
     )
     futures = [loop.create_future() for _ in range(n)]
-    Stream.started = 0
+    Stream.started = Stream.ended = Stream.closed = 0
     streams = [Stream(request, f) for f in futures]
     rss_before = rss_kb(pid)
     server_cpu0, client0 = cpu_s(pid), resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
 
     async def sample() -> tuple[float, int]:
-        while Stream.started < n and not all(f.done() for f in futures):
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(max(0.0, start + IDEAL_MS / 2000 - time.perf_counter()))
-        open_now = sum(1 for s, f in zip(streams, futures, strict=True) if s.times and not f.done())
-        return rss_kb(pid) - rss_before, open_now
+        """RSS grown and streams open: of the samples with (about) the most streams open, the
+        one nearest half the ideal after the wave's start."""
+        samples = []
+        while Stream.closed < n:
+            samples.append((time.perf_counter(), rss_kb(pid), Stream.started - Stream.ended))
+            await asyncio.sleep(0.02)
+        most = max((o for _, _, o in samples), default=0)
+        middle = start + IDEAL_MS / 2000
+        _, rss, open_now = min((s for s in samples if s[2] >= 0.98 * most), key=lambda s: abs(s[0] - middle))
+        return rss - rss_before, open_now
 
     sampler = asyncio.ensure_future(sample())
     connects = await asyncio.gather(
@@ -399,6 +410,8 @@ async def wave(port: int, n: int, pid: int) -> Wave:
         all_done=(last - start) * 1000,
         rss_per_stream=grown / max(open_now, 1),
         open_at_sample=open_now,
+        connected=(max((s.sent for s in streams), default=start) - start) * 1000,
+        ramp=(max((s.times[0] for s in streams if s.times), default=start) - start) * 1000,
         server_cpu=server_cpu,
         client_cpu=(client1.ru_utime + client1.ru_stime) - (client0.ru_utime + client0.ru_stime),
         wall=wall,
@@ -422,6 +435,7 @@ class Row:
     p50_gap_error: list[float] = field(default_factory=list)
     duration_p50: list[float] = field(default_factory=list)
     all_done: list[float] = field(default_factory=list)
+    ramp: list[float] = field(default_factory=list)
     kb_per_stream: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)
@@ -432,6 +446,7 @@ class Row:
         self.p50_gap_error.append(pct(w.errors, 0.5))
         self.duration_p50.append(pct(w.durations, 0.5))
         self.all_done.append(w.all_done)
+        self.ramp.append(w.ramp)
         self.kb_per_stream.append(w.rss_per_stream * 1.024)  # KiB -> kB
         self.server_cpu.append(w.server_cpu / w.wall * 100)
         self.client_cpu.append(w.client_cpu / w.wall * 100)
@@ -442,8 +457,10 @@ class Row:
         return statistics.median(values) if values else float("nan")
 
 
-def run(counts: list[int], rounds: int, warmup: int, folder: Path, worktree: bool) -> tuple[dict, dict[str, list[int]]]:
-    targets = servers(folder, worktree)
+def run(
+    counts: list[int], rounds: int, warmup: int, folder: Path, rev: str | None
+) -> tuple[dict, dict[str, list[int]]]:
+    targets = servers(folder, rev)
     rows = {(t.name, n): Row() for t in targets for n in counts}
     idle: dict[str, list[int]] = {t.name: [] for t in targets}
     log = folder / "servers.log"
@@ -462,7 +479,8 @@ def run(counts: list[int], rounds: int, warmup: int, folder: Path, worktree: boo
                 rows[target.name, n].add(w)
                 print(
                     f"  round {r + 1}, {n} streams, {target.name}: p99 error {pct(w.errors, 0.99):.1f} ms, "
-                    f"p50 {pct(w.durations, 0.5):.0f} ms, all done {w.all_done:.0f} ms, "
+                    f"p50 {pct(w.durations, 0.5):.0f} ms, all done {w.all_done:.0f} ms "
+                    f"(last connected {w.connected:.0f}, last first event {w.ramp:.0f}), "
                     f"{w.rss_per_stream * 1.024:.1f} kB/stream ({w.open_at_sample} open)"
                     + (f"  PROBLEMS: {'; '.join(w.problems)}" if w.problems else ""),
                     flush=True,
@@ -470,16 +488,16 @@ def run(counts: list[int], rounds: int, warmup: int, folder: Path, worktree: boo
     return rows, idle
 
 
-def measured(worktree: bool) -> str:
+def measured(rev: str | None) -> str:
     """Which mockrouter the figures are of."""
     head = subprocess.run(
-        ["git", "log", "-1", "--format=%h (%cd)", "--date=format:%Y-%m-%d %H:%M"],
+        ["git", "log", "-1", "--format=%h (%cd)", "--date=format:%Y-%m-%d %H:%M", rev or "HEAD", "--"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    if not worktree:
-        return f"mockrouter at HEAD {head}, from a git archive"
+    if rev is not None:
+        return f"mockrouter at {'HEAD ' if rev == 'HEAD' else ''}{head}, from a git archive"
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--", "mockrouter"], cwd=ROOT, capture_output=True, text=True
     )
@@ -495,11 +513,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="streams of a wave before each measured one")
     parser.add_argument("--quick", action="store_true", help="N=20, one round, no warm-up; judges nothing")
     parser.add_argument(
-        "--worktree", action="store_true", help="measure mockrouter/ as it is on disk, not as committed at HEAD"
+        "--at", default="HEAD", metavar="REV", help="the commit of mockrouter to measure (default HEAD)"
+    )
+    parser.add_argument(
+        "--worktree", action="store_true", help="measure mockrouter/ as it is on disk, not as committed"
     )
     args = parser.parse_args(argv)
     counts = [20] if args.quick else [int(c) for c in args.streams.split(",") if c]
     rounds, warmup = (1, 0) if args.quick else (args.rounds, args.warmup)
+    rev = None if args.worktree else args.at
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(counts) * 2 + 256
     if soft < want:  # the servers inherit it
@@ -513,18 +535,18 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         pass
     print(
-        f"paced bench, {measured(args.worktree)}: {EVENTS} data events {INTERVAL_MS:g} ms apart + [DONE] per stream "
+        f"paced bench, {measured(rev)}: {EVENTS} data events {INTERVAL_MS:g} ms apart + [DONE] per stream "
         f"(ideal {IDEAL_MS:g} ms), N = {', '.join(map(str, counts))}, {rounds} round(s) interleaved, "
         f"warm-up {warmup} streams; servers on CPU 0, client on CPU 1",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="mockrouter-bench-paced-") as tmp:
-        rows, idle = run(counts, rounds, warmup, Path(tmp), args.worktree)
+        rows, idle = run(counts, rounds, warmup, Path(tmp), rev)
     names = list(idle)
     print(f"\nmedians of {rounds} round(s); ms unless said; kB = 1,000 bytes")
     print(
         f"{'server':16s} {'N':>5s} {'err p50':>8s} {'err p99':>8s} {'dur p50':>8s} {'× ideal':>8s} {'all done':>9s}"
-        f" {'× ideal':>8s} {'kB/stream':>10s} {'srv CPU%':>9s} {'cli CPU%':>9s}"
+        f" {'× ideal':>8s} {'ramp':>6s} {'kB/stream':>10s} {'srv CPU%':>9s} {'cli CPU%':>9s}"
     )
     for n in counts:
         for name in names:
@@ -532,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:16s} {n:5d} {row.median('p50_gap_error'):8.2f} {row.median('p99'):8.2f} "
                 f"{row.median('duration_p50'):8.0f} {row.median('duration_p50') / IDEAL_MS:8.2f} "
-                f"{row.median('all_done'):9.0f} {row.median('all_done') / IDEAL_MS:8.2f} "
+                f"{row.median('all_done'):9.0f} {row.median('all_done') / IDEAL_MS:8.2f} {row.median('ramp'):6.0f} "
                 f"{row.median('kb_per_stream'):10.1f} {row.median('server_cpu'):9.0f} {row.median('client_cpu'):9.0f}"
                 + (f"  problems: {'; '.join(sorted(set(row.problems))[:3])}" if row.problems else "")
             )
