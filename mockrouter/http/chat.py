@@ -296,15 +296,14 @@ def _input(app: Runtime, selection: Selection, facts: RequestFacts, seq: int, rn
     return RenderInput(facts, seq, rng, app.faker if selection.step.needs_faker else None)
 
 
-def _keep_delivery(entry: JournalEntry, delivery: Delivery, request_started: float, started: float) -> None:
-    """Journal what a stream's writer sent: the answer's first bytes and each write's time
-    (moved from the response's start to the request's), for the inspector."""
+def _keep_delivery(entry: JournalEntry, delivery: Delivery) -> None:
+    """Journal what a stream's writer sent, for the inspector: the answer's first bytes, each
+    write's time (rounded when read) and where a fault fired."""
     entry.keep_answer(delivery.pieces, delivery.bytes_sent)
-    shift = (started - request_started) * 1000
-    entry.timeline = [[round(ms + shift, 3), size, chunks] for ms, size, chunks in delivery.writes]
-    if delivery.fault_at_ms is not None:
-        entry.fault_at_ms = delivery.fault_at_ms + shift
-        entry.fault_after_chunks = delivery.fault_after_chunks
+    flat = delivery.writes.tolist()
+    entry.timeline = [flat[i : i + 3] for i in range(0, len(flat), 3)]
+    entry.fault_at_ms = delivery.fault_at_ms
+    entry.fault_after_chunks = delivery.fault_after_chunks
 
 
 def _names_a_scenario(body: dict[str, Any], headers: dict[str, str]) -> bool:
@@ -374,8 +373,7 @@ async def _send_reply(
     if pacing.latency:
         await asyncio.sleep(pacing.latency)
     if stream:
-        delivery = Delivery()
-        started = time.perf_counter()
+        delivery = Delivery(origin=ctx.started)
         try:
             await write_stream(
                 send, receive, encoder.stream(reply, identity, request), reply, headers, pacing, delivery,
@@ -388,7 +386,7 @@ async def _send_reply(
             entry.client_disconnected = delivery.client_disconnected
             entry.disconnected_after_ms = delivery.disconnected_after_ms
             entry.fault = delivery.fault
-            _keep_delivery(entry, delivery, ctx.started, started)
+            _keep_delivery(entry, delivery)
         return
     fault = reply.fault
     if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:

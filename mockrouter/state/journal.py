@@ -157,6 +157,8 @@ class JournalEntry:
             value = getattr(self, name)
             if name in PACKED and type(value) is bytes:
                 value = orjson.loads(value)
+                if name == "timeline":
+                    value = [[round(ms, 3), int(size), int(chunks)] for ms, size, chunks in value]
             elif name in TIMINGS and value is not None:
                 value = round(value, 3)
             if value is None and name in OPTIONAL:
