@@ -175,7 +175,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(ROOT))
 
 from bench.baselines import CHUNKS  # noqa: E402
-from bench.run import free_port, pin  # noqa: E402
+from bench.run import end_process, free_port, pin  # noqa: E402
 
 assert (CHUNKS[0], CHUNKS[-1]) == (CHUNK, DONE)
 
@@ -236,12 +236,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end_process(self.proc)
         self.proc = None
 
 

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import free_port  # noqa: E402
+from bench.run import end_process, free_port  # noqa: E402
 
 TTFT_MS = 50.0
 INTERVAL_MS = 10.0
@@ -181,12 +181,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end_process(self.proc)
         self.proc = None
 
 

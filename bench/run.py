@@ -53,6 +53,16 @@ def pin(cpu: int) -> list[str]:
 
 
 @dataclass
+def end_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server the bench started: SIGTERM, then SIGKILL if it is not gone in 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 class Target:
     name: str
     command: list[str]
@@ -98,12 +108,7 @@ class Target:
 
     def stop(self) -> None:
         if self.proc:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            end_process(self.proc)
             self.proc = None
         if self.log is not None:
             self.log.close()
