@@ -52,7 +52,6 @@ def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
-@dataclass
 def end_process(proc: subprocess.Popen[bytes]) -> None:
     """Stop a server the bench started: SIGTERM, then SIGKILL if it is not gone in 10 s."""
     proc.terminate()
@@ -63,6 +62,7 @@ def end_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
+@dataclass
 class Target:
     name: str
     command: list[str]
