@@ -12,6 +12,15 @@ from ..errors import ConfigError
 MODES = (None, "replay", "auto", "record")
 
 
+#: The ``--store`` URL schemes: this process's memory, or Redis (``rediss``: over TLS; Valkey speaks the same).
+STORE_SCHEMES = ("memory", "redis", "rediss", "valkey", "valkeys")
+
+
+def store_scheme(url: str) -> str:
+    """The scheme of a ``--store`` URL (lower case; empty when it has none)."""
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
 @dataclass
 class Config:
     """Everything ``mockrouter serve`` can be told. Defaults match the CLI's."""
@@ -73,8 +82,8 @@ class Config:
             raise ConfigError("--usage-chunk must be 'repeat' or 'empty'")
         if self.journal_size < 1:
             raise ConfigError("--journal-size must be >= 1")
-        scheme = self.store.split("://", 1)[0] if "://" in self.store else ""
-        if scheme not in ("memory", "redis", "rediss", "valkey", "valkeys"):
+        scheme = store_scheme(self.store)
+        if scheme not in STORE_SCHEMES:
             raise ConfigError(f"--store {self.store!r}: use memory:// (the default) or redis://HOST:PORT/DB")
         if self.workers < 1:
             raise ConfigError("--workers must be >= 1")

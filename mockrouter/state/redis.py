@@ -40,6 +40,7 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,6 +53,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..core.config import STORE_SCHEMES, store_scheme
 from ..errors import ConfigError, StoreUnavailable
 from ._resp import ReplyError, Wire, pack
 from .journal import Journal, JournalEntry, decode_entry, encode_entry
@@ -141,8 +143,7 @@ def check_reachable(url: str) -> None:
     that ``serve`` says so in one line and exits)."""
     import redis
 
-    if url.startswith("valkey"):
-        url = "redis" + url[len("valkey") :]
+    url = _redis_url(url)
     client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
     try:
         client.ping()
@@ -153,6 +154,20 @@ def check_reachable(url: str) -> None:
 
 
 @functools.lru_cache(maxsize=4096)
+def _redis_url(url: str) -> str:
+    """A ``valkey://`` URL as redis-py reads it (``redis://``; ``valkeys`` → ``rediss``)."""
+    return "redis" + url[len("valkey") :] if store_scheme(url).startswith("valkey") else url
+
+
+@contextlib.contextmanager
+def _reaching(store: str) -> Iterator[None]:
+    """Turn a Redis that cannot be reached (refused, timed out, gone) into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise StoreUnavailable(store, _reason(exc)) from None
+
+
 def _tag(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -179,11 +194,9 @@ class RedisStore:
     when read; ``state`` holds what stays per process (the keyring, record modes, in-flight)."""
 
     def __init__(self, url: str, state: State, *, journal_size: int, ttl: float) -> None:
-        scheme = urlsplit(url).scheme
-        if scheme not in ("redis", "rediss", "valkey", "valkeys"):
+        if store_scheme(url) not in STORE_SCHEMES[1:]:
             raise ConfigError(f"--store {url!r}: use memory:// or redis://HOST:PORT/DB")
-        if scheme.startswith("valkey"):
-            url = "redis" + url[len("valkey") :]
+        url = _redis_url(url)
         self.url = shown_url(url)
         self.state = state
         self.size = journal_size
@@ -198,7 +211,7 @@ class RedisStore:
         #: The request path's connection (``_resp.Wire``); redis-py's client does the rest.
         self._wire = Wire(
             where.get("host", "localhost"), int(where.get("port", 6379)), int(where.get("db", 0)),
-            where.get("username"), where.get("password"), tls=scheme in ("rediss", "valkeys"),
+            where.get("username"), where.get("password"), tls=store_scheme(url) == "rediss",
         )  # fmt: skip
         self._sha: dict[str, str] = {}
         self._ids = itertools.count(1)
@@ -220,13 +233,10 @@ class RedisStore:
     # -- life ------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        try:
+        try:  # a Redis that refuses us (a wrong password, say) is as unavailable as one away
             await self.redis.ping()
-            for name, script in (("begin", BEGIN), ("charge", CHARGE), ("advance", ADVANCE)):
-                self._sha[name] = await self.redis.script_load(script)
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
-        except RedisError as exc:
+            await self._load_scripts()
+        except (*_UNREACHABLE, RedisError) as exc:
             raise StoreUnavailable(self.url, _reason(exc)) from None
 
     async def close(self) -> None:
@@ -288,11 +298,9 @@ class RedisStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _load_scripts(self) -> None:
-        try:
+        with _reaching(self.url):
             for name, script in (("begin", BEGIN), ("charge", CHARGE), ("advance", ADVANCE)):
                 self._sha[name] = await self.redis.script_load(script)
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
 
     async def begin(self, op: Begin) -> Began:
         self.requests += 1
@@ -380,7 +388,7 @@ class RedisStore:
 
     async def journal(self) -> Journal:
         await self._write_pending()
-        try:
+        with _reaching(self.url):
             pipe = self.redis.pipeline(transaction=False)
             pipe.get(JOURNAL_GEN)
             pipe.xrange(JOURNAL, "(" + self._last, "+")
@@ -391,8 +399,6 @@ class RedisStore:
             if gen != self._gen:  # entries were deleted (a reset, a restarted Redis): read them all again
                 self._gen, self._mirror, self._last = gen, Journal(self.size), "0-0"
                 fresh = await self.redis.xrange(JOURNAL, "-", "+")
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
         mirror = self._mirror
         for stream_id, fields in fresh:
             self._last = stream_id.decode()
@@ -404,22 +410,18 @@ class RedisStore:
 
     async def journal_changed(self, timeout: float) -> None:
         last = self._last
-        try:
+        with _reaching(self.url):
             await self._blocking.xread({JOURNAL: last}, count=1, block=max(int(min(timeout, BLOCK_S) * 1000), 1))
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
 
     async def cursors(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        try:
+        with _reaching(self.url):
             async for name in self.redis.scan_iter(match="mr:{*}:s:*", count=1000):
                 fields: Any = await self.redis.hgetall(name)
                 label = fields.get(b"w", b"?").decode()
                 for field, value in fields.items():
                     if field.startswith(b"c:"):
                         out.append({"scenario": field[2:].decode(), "who": label, "served": int(value)})
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
         return out
 
     # -- resets and scoped scenarios ---------------------------------------------------------
@@ -452,7 +454,7 @@ class RedisStore:
 
     async def reset(self, key: str | None = None) -> None:
         await self._write_pending()
-        try:
+        with _reaching(self.url):
             if key is None:  # scenarios added without a scope stay, as they do in each process
                 await self._unlink(_PREFIX + "*", keep=(SCOPED,))
                 await self._drop_scoped(lambda r: r.get("key") is not None or r.get("test") is not None)
@@ -462,21 +464,17 @@ class RedisStore:
                 await self._drop_scoped(lambda r: r.get("key") == key and r.get("test") is None)
             await self._new_generation()
             await self.redis.incr(SCOPED_VER)
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
         if key is None:
             self.state.reset()
 
     async def reset_test(self, test: str) -> None:
         await self._write_pending()
-        try:
+        with _reaching(self.url):
             await self._unlink(f"mr:{{*}}:s:{_tag(TEST_PREFIX + test)}")
             await self._drop_entries(test=test)
             await self._drop_scoped(lambda r: r.get("test") == test)
             await self._new_generation()
             await self.redis.incr(SCOPED_VER)
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
 
     async def _drop_scoped(self, doomed: Any) -> None:
         kept = [r for r in await self.redis.lrange(SCOPED, 0, -1) if not doomed(orjson.loads(r))]
@@ -487,21 +485,17 @@ class RedisStore:
         await pipe.execute()
 
     async def add_scoped(self, record: dict[str, Any]) -> str | None:
-        try:
+        with _reaching(self.url):
             pipe = self.redis.pipeline(transaction=True)
             pipe.rpush(SCOPED, orjson.dumps(record))
             pipe.incr(SCOPED_VER)
             _, version = await pipe.execute()
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
         return str(version)
 
     async def scoped(self) -> tuple[str | None, list[dict[str, Any]]]:
-        try:
+        with _reaching(self.url):
             pipe = self.redis.pipeline(transaction=True)
             pipe.get(SCOPED_VER)
             pipe.lrange(SCOPED, 0, -1)
             version, records = await pipe.execute()
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(self.url, _reason(exc)) from None
         return (None if version is None else version.decode()), [orjson.loads(r) for r in records]

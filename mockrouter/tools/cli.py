@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from .. import __version__
-from ..core.config import Config
+from ..core.config import STORE_SCHEMES, Config, store_scheme
 from ..errors import ConfigError, ListenError, MockrouterError, ScenarioErrors, StoreUnavailable, printable
 from ..wire.dialects import DIALECTS
 
@@ -201,8 +201,7 @@ FOLDER = Kind("a folder path", _folder)
 
 
 def _store(text: str) -> str:
-    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-    if scheme not in ("memory", "redis", "rediss", "valkey", "valkeys"):
+    if store_scheme(text) not in STORE_SCHEMES:
         raise ValueError("")
     return text.strip()
 
