@@ -116,6 +116,8 @@ def test_since_0_is_the_oldest_entry(busy, admin_of) -> None:
         ({"since": "0", "before": "req_00000005"}, "not both"),
         ({"limit": str(MAX_LIST_LIMIT + 1)}, "at most"),
         ({"limit": "-1"}, "limit"),
+        ({"status": "2x"}, "status"),
+        ({"status": "600"}, "status"),
     ],
 )
 def test_bad_paging_parameters_are_a_clear_400(admin_of, params: dict[str, str], words: str) -> None:
@@ -174,6 +176,24 @@ def test_the_journal_records_and_filters_by_surface(http: httpx.Client, admin: h
     for surface in sent:
         [entry] = admin.get("/requests", params={"key": api_key, "surface": surface}).json()["data"]
         assert entry["surface"] == surface and entry["status"] == 200
+
+
+def test_status_lists_one_status_or_one_class(http: httpx.Client, admin: httpx.Client, api_key: str) -> None:
+    """``status=429`` keeps the answers with that status, ``status=4xx`` its class (the inspector's filter)."""
+    user = [{"role": "user", "content": "hi"}]
+    codes = [
+        http.post("/chat/completions", json={"model": model, "messages": user}).status_code
+        for model in ("m", "mockrouter/rate-limited", "m", "mockrouter/no-such-scenario")
+    ]
+    assert codes == [200, 429, 200, 404]
+
+    def listed(status: str) -> list[int]:
+        return [e["status"] for e in admin.get("/requests", params={"key": api_key, "status": status}).json()["data"]]
+
+    assert listed("200") == [200, 200]
+    assert listed("429") == [429]
+    assert listed("4xx") == [429, 404]
+    assert listed("5xx") == []
 
 
 def test_the_detail_shows_the_conversation_hash_that_matches_it(anyrouter_server: BackgroundServer) -> None:

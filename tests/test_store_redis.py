@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -762,3 +763,32 @@ def spent(host: Host, key: str) -> float:
     response = host.http.get(host.base_url + "/credits", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200, response.text
     return float(response.json()["data"]["total_usage"])
+
+
+def test_the_inspector_stream_and_cursors_show_the_other_hosts_requests(cluster: Cluster) -> None:
+    """``GET events`` on host A delivers, live, the journal entry of a request host B served, and
+    ``GET cursors`` on A shows the cursor B moved (the inspector page reads both)."""
+    a, b = cluster.hosts
+    key = cluster.pools.plain.take()
+    post_scoped(a, key)
+    seen: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", a.url + "/__mockrouter/events", timeout=15) as events:
+            for line in events.iter_lines():
+                if line.startswith("data: {") and '"key_hint"' in line:
+                    entry = json.loads(line[len("data: ") :])
+                    if entry["key_hint"] == key[-4:]:
+                        seen.append(entry)
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # the stream is open: only entries journaled from now on come
+    assert ask(b.sdk(key), 1, "mockrouter/scoped-two").content == "one"
+    thread.join(10)
+    assert seen, "the event stream of host A never showed host B's request"
+    [entry] = seen
+    assert entry["scenario"] == "scoped-two" and entry["status"] == 200 and entry["step"] == 0
+    cursors = a.admin.get("/cursors").json()["data"]
+    assert {"scenario": "scoped-two", "who": "key …" + key[-4:], "served": 1} in cursors
