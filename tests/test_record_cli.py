@@ -13,6 +13,7 @@ run as subprocesses, and the unmodified openai SDK talks to them:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -322,20 +323,24 @@ def test_serve_auto_records_what_is_missing_and_replays_it_once_the_upstream_is_
     assert len(files) == 1, files
     with pytest.raises(ConnectionRefusedError):  # the upstream is really gone
         socket.create_connection(("127.0.0.1", gone.port), timeout=2).close()
-
-    again = start(
-        "serve", "--mode", "auto", "--upstream", gone.base_url, "--cassette", str(cassette),
-        "--port", "0", "--speed", "0",
-    )  # fmt: skip
-    served_processes.append(again)
-    with sdk(again, key) as client:
-        assert weather_loop(client) == live  # replayed: nothing needed the upstream
-        with pytest.raises(openai.InternalServerError) as info:  # a new conversation must go upstream
-            haiku(client)
-    assert info.value.status_code == 502
-    assert f"could not reach the upstream {gone.base_url}/chat/completions" in str(info.value), info.value
-    stopped(again)
-    assert recorded_files(cassette) == files  # a failed forward records nothing
+    # Hold its port (bound, never listening: connections are still refused), or the OS may give
+    # it to the next server started with --port 0, which would then forward to itself.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        with contextlib.suppress(OSError):  # in TIME_WAIT: the OS gives it to nobody then either
+            holder.bind(("127.0.0.1", gone.port))
+        again = start(
+            "serve", "--mode", "auto", "--upstream", gone.base_url, "--cassette", str(cassette),
+            "--port", "0", "--speed", "0",
+        )  # fmt: skip
+        served_processes.append(again)
+        with sdk(again, key) as client:
+            assert weather_loop(client) == live  # replayed: nothing needed the upstream
+            with pytest.raises(openai.InternalServerError) as info:  # a new conversation must go upstream
+                haiku(client)
+        assert info.value.status_code == 502
+        assert f"could not reach the upstream {gone.base_url}/chat/completions" in str(info.value), info.value
+        stopped(again)
+        assert recorded_files(cassette) == files  # a failed forward records nothing
 
     replay = start("serve", "--mode", "replay", "--cassette", str(cassette), "--port", "0", "--speed", "0")
     served_processes.append(replay)
