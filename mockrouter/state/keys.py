@@ -16,9 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import orjson
-from jsonschema.exceptions import best_match
 
 from ..core.documents import describe, documents, line_of
 from ..core.reply import HttpError
@@ -26,6 +24,8 @@ from ..core.resources import schemas_dir
 from ..errors import ConfigError, ScenarioError
 
 if TYPE_CHECKING:
+    import jsonschema
+
     from ..core.catalog import Catalog
 
 #: How a dialect words the router's own 429: ``(limit, window_s, name, retry_after, reset)``.
@@ -217,6 +217,8 @@ def credit_error(
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema  # only with a keys file: a server without one never loads it (~4 MB)
+
     return jsonschema.Draft202012Validator(orjson.loads((schemas_dir() / "keys.schema.json").read_bytes()))
 
 
@@ -238,6 +240,8 @@ def parse_keys(text: str, file: str = "<keys>") -> Keyring:
     if len(docs) != 1:
         raise ConfigError(f"{file}: a keys file holds one YAML document with a `keys` list")
     data, lines, doc_line = docs[0]
+    from jsonschema.exceptions import best_match
+
     errors: list[ScenarioError] = []
     for error in _validator().iter_errors(data):
         if error.context:
