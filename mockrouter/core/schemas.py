@@ -1,28 +1,31 @@
-"""The published JSON Schemas, compiled once, and request validation with precise paths.
+"""The published JSON Schemas, each compiled on first use, and validation with precise paths.
 
 Validation runs on every request, so the hot path asks a compiled ``jsonschema-rs`` validator
 a yes/no question; only a request that fails is re-validated with ``jsonschema`` to pick the
 most telling error (``best_match``), the JSON path of the field it is about
 (``messages[1].role``) and what is wrong with it, in JSON terms
-(``expected string or array, got null``).
+(``expected string or array, got null``). ``jsonschema`` (~4 MB of memory) is imported only
+then: a server that is never sent a bad body never loads it. A schema file is read and
+compiled when first asked for, so a server keeps only those of the surfaces it answers.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
 import orjson
-from jsonschema.exceptions import best_match
 
 from .resources import schemas_dir
+
+if TYPE_CHECKING:
+    import jsonschema
 
 #: Object keys written ``.key`` in a JSON path; any other key is written ``["key"]``.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
@@ -98,7 +101,8 @@ class Violation:
 
 
 class Schema:
-    """One schema file, compiled for both the fast check and the precise explanation."""
+    """One schema file, compiled for the fast check; the precise explanation (``jsonschema``)
+    is built the first time an instance fails."""
 
     def __init__(self, name: str, document: dict[str, Any]) -> None:
         self.name = name
@@ -107,6 +111,8 @@ class Schema:
 
     @cached_property
     def _precise(self) -> jsonschema.Draft202012Validator:
+        import jsonschema
+
         return jsonschema.Draft202012Validator(document_copy(self.document))
 
     def is_valid(self, instance: Any) -> bool:
@@ -116,6 +122,8 @@ class Schema:
         """None when valid, else the best single explanation."""
         if self._fast.is_valid(instance):
             return None
+        from jsonschema.exceptions import best_match
+
         error = best_match(self._precise.iter_errors(instance))
         if error is None:  # the two validators disagree; trust the fast one's verdict
             return Violation("", "invalid", "", "is invalid")
@@ -123,6 +131,18 @@ class Schema:
 
     def violations(self, instance: Any) -> list[Violation]:
         return [_violation(e) for e in self._precise.iter_errors(instance)]
+
+    def errors(self, instance: Any) -> list[jsonschema.ValidationError]:
+        """Every error ``jsonschema`` finds in ``instance`` (a document from a file: YAML may
+        hold what JSON cannot), asked only when the fast check does not say it is valid. The
+        fast check is never the more lenient (it is stricter about NaN and a ``$`` before a
+        final newline), so this is always what ``jsonschema`` alone would say."""
+        try:
+            if self._fast.is_valid(instance):
+                return []
+        except ValueError:  # not JSON data (a YAML date, bytes, a non-string key): ask jsonschema
+            pass
+        return list(self._precise.iter_errors(instance))
 
 
 def document_copy(document: dict[str, Any]) -> dict[str, Any]:
@@ -168,6 +188,8 @@ def _explain(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
 def _explain_alternatives(error: jsonschema.ValidationError, parts: list[Any]) -> tuple[list[Any], str]:
     """An ``anyOf``/``oneOf`` nothing matched: the types it accepts, when the value has none
     of them; else the best explanation among the alternatives of the value's type."""
+    from jsonschema.exceptions import best_match
+
     if not error.context:  # oneOf: more than one alternative matched
         return parts, "matches more than one of the accepted forms"
     depth = len(error.absolute_path)
@@ -252,14 +274,36 @@ def _message(error: jsonschema.ValidationError) -> str:
     return message if len(message) <= 200 else message[:200] + "..."
 
 
+class Documents(Mapping[str, dict[str, Any]]):
+    """The schema documents of a folder by short name, each file read when first asked for."""
+
+    def __init__(self, folder: Path) -> None:
+        self._paths = {p.name[: -len(".schema.json")]: p for p in sorted(folder.glob("*.schema.json"))}
+        self._read: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        document = self._read.get(name)
+        if document is None:
+            document = self._read[name] = orjson.loads(self._paths[name].read_bytes())
+        return document
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._paths
+
+
 class SchemaRegistry:
-    """Every ``*.schema.json`` in ``schemas/``, by short name (``chat-request``, ...)."""
+    """Every ``*.schema.json`` in ``schemas/``, by short name (``chat-request``, ...), read and
+    compiled when first asked for (about 1 ms for a request schema)."""
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or schemas_dir()
-        self.documents: dict[str, dict[str, Any]] = {}
-        for path in sorted(self.folder.glob("*.schema.json")):
-            self.documents[path.name[: -len(".schema.json")]] = orjson.loads(path.read_bytes())
+        self.documents = Documents(self.folder)
         self._compiled: dict[str, Schema] = {}
 
     def __getitem__(self, name: str) -> Schema:
@@ -267,11 +311,6 @@ class SchemaRegistry:
         if compiled is None:
             compiled = self._compiled[name] = Schema(name, self.documents[name])
         return compiled
-
-    def compile_all(self) -> None:
-        """Compile every schema now (server start-up), so no request pays for it."""
-        for name in self.documents:
-            self[name]
 
     def names(self) -> list[str]:
         return list(self.documents)

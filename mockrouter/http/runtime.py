@@ -8,6 +8,7 @@ import the app, and the app imports the handlers: no cycle.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
@@ -24,7 +25,7 @@ from ..core.config import Config
 from ..core.reply import HttpError
 from ..core.schemas import SchemaRegistry
 from ..errors import ConfigError, RequestError, StoreUnavailable
-from ..scenario.engine import Engine
+from ..scenario.engine import DEFAULT_SCENARIO, Engine
 from ..scenario.loader import collect_json, collect_text, load_builtin, load_path
 from ..scenario.model import Scenario
 from ..state import make_store
@@ -34,6 +35,7 @@ from ..state.store import State
 from ..wire.asgi import Headers, Send, send_response
 from ..wire.dialects import DIALECTS
 from ..wire.dialects.base import JSON, Dialect, RateInfo
+from ..wire.pacer import Pacer
 
 if TYPE_CHECKING:
     from .proxy import Upstream
@@ -86,10 +88,7 @@ def parse_bearer(headers: dict[str, str]) -> str | None:
 def load_scenarios(config: Config) -> list[Scenario]:
     """Built-ins first (unless ``--no-builtin``, which keeps only the default ``echo``), then
     the user's files in the order given. A user scenario replaces a built-in of the same name."""
-    builtin = load_builtin()
-    if not config.builtin:
-        builtin = [s for s in builtin if s.name == "echo"]
-    scenarios = list(builtin)
+    scenarios = load_builtin() if config.builtin else load_builtin(DEFAULT_SCENARIO)
     for path in config.scenarios:
         scenarios.extend(load_path(path))
     if config.cassette is not None and config.cassette.is_dir() and config.cassette not in config.scenarios:
@@ -106,8 +105,9 @@ class Runtime:
         if self.config.dialect not in DIALECTS:
             raise ConfigError(f"unknown dialect {self.config.dialect!r}; choose one of {', '.join(DIALECTS)}")
         self.catalog = Catalog.load()
+        #: Each schema compiled when first used (about 1 ms): a server keeps only the request
+        #: schemas of the surfaces it is asked; the chat surface's now, as every server answers it.
         self.schemas = SchemaRegistry()
-        self.schemas.compile_all()
         self.request_schema = self.schemas["chat-request"]
         self.dialects: dict[str, Dialect] = {n: cls.from_config(self.config) for n, cls in DIALECTS.items()}
         self.default_dialect = self.dialects[self.config.dialect]
@@ -122,6 +122,7 @@ class Runtime:
         #: The shared scoped-scenario version this process's engine has (a shared store's).
         self.scoped_version: str | None = None
         self._faker: Any = None
+        self._pacer: Pacer | None = None
         self.entropy = random.Random()
         self.started = time.time()
         #: The real router behind ``--mode record|auto`` (set by the app; None without ``--upstream``).
@@ -136,6 +137,15 @@ class Runtime:
 
             self._faker = Faker()
         return self._faker
+
+    @property
+    def pacer(self) -> Pacer:
+        """The running loop's one scheduler of paced writes (made there on first use)."""
+        loop = asyncio.get_running_loop()
+        pacer = self._pacer
+        if pacer is None or pacer.loop is not loop:
+            self._pacer = pacer = Pacer(loop)
+        return pacer
 
     def record_mode(self, key: str) -> str | None:
         """The record-and-replay mode of a request with ``key``: the key's own (the pytest

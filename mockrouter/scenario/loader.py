@@ -14,11 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import orjson
-from jsonschema.exceptions import ValidationError, best_match
 
 from ..core.documents import (
     Document,
@@ -31,6 +29,7 @@ from ..core.documents import (
 )
 from ..core.reply import Fault, HttpError, Timing
 from ..core.resources import scenarios_dir, schemas_dir
+from ..core.schemas import Schema
 from ..core.tokens import group, tokenize
 from ..errors import RegexError, ScenarioError, ScenarioErrors
 from .matcher import conditions
@@ -46,17 +45,21 @@ from .model import (
 )
 from .templates import Template, compile_template
 
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
 #: Nesting a scenario may have (orjson writes at most 255 levels; no real scenario nears this).
 MAX_DEPTH = 128
 DEFAULT_FAULT_ERROR = (502, "Provider disconnected unexpectedly")
 #: Stands in for a pattern that failed to compile while the rest of the file is checked.
-NEVER = Regex(r"[^\s\S]")
+NEVER = r"[^\s\S]"
 
 
 @cache
-def _scenario_validator() -> jsonschema.Draft202012Validator:
-    schema = orjson.loads((schemas_dir() / "scenario.schema.json").read_bytes())
-    return jsonschema.Draft202012Validator(schema)
+def _scenario_schema() -> Schema:
+    """The scenario schema: ``jsonschema-rs`` says whether a document is valid; only when it is
+    not does ``jsonschema`` (imported then) find every error, as the messages have always been."""
+    return Schema("scenario", orjson.loads((schemas_dir() / "scenario.schema.json").read_bytes()))
 
 
 #: Lists whose items are steps: a step the pruning cannot repair is left out, not its list.
@@ -113,7 +116,7 @@ def _prune(doc: dict[str, Any], errors: list[ValidationError]) -> tuple[dict[str
                 parent[last] = None
         errors = [
             e
-            for e in _scenario_validator().iter_errors(pruned)
+            for e in _scenario_schema().errors(pruned)
             if not (e.validator == "required" and not e.absolute_path)  # the builder tolerates those
             and not any(_step_of(tuple(e.absolute_path)) == s and _at(pruned, s) is None for s in touched)
         ]
@@ -170,7 +173,7 @@ class _Builder:
             if any(marker in str(exc) for marker in ("perl operator", "escape sequence", "repetition operator")):
                 hint = " (RE2 syntax: no backreferences, lookaround, atomic groups or possessive quantifiers)"
             self.error(f"invalid regex {source!r}: {exc}{hint}", path)
-            return NEVER
+            return Regex(NEVER)
 
     def header_fields(self, spec: dict[str, Any], path: PathKey) -> None:
         """``error.headers`` and a string ``error.retry_after`` must be sendable as headers."""
@@ -529,11 +532,14 @@ def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool =
 def _build_one(
     data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int]
 ) -> Loaded:
-    raw_errors = list(_scenario_validator().iter_errors(data))
-    errors = [describe(best_match(e.context) if e.context else e, lines, doc_line, file) for e in raw_errors]
+    raw_errors = _scenario_schema().errors(data)
+    errors: list[ScenarioError] = []
     pruned: dict[str, Any] | None = data
     touched: set[PathKey] = set()
     if raw_errors:
+        from jsonschema.exceptions import best_match
+
+        errors = [describe(best_match(e.context) if e.context else e, lines, doc_line, file) for e in raw_errors]
         pruning = _prune(data, raw_errors)
         pruned, touched = pruning if pruning is not None else (None, set())
     out = Loaded(errors=errors)
@@ -632,13 +638,15 @@ def load_path(path: Path | str, *, builtin: bool = False) -> list[Scenario]:
 
 
 @cache
-def _builtin() -> tuple[Scenario, ...]:
-    return tuple(load_path(scenarios_dir(), builtin=True))
+def _builtin(name: str | None) -> tuple[Scenario, ...]:
+    return tuple(load_path(scenarios_dir() if name is None else scenarios_dir() / f"{name}.yaml", builtin=True))
 
 
-def load_builtin() -> list[Scenario]:
-    """The built-in scenario library (parsed once per process; the objects are immutable in use)."""
-    return list(_builtin())
+def load_builtin(name: str | None = None) -> list[Scenario]:
+    """The built-in scenario library, or only the built-in ``name`` (each is in ``NAME.yaml``):
+    ``--no-builtin`` keeps ``echo`` without compiling the others (``lorem``'s faker call would
+    import faker). Parsed once per process; the objects are immutable in use."""
+    return list(_builtin(name))
 
 
 def _turn_ranges(spec: Any) -> list[tuple[int, float]]:
