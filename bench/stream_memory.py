@@ -13,12 +13,13 @@ tracemalloc snapshot and ``VmRSS`` (``/proc/self/status``) are taken; N streams 
 once; once every stream has its first event and half a stream's ideal duration has passed
 since they were opened, RSS and a second snapshot are taken. Printed, per stream open then
 (uvicorn's connections): RSS grown (and less what tracemalloc itself grew by), tracemalloc's
-total, the top 25 differences grouped by line and the top 5 by traceback (6 frames), each in
-bytes and blocks per stream.
+total, the top 25 differences (``--top``) grouped by line and the top 5 by traceback (6
+frames), each in bytes and blocks per stream; and what is still held once every stream has
+ended (the journal's entries: it keeps the last ``--journal-size`` requests).
 
 tracemalloc recording 6 frames makes every allocation ~2 µs dearer (a request ~50x slower to take
 on): at 20 ms a server takes longer to take 300 streams on than a stream lasts. So by default
-every delay is 10x longer (``--speed 10``: mockrouter's ``--speed``, the raw app's sleep):
+every delay is 30x longer (``--speed 30``: mockrouter's ``--speed``, the raw app's sleep):
 the same events, frames and objects per stream, held longer. ``--no-trace`` (speed 1 unless
 given) measures RSS alone, without tracemalloc in the process.
 
@@ -28,7 +29,7 @@ tracemalloc; allocations the loop makes outside any Python frame show as the loo
 (``asyncio/runners.py``).
 
     python bench/stream_memory.py [--app mockrouter|raw] [--streams 300] [--warmup 5]
-                                  [--speed F] [--no-trace] [--at REV | --worktree]
+                                  [--speed F] [--top 25] [--no-trace] [--at REV | --worktree]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from bench import paced  # noqa: E402
 
 TRACE_FRAMES = 6
 #: ``--speed`` when tracing: every delay this many times longer.
-TRACE_SPEED = 10.0
+TRACE_SPEED = 30.0
 
 
 # ---------------------------------------------------------------------------- the client
@@ -167,7 +168,7 @@ def where(frame: tracemalloc.Frame) -> str:
     return f"{path}:{frame.lineno}"
 
 
-def report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> None:
+def report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int, top: int = 25) -> None:
     by_line = after.compare_to(before, "lineno")
     size, count = sum(s.size_diff for s in by_line), sum(s.count_diff for s in by_line)
     print(f"tracemalloc: {size / n:,.0f} bytes per stream in all ({count / n:.0f} blocks)")
@@ -177,8 +178,8 @@ def report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) ->
         packages[name] = packages.get(name, 0) + s.size_diff
     ranked = sorted(packages.items(), key=lambda item: -item[1])
     print("  by the innermost frame's package: " + ", ".join(f"{k} {v / n:,.0f}" for k, v in ranked if v / n >= 1))
-    print("\ntop 25 lines, bytes (blocks) per open stream:")
-    for s in by_line[:25]:
+    print(f"\ntop {top} lines, bytes (blocks) per open stream:")
+    for s in by_line[:top]:
         print(f"  {s.size_diff / n:8,.0f} ({s.count_diff / n:5.1f})  {where(s.traceback[0])}")
     print(f"\ntop 5 tracebacks ({TRACE_FRAMES} frames, innermost first), bytes (blocks) per open stream:")
     for s in after.compare_to(before, "traceback")[:5]:
@@ -199,7 +200,9 @@ class HalfWay:
     snapshot: tracemalloc.Snapshot | None = None
 
 
-async def measure(app_name: str, n: int, warmup: int, speed: float, trace: bool, rev: str | None) -> None:
+async def measure(
+    app_name: str, n: int, warmup: int, speed: float, trace: bool, rev: str | None, top: int = 25
+) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio's TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -229,6 +232,7 @@ async def measure(app_name: str, n: int, warmup: int, speed: float, trace: bool,
         before = snapshot() if trace else None
         rss, traced = rss_bytes(), tracemalloc.get_tracemalloc_memory()
         duration = await run_client(port, n, at_first)
+        end = snapshot() if trace else None
         server.should_exit = True
         await task
 
@@ -244,10 +248,21 @@ async def measure(app_name: str, n: int, warmup: int, speed: float, trace: bool,
     per = max(half.open, 1)
     print(
         f"RSS grown: {grown / per:,.0f} bytes per open stream"
-        + (f"; {(grown - overhead) / per:,.0f} less tracemalloc's own {overhead / per:,.0f}" if trace else "")
+        + (
+            f" with tracemalloc in the process, {(grown - overhead) / per:,.0f} less its own {overhead / per:,.0f}"
+            " (--no-trace: RSS alone)"
+            if trace
+            else ""
+        )
     )
     if before is not None and half.snapshot is not None:
-        report(before, half.snapshot, per)
+        report(before, half.snapshot, per, top)
+    if before is not None and end is not None:
+        by_line = end.compare_to(before, "lineno")
+        total = sum(s.size_diff for s in by_line)
+        print(f"\nstill held once every stream has ended (the journal): {total / n:,.0f} bytes per stream; top 5:")
+        for s in by_line[:5]:
+            print(f"  {s.size_diff / n:8,.0f} ({s.count_diff / n:5.1f})  {where(s.traceback[0])}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--speed", type=float, help=f"every delay F times longer (default {TRACE_SPEED:g}; 1 with --no-trace)"
     )
+    parser.add_argument("--top", type=int, default=25, help="lines shown (default 25)")
     parser.add_argument("--no-trace", action="store_true", help="RSS only, without tracemalloc in the process")
     parser.add_argument("--at", default="HEAD", metavar="REV", help="the commit of mockrouter (default HEAD)")
     parser.add_argument("--worktree", action="store_true", help="mockrouter/ as it is on disk, not as committed")
@@ -272,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     speed = args.speed if args.speed is not None else (1.0 if args.no_trace else TRACE_SPEED)
     rev = None if args.worktree else args.at
-    uvloop.run(measure(args.app, args.streams, args.warmup, speed, not args.no_trace, rev))
+    uvloop.run(measure(args.app, args.streams, args.warmup, speed, not args.no_trace, rev, args.top))
     return 0
 
 
