@@ -7,7 +7,6 @@ either names file, line and field (a JSON path such as ``steps[1].error.status``
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -248,6 +247,8 @@ def describe(error: ValidationError, lines: dict[PathKey, int], doc_line: int, f
         allowed = list(schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in allowed]
         key = unknown[0] if unknown else ""
+        import difflib  # for a hint only: not loaded unless something is misspelled
+
         hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
         message = f"unknown key {key!r}"
         message += f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}"
