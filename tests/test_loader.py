@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockrouter.errors import ScenarioError, ScenarioErrors, TemplateError
-from mockrouter.scenario.loader import collect_json, load_json, load_text
+from mockrouter.scenario.loader import collect_json, load_builtin, load_json, load_text
 
 
 def errors_of(text: str, file: str = "f.yaml") -> list[ScenarioError]:
@@ -755,3 +755,21 @@ def test_the_summary_shows_the_agent_loop_conditions_as_written() -> None:
         "system": "pirate",
         "conversation": HASH,
     }
+
+
+def test_a_yaml_value_json_cannot_hold_is_checked_by_jsonschema_as_before() -> None:
+    """The fast check (jsonschema-rs) reads JSON data only: a YAML date goes to jsonschema,
+    which accepts it where the schema takes any value and words the error where it does not."""
+    loaded = load_text("name: dated\nmatch:\n  body:\n    created: 2024-01-01\nsteps:\n  - content: hi\n")
+    assert [s.name for s in loaded] == ["dated"]
+    error = only_error("name: dated\nsteps:\n  - content: 2024-01-01\n")
+    assert (error.line, error.field) == (3, "steps[0].content")
+    assert error.message == "datetime.date(2024, 1, 1) is not of type 'string'"
+
+
+def test_each_builtin_loads_alone_from_its_own_file() -> None:
+    """``--no-builtin`` loads only ``echo``, from ``echo.yaml``: each built-in is in NAME.yaml."""
+    library = [s.name for s in load_builtin()]
+    assert "echo" in library
+    for name in library:
+        assert [s.name for s in load_builtin(name)] == [name]

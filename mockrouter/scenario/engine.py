@@ -8,7 +8,6 @@ one loaded first); the default scenario (``echo``). Cursors are kept per (scenar
 
 from __future__ import annotations
 
-import difflib
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -146,6 +145,8 @@ class Engine:
     def _named(self, name: str, key: str | None, how: str, test: str | None) -> Scenario:
         found = self.find(name, key, test)
         if found is None:
+            import difflib  # for a hint only: not loaded unless something is misspelled
+
             hint = difflib.get_close_matches(name, self.names(key, test), n=1)
             message = f"No scenario named {name!r}"
             message += f" (did you mean {hint[0]!r}?)" if hint else ""

@@ -29,7 +29,6 @@ cheap), only by how long they are written.
 from __future__ import annotations
 
 import datetime
-import difflib
 import inspect
 import json
 import math
@@ -243,6 +242,8 @@ def _kinds(types: set[str]) -> str:
 
 
 def _did_you_mean(name: str, choices: Any, prefix: str = "") -> str:
+    import difflib  # for a hint only: not loaded unless something is misspelled
+
     close = difflib.get_close_matches(name, sorted(choices), n=2)
     if not close:
         return ""
@@ -257,6 +258,8 @@ def request_path_problem(steps: tuple[str | int, ...]) -> str | None:
     if not steps:
         return None
     first = steps[0]
+    if len(steps) == 1 and first in DERIVED_REQUEST_FIELDS:  # request.last_user: no schema to read
+        return None
     fields = known_request_fields()
     if isinstance(first, int):
         return "request is the JSON body, an object: name a field, e.g. request.model or request.messages[0]"
