@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,8 @@ import httpx
 import pytest
 from test_cli import BASE_URL, ROOT, Served, clean_env, read_lines, stop
 
-#: Libraries a plain scenario does without.
-OPTIONAL = ("faker", "jsonschema", "hypothesis", "re2", "httpx", "redis")
+#: Libraries a plain scenario does without (mockrouter serves no WebSocket at all).
+OPTIONAL = ("faker", "jsonschema", "hypothesis", "re2", "httpx", "redis", "websockets", "wsproto")
 IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(?P<module>[\w.]+)$", re.MULTILINE)
 
 PLAIN = """
@@ -140,3 +141,21 @@ def test_the_builtins_bring_faker_for_lorem_and_hypothesis_only_with_a_fuzz_answ
     fuzzed = fuzz.chat({"model": "mockrouter/fuzz", "messages": [{"role": "user", "content": "x"}]})
     assert fuzzed.status_code == 200 and "x-mockrouter-seed" in fuzzed.headers
     assert "hypothesis" in fuzz.imported()
+
+
+def test_a_websocket_upgrade_is_answered_as_http_without_a_websocket_library(serving: Callable[..., Serving]) -> None:
+    server = serving("--no-builtin")
+    with socket.create_connection(("127.0.0.1", server.served.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /api/v1/realtime HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        answer = b""
+        while b"}}" not in answer and (more := sock.recv(4096)):
+            answer += more
+    assert answer.startswith(b"HTTP/1.1 404 "), answer
+    assert b'"No route for GET /api/v1/realtime."' in answer  # the dialect's error, not uvicorn's 500
+    assert "websockets" not in server.imported()
+    log = server.log.read_text()
+    assert "Unsupported upgrade request." in log
+    assert "No supported WebSocket library" not in log  # uvicorn's install advice would mislead
