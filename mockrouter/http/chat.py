@@ -377,7 +377,7 @@ async def _send_reply(
         try:
             await write_stream(
                 send, receive, encoder.stream(reply, identity, request), reply, headers, pacing, delivery,
-                speed=app.config.speed,
+                app.pacer, speed=app.config.speed,
             )  # fmt: skip
         finally:
             entry.bytes_sent = delivery.bytes_sent

@@ -8,6 +8,7 @@ import the app, and the app imports the handlers: no cycle.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
@@ -34,6 +35,7 @@ from ..state.store import State
 from ..wire.asgi import Headers, Send, send_response
 from ..wire.dialects import DIALECTS
 from ..wire.dialects.base import JSON, Dialect, RateInfo
+from ..wire.pacer import Pacer
 
 if TYPE_CHECKING:
     from .proxy import Upstream
@@ -120,6 +122,7 @@ class Runtime:
         #: The shared scoped-scenario version this process's engine has (a shared store's).
         self.scoped_version: str | None = None
         self._faker: Any = None
+        self._pacer: Pacer | None = None
         self.entropy = random.Random()
         self.started = time.time()
         #: The real router behind ``--mode record|auto`` (set by the app; None without ``--upstream``).
@@ -134,6 +137,15 @@ class Runtime:
 
             self._faker = Faker()
         return self._faker
+
+    @property
+    def pacer(self) -> Pacer:
+        """The running loop's one scheduler of paced writes (made there on first use)."""
+        loop = asyncio.get_running_loop()
+        pacer = self._pacer
+        if pacer is None or pacer.loop is not loop:
+            self._pacer = pacer = Pacer(loop)
+        return pacer
 
     def record_mode(self, key: str) -> str | None:
         """The record-and-replay mode of a request with ``key``: the key's own (the pytest

@@ -14,11 +14,13 @@ import time
 from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.reply import Fault, Reply, Timing
 from ..errors import DeliberateDisconnect
 from .asgi import Headers, Receive, Send, send_response
 from .dialects.base import JSON, SSE, StreamEncoder
+from .pacer import PENDING, Pacer, drive
 
 #: Send one body piece (``more`` = more to come); False once the client has gone.
 Emit = Callable[..., Awaitable[bool]]
@@ -97,15 +99,228 @@ class Pacing:
 NO_PACING = Pacing(Timing(), 0.0, random.Random(0))
 
 
-async def _watch(receive: Receive, gone: asyncio.Event, waiting: list[asyncio.Future[None]]) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            gone.set()
-            for future in waiting:  # a pause in progress ends now
-                if not future.done():
-                    future.set_result(None)
+class _Stream:
+    """One stream on its way: what the pacer steps (its chunks, keep-alives and the end, each
+    written from the pacer's tick) and, for a fault, what the coroutine goes on with.
+
+    Frames are encoded one ahead of the write (the next one tells whether this is the last),
+    not all before the stream starts: an open stream holds one frame, not fifty."""
+
+    __slots__ = (
+        "chunk_due",
+        "closed",
+        "delivery",
+        "due",
+        "encoder",
+        "ended",
+        "events",
+        "fault_after",
+        "frame",
+        "gap",
+        "gone",
+        "keepalives",
+        "origin",
+        "pacer",
+        "pacing",
+        "pausing",
+        "receive",
+        "send",
+        "started",
+        "waiter",
+    )
+
+    def __init__(
+        self, send: Send, encoder: StreamEncoder, reply: Reply, pacing: Pacing, delivery: Delivery, pacer: Pacer
+    ) -> None:
+        self.send = send
+        self.encoder = encoder
+        self.events = iter(reply.events())
+        self.pacing = pacing
+        self.delivery = delivery
+        self.pacer = pacer
+        fault = reply.fault
+        self.fault_after = -1 if fault is None else fault.after_chunks
+        self.started = time.perf_counter()
+        self.origin = delivery.origin or self.started
+        self.frame = self.next_frame()
+        self.keepalives = 0  # keep-alives still to send before the first chunk
+        self.gap = 0.0  # between them
+        self.chunk_due = 0.0  # when the first chunk is due (loop time), then when the last was
+        self.due: Any = None  # what to do once a write that had to wait is done: a deadline, or _END
+        self.gone = False  # the client left
+        self.ended = False  # the pacer is done with it (complete, failed, or handed back for its fault)
+        self.closed = False  # the response's last write is made: a disconnect now is no news
+        self.pausing: asyncio.Future[None] | None = None  # a fault's pause in progress
+        loop = pacer.loop
+        #: What the coroutine waits on: None when the stream is complete, _FAULT when its
+        #: fault is due, _GONE when the client left; an exception when a write failed.
+        self.waiter: asyncio.Future[Any] = loop.create_future()
+
+    def next_frame(self) -> bytes | None:
+        encode = self.encoder.encode
+        for event in self.events:
+            frame = encode(event)
+            if frame is not None:
+                return frame
+        return None
+
+    def rest(self) -> list[bytes]:
+        """The frames not sent yet (the stream's fault is firing)."""
+        frames = []
+        frame = self.frame
+        while frame is not None:
+            frames.append(frame)
+            frame = self.next_frame()
+        self.frame = None
+        return frames
+
+    # -- the pacer's side ------------------------------------------------------------------
+
+    def begin(self, keepalives: int) -> None:
+        """Start the body: now, or at the pacer's ticks (keep-alives spread over the time to
+        the first token, then the chunks, due from the first)."""
+        pacing = self.pacing
+        loop = self.pacer.loop
+        now = loop.time()
+        self.chunk_due = now + pacing.ttft
+        if keepalives:
+            self.keepalives = keepalives
+            self.gap = pacing.ttft / (keepalives + 1)
+            self.pacer.add(self, now + self.gap)
+        elif pacing.ttft:
+            self.pacer.add(self, self.chunk_due)
+        else:
+            due = self.step(now)
+            if due is not None:
+                self.pacer.add(self, due)
+
+    def step(self, now: float) -> float | None:
+        if self.ended or self.gone:
+            return None
+        if self.keepalives:
+            self.keepalives -= 1
+            due = self.chunk_due - self.gap * self.keepalives
+            return due if self.write(self.encoder.keepalive, due) else None
+        delivery = self.delivery
+        pacing = self.pacing
+        while True:
+            if delivery.chunks_sent == self.fault_after:
+                self.end(_FAULT)
+                return None
+            frame = self.frame
+            if frame is None:
+                self.ended = True
+                if self.write(self.encoder.done, _END, more=False):
+                    self.end(None)
+                return None
+            first = not delivery.chunks_sent
+            self.frame = self.next_frame()
+            if self.frame is not None and pacing.gaps:  # the next chunk's deadline
+                gap = pacing.between()
+                due = max((now if first else self.chunk_due) + gap, now + gap / 2)
+            else:
+                due = now
+            self.chunk_due = due
+            delivery.chunks_sent += 1
+            if first:
+                delivery.ttft_ms = (time.perf_counter() - self.started) * 1000
+            if not self.write(frame, due):
+                return None
+            if due > now:
+                return due
+
+    def write(self, data: bytes, then: Any, *, more: bool = True) -> bool:
+        """Send ``data`` from the pacer's tick; False when the stream must wait for it (the
+        socket's buffer is full: it goes on with ``then`` once the write is done)."""
+        delivery = self.delivery
+        if data:
+            delivery.bytes_sent += len(data)
+            delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
+            delivery.pieces.append(data)
+        if not more:
+            self.closed = True
+        if drive(self.send({"type": "http.response.body", "body": data, "more_body": more}), self.written) is PENDING:
+            self.due = then
+            return False
+        return True
+
+    def written(self, _: Any, exc: BaseException | None) -> None:
+        """A write that had to wait is done."""
+        if exc is not None:
+            self.fail(exc)
+        elif self.due is _END:
+            self.end(None)
+        elif not self.gone:
+            self.pacer.add(self, self.due)
+
+    def end(self, outcome: Any) -> None:
+        self.ended = True
+        if not self.waiter.done():
+            self.waiter.set_result(outcome)
+
+    def fail(self, exc: BaseException) -> None:
+        self.ended = True
+        if not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+    def watched(self, message: Any, exc: BaseException | None) -> None:
+        """``receive`` answered: the client left (or, after the response, uvicorn says so)."""
+        if exc is None and message.get("type") != "http.disconnect":
+            self.watch()  # more of the request body: read on
             return
+        if self.closed:
+            return
+        self.gone = True
+        if self.pausing is not None and not self.pausing.done():
+            self.pausing.set_result(None)
+        if not self.waiter.done():
+            self.waiter.set_result(_GONE)
+
+    def watch(self, receive: Receive | None = None) -> None:
+        """Learn when the client leaves (``receive`` answers ``http.disconnect``), without a
+        task: uvicorn's ``receive`` waits on one event, stepped by callbacks."""
+        if receive is not None:
+            self.receive = receive
+        message = drive(self.receive(), self.watched)
+        if message is not PENDING:
+            self.watched(message, None)
+
+    # -- the coroutine's side, once a fault fires ------------------------------------------
+
+    async def emit(self, data: bytes, *, more: bool = True) -> bool:
+        """Send one piece; False once the client has gone."""
+        if self.gone:
+            return False
+        if not more:
+            self.closed = True
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+        delivery = self.delivery
+        delivery.bytes_sent += len(data)
+        if data:
+            delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
+            delivery.pieces.append(data)
+        return not self.gone
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep, but wake as soon as the client leaves; False when it has."""
+        if seconds <= 0 or self.gone:
+            return not self.gone
+        loop = self.pacer.loop
+        future: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _release, future) if seconds != float("inf") else None
+        self.pausing = future
+        try:
+            await future
+        finally:
+            self.pausing = None
+            if timer is not None:
+                timer.cancel()
+        return not self.gone
+
+
+_END: Any = object()
+_FAULT: Any = object()
+_GONE: Any = object()
 
 
 def _release(future: asyncio.Future[None]) -> None:
@@ -121,17 +336,18 @@ async def write_stream(
     headers: Headers,
     pacing: Pacing,
     delivery: Delivery,
+    pacer: Pacer,
     *,
     speed: float,
 ) -> None:
     """Send the whole SSE response for ``reply``.
 
-    Paced chunks are due at times counted from the first chunk (``due``), not from the write
-    before: a chunk the loop sends late is followed by a shorter gap (never under half the
-    scripted one), so a stream does not drift longer under load."""
-    started = time.perf_counter()
-    origin = delivery.origin or started
-    frames = [b for event in reply.events() if (b := encoder.encode(event)) is not None]
+    A stream with no delay and no fault leaves in one write. Any other is stepped by
+    ``pacer`` (the loop's one scheduler of paced writes) while this coroutine waits for its
+    end, the client leaving, or its fault (which it then fires itself). Paced chunks are due
+    at times counted from the first chunk, not from the write before: a chunk sent late is
+    followed by a shorter gap (never under half the scripted one), so a stream does not
+    drift longer under load."""
     start = {
         "type": "http.response.start",
         "status": 200,
@@ -139,6 +355,9 @@ async def write_stream(
     }
     fault = reply.fault
     if fault is None and not pacing.active:
+        started = time.perf_counter()
+        origin = delivery.origin or started
+        frames = [b for event in reply.events() if (b := encoder.encode(event)) is not None]
         body = encoder.keepalive * reply.keepalive + b"".join(frames) + encoder.done
         await send(start)
         await send({"type": "http.response.body", "body": body})
@@ -149,86 +368,20 @@ async def write_stream(
         delivery.pieces.append(body)
         return
 
-    gone = asyncio.Event()
-    waiting: list[asyncio.Future[None]] = []  # the pause in progress, for the watcher to end
-    watcher = asyncio.ensure_future(_watch(receive, gone, waiting))
-    loop = asyncio.get_running_loop()
-
-    async def emit(data: bytes, *, more: bool = True) -> bool:
-        if gone.is_set():
-            return False
-        await send({"type": "http.response.body", "body": data, "more_body": more})
-        delivery.bytes_sent += len(data)
-        if data:
-            delivery.writes.extend(((time.perf_counter() - origin) * 1000, len(data), delivery.chunks_sent))
-            delivery.pieces.append(data)
-        return not gone.is_set()
-
-    async def pause(seconds: float) -> bool:
-        """Sleep, but wake as soon as the client leaves; False when it has. One future and one
-        timer per pause (``asyncio.wait_for`` made a task of its own each time: per chunk, that
-        was most of a paced stream's cost)."""
-        if seconds <= 0 or gone.is_set():
-            return not gone.is_set()
-        future: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(seconds, _release, future) if seconds != float("inf") else None
-        waiting.append(future)
-        try:
-            await future
-        finally:
-            waiting.pop()
-            if timer is not None:
-                timer.cancel()
-        return not gone.is_set()
-
+    stream = _Stream(send, encoder, reply, pacing, delivery, pacer)
     try:
         await send(start)
-        ok = True
-        keepalives = reply.keepalive
-        if keepalives:
-            gap = pacing.ttft / (keepalives + 1)
-            for _ in range(keepalives):
-                ok = await pause(gap) and await emit(encoder.keepalive)
-                if not ok:
-                    break
-            if ok:
-                ok = await pause(gap)
-        elif pacing.ttft:
-            ok = await pause(pacing.ttft)
-        index = 0
-        due = 0.0  # when the chunk last sent was due (loop time)
-        while ok and index < len(frames):
-            if fault is not None and delivery.chunks_sent == fault.after_chunks:
-                delivery.fault_at_ms = (time.perf_counter() - origin) * 1000
-                await _fire(fault, frames[index:], emit, pause, encoder, delivery, speed)
-                return
-            if index and pacing.gaps:
-                gap = pacing.between()
-                now = loop.time()
-                due = max(due + gap, now + gap / 2)  # catch up on lateness, by half a gap at most
-                ok = await pause(due - now)
-                if not ok:
-                    break
-            elif not index:
-                due = loop.time()
-            ok = await emit(frames[index])
-            if ok:
-                delivery.chunks_sent += 1
-                delivery.writes[-1] = delivery.chunks_sent
-                if delivery.ttft_ms is None:
-                    delivery.ttft_ms = (time.perf_counter() - started) * 1000
-            index += 1
-        if ok and fault is not None and delivery.chunks_sent == fault.after_chunks:
-            delivery.fault_at_ms = (time.perf_counter() - origin) * 1000
-            await _fire(fault, [], emit, pause, encoder, delivery, speed)
-            return
-        if ok:
-            await emit(encoder.done, more=False)
+        stream.watch(receive)
+        stream.begin(reply.keepalive)
+        outcome = await stream.waiter
+        if outcome is _FAULT and fault is not None:
+            delivery.fault_at_ms = (time.perf_counter() - stream.origin) * 1000
+            await _fire(fault, stream.rest(), stream.emit, stream.pause, encoder, delivery, speed)
     finally:
-        watcher.cancel()
-        if gone.is_set():
+        stream.ended = stream.closed = True
+        if stream.gone:
             delivery.client_disconnected = True
-            delivery.disconnected_after_ms = (time.perf_counter() - started) * 1000
+            delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
 
 
 async def _fire(

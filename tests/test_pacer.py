@@ -1,0 +1,285 @@
+"""The one scheduler of paced writes (``wire.pacer``): ``drive`` runs a coroutine as a Task
+would, the pacer steps every stream at (never before) its deadlines, and a real server keeps
+hundreds of paced streams whole, in order and on time, through a client that stops reading."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+
+import httpx
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mockrouter.wire.pacer import PENDING, SLACK, Pacer, drive
+
+# ---------------------------------------------------------------------------- drive
+
+
+class Boom(Exception):
+    pass
+
+
+async def scripted(loop: asyncio.AbstractEventLoop, waits: list[str], result: int, fail: bool) -> int:
+    """A coroutine that waits as ``waits`` says (a future resolved later, a bare yield, a
+    future already resolved), then returns ``result`` or raises."""
+    for kind in waits:
+        if kind == "future":
+            future = loop.create_future()
+            loop.call_soon(future.set_result, None)
+            await future
+        elif kind == "sleep0":
+            await asyncio.sleep(0)
+        elif kind == "cancelled":
+            future = loop.create_future()
+            loop.call_soon(future.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await future
+        else:  # "done": a future done before it is awaited does not suspend
+            future = loop.create_future()
+            future.set_result(None)
+            await future
+    if fail:
+        raise Boom(result)
+    return result
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    waits=st.lists(st.sampled_from(["future", "sleep0", "done", "cancelled"]), max_size=6),
+    result=st.integers(),
+    fail=st.booleans(),
+)
+def test_drive_gives_what_awaiting_gives(waits: list[str], result: int, fail: bool) -> None:
+    """Whatever the coroutine waits on, ``drive`` ends with the result or exception ``await``
+    gives, at once (returned or raised) when nothing suspended it, else through ``then``."""
+
+    async def main() -> tuple[object, list[tuple[object, BaseException | None]]]:
+        loop = asyncio.get_running_loop()
+        heard: list[tuple[object, BaseException | None]] = []
+        ended = loop.create_future()
+
+        def then(value: object, exc: BaseException | None) -> None:
+            heard.append((value, exc))
+            ended.set_result(None)
+
+        try:
+            now = drive(scripted(loop, waits, result, fail), then)
+        except Boom as exc:
+            now = exc
+        if now is PENDING:
+            await asyncio.wait_for(ended, 2)
+        return now, heard
+
+    now, heard = asyncio.run(main())
+    suspends = any(kind != "done" for kind in waits)
+    if suspends:
+        assert now is PENDING and len(heard) == 1
+        value, exc = heard[0]
+        if fail:
+            assert isinstance(exc, Boom) and exc.args == (result,) and value is None
+        else:
+            assert exc is None and value == result
+    else:
+        assert heard == []
+        if fail:
+            assert isinstance(now, Boom) and now.args == (result,)
+        else:
+            assert now == result
+
+
+# ---------------------------------------------------------------------------- the pacer
+
+
+class Ticker:
+    """A stream stepped at the deadlines ``offsets`` (seconds after it is added): it notes the
+    loop time of each step; ``bad`` makes its step at that index raise."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, offsets: list[float], bad: int | None) -> None:
+        self.loop = loop
+        self.offsets = offsets
+        self.bad = bad
+        self.deadlines: list[float] = []
+        self.stepped: list[float] = []
+        self.failed: BaseException | None = None
+        self.finished = loop.create_future()
+
+    def start(self, pacer: Pacer) -> None:
+        due = self.loop.time() + self.offsets[0]
+        self.deadlines.append(due)
+        pacer.add(self, due)
+
+    def step(self, now: float) -> float | None:
+        self.stepped.append(now)
+        index = len(self.stepped) - 1
+        if index == self.bad:
+            raise Boom(index)
+        if index + 1 == len(self.offsets):
+            self.finished.set_result(None)
+            return None
+        due = self.deadlines[-1] + self.offsets[index + 1]
+        self.deadlines.append(due)
+        return due
+
+    def fail(self, exc: BaseException) -> None:
+        self.failed = exc
+        self.finished.set_result(None)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    streams=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([0.0, 0.001, 0.002, 0.005, 0.013]), min_size=1, max_size=8),
+            st.none() | st.integers(0, 7),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_pacer_steps_every_stream_at_its_deadlines(streams: list[tuple[list[float], int | None]]) -> None:
+    """Each stream is stepped once per deadline, in order, never before its deadline (less
+    the slack), and a stream whose step raises is failed alone: the others go on."""
+
+    async def main() -> list[Ticker]:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer(loop)
+        tickers = [Ticker(loop, offsets, bad) for offsets, bad in streams]
+        for ticker in tickers:
+            ticker.start(pacer)
+        await asyncio.wait_for(asyncio.gather(*(t.finished for t in tickers)), 5)
+        assert len(pacer) == 0
+        return tickers
+
+    for ticker in asyncio.run(main()):
+        steps = len(ticker.offsets) if ticker.bad is None or ticker.bad >= len(ticker.offsets) else ticker.bad + 1
+        assert len(ticker.stepped) == steps
+        for due, at in zip(ticker.deadlines, ticker.stepped, strict=False):
+            assert at >= due - SLACK - 1e-9
+        assert ticker.stepped == sorted(ticker.stepped)
+        if steps <= len(ticker.offsets) and ticker.bad is not None and ticker.bad < len(ticker.offsets):
+            assert isinstance(ticker.failed, Boom)
+        else:
+            assert ticker.failed is None
+
+
+# ---------------------------------------------------------------------------- through a real server
+
+
+def paced_scenario(name: str, pieces: list[str], interval_ms: float) -> str:
+    return yaml.safe_dump(
+        {
+            "name": name,
+            "match": {"last_user": name},
+            "steps": [{"stream": {"chunks": pieces}, "timing": {"interval_ms": interval_ms}}],
+        }
+    )
+
+
+def request_bytes(port: int, key: str, user: str) -> bytes:
+    body = json.dumps({"model": "x/y", "stream": True, "messages": [{"role": "user", "content": user}]}).encode()
+    return (
+        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:%d\r\nauthorization: Bearer %s\r\n"
+        b"content-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+        % (port, key.encode(), len(body), body)
+    )
+
+
+def dechunk(raw: bytes) -> bytes:
+    """The body of a chunked HTTP/1.1 response (``raw``: the whole response)."""
+    head, rest = raw.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    body = bytearray()
+    while True:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if size == 0:
+            return bytes(body)
+        body += rest[:size]
+        rest = rest[size + 2 :]
+
+
+def contents(body: bytes) -> list[str]:
+    events = [e[6:] for e in body.split(b"\n\n") if e.startswith(b"data: ")]
+    assert events[-1] == b"[DONE]", events[-3:]
+    chunks = [json.loads(e) for e in events[:-1]]
+    return [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
+
+
+@pytest.fixture(scope="module")
+def timed_server(make_server):
+    return make_server(speed=1.0)
+
+
+def test_many_paced_streams_at_once_each_whole_in_order_and_paced(timed_server, api_key):
+    """300 streams of 12 chunks 20 ms apart, opened at once: every one gets its own pieces in
+    order and [DONE], none ends before its 11 gaps could have passed (less the catch-up of
+    half a gap each), and the journal counts every chunk."""
+    pieces = [f"p{i:02d} " for i in range(10)]  # + the role and finish chunks: 12 paced events
+    with httpx.Client(base_url=timed_server.url) as admin:
+        added = admin.post(
+            "/__mockrouter/scenarios", params={"key": api_key}, content=paced_scenario("many", pieces, 20)
+        )
+        assert added.status_code == 201, added.text
+    port = int(timed_server.url.rsplit(":", 1)[1])
+    request = request_bytes(port, api_key, "many")
+
+    async def one() -> tuple[bytes, float]:
+        started = time.monotonic()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        raw = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        return raw, time.monotonic() - started
+
+    async def wave() -> list[tuple[bytes, float]]:
+        return await asyncio.gather(*(one() for _ in range(300)))
+
+    for raw, took in asyncio.run(wave()):
+        assert contents(dechunk(raw)) == ["", *pieces, ""]  # role, the pieces, the finish chunk
+        assert took >= 11 * 0.020 / 2
+    with httpx.Client(base_url=timed_server.url) as admin:
+        entries = admin.get("/__mockrouter/requests", params={"key": api_key, "limit": 1000}).json()["data"]
+    assert len(entries) == 300
+    assert {e["chunks_sent"] for e in entries} == {12}
+    assert not any(e["client_disconnected"] for e in entries)
+
+
+def test_a_client_that_stops_reading_still_gets_everything(timed_server, api_key):
+    """A paced stream of 12 MB (48 chunks of 250 kB, 2 ms apart: four pieces, each written
+    once in the scenario and repeated through YAML aliases) to a client with a small receive
+    buffer that reads nothing for a second: the socket fills, uvicorn's ``send`` waits for it
+    to drain (the writer's write that had to wait), and then the client gets every byte, in
+    order, and the journal the same count."""
+    letters = "abcd"
+    pieces = [letters[i % 4] * 250_000 for i in range(48)]
+    text = (
+        "name: slow-reader\nmatch: {last_user: slow-reader}\nsteps:\n  - timing: {interval_ms: 2}\n"
+        "    stream:\n      chunks:\n"
+        + "".join(f"        - &{c} {c * 250_000}\n" for c in letters)
+        + "".join(f"        - *{letters[i % 4]}\n" for i in range(4, 48))
+    )
+    with httpx.Client(base_url=timed_server.url, timeout=30) as admin:
+        added = admin.post("/__mockrouter/scenarios", params={"key": api_key}, content=text)
+        assert added.status_code == 201, added.text
+    port = int(timed_server.url.rsplit(":", 1)[1])
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(request_bytes(port, api_key, "slow-reader"))
+        time.sleep(1.0)  # the server writes on meanwhile: its buffers fill
+        sock.settimeout(30)
+        raw = bytearray()
+        while data := sock.recv(1 << 20):
+            raw += data
+    body = dechunk(bytes(raw))
+    assert contents(body) == ["", *pieces, ""]
+    with httpx.Client(base_url=timed_server.url) as admin:
+        entry = admin.get("/__mockrouter/requests", params={"key": api_key}).json()["data"][-1]
+    assert entry["bytes_sent"] == len(body) and entry["chunks_sent"] == 50
+    assert not entry["client_disconnected"]
