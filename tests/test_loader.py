@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockrouter.core.resources import scenarios_dir
 from mockrouter.errors import ScenarioError, ScenarioErrors, TemplateError
-from mockrouter.scenario.loader import collect_json, load_builtin, load_json, load_text
+from mockrouter.scenario.loader import collect_json, collect_path, load_builtin, load_json, load_text
 
 
 def errors_of(text: str, file: str = "f.yaml") -> list[ScenarioError]:
@@ -765,6 +766,15 @@ def test_a_yaml_value_json_cannot_hold_is_checked_by_jsonschema_as_before() -> N
     error = only_error("name: dated\nsteps:\n  - content: 2024-01-01\n")
     assert (error.line, error.field) == (3, "steps[0].content")
     assert error.message == "datetime.date(2024, 1, 1) is not of type 'string'"
+
+
+def test_the_builtin_library_passes_every_check_it_skips_at_serve() -> None:
+    """``serve`` loads the built-ins without trying their faker calls (faker is imported when
+    ``lorem`` first answers): loaded as any user file, with every check, they have no problem."""
+    loaded = collect_path(scenarios_dir())
+    assert [str(e) for e in loaded.errors] == []
+    assert sorted(s.name for s in loaded.scenarios) == sorted(s.name for s in load_builtin())
+    assert any(step.needs_faker for s in loaded.scenarios for step in s.steps)  # lorem's call was tried
 
 
 def test_each_builtin_loads_alone_from_its_own_file() -> None:

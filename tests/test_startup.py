@@ -128,19 +128,19 @@ def test_what_a_scenario_or_a_request_uses_is_imported_then(serving: Callable[..
     assert sorted(imported.intersection({"hypothesis", "httpx", "redis"})) == []
 
 
-def test_the_builtins_bring_faker_for_lorem_and_hypothesis_only_with_a_fuzz_answer(
+def test_the_builtins_bring_faker_when_lorem_answers_and_hypothesis_when_fuzz_does(
     serving: Callable[..., Serving],
 ) -> None:
-    lorem = serving()
-    answered = lorem.chat({"model": "mockrouter/lorem", "messages": [{"role": "user", "content": "x"}]})
-    assert answered.status_code == 200
-    imported = lorem.imported()
-    assert "faker" in imported  # lorem's {{ faker.paragraph(12) }} is tried at load
-    assert sorted(imported.intersection({"hypothesis", "jsonschema", "re2", "httpx", "redis"})) == []
-    fuzz = serving()
-    fuzzed = fuzz.chat({"model": "mockrouter/fuzz", "messages": [{"role": "user", "content": "x"}]})
+    idle = serving()
+    assert sorted(idle.imported().intersection(OPTIONAL)) == []  # lorem's faker call is not tried at load
+    server = serving()
+    lorem = server.chat({"model": "mockrouter/lorem", "messages": [{"role": "user", "content": "x"}]})
+    assert lorem.status_code == 200 and len(lorem.json()["choices"][0]["message"]["content"]) > 50
+    fuzzed = server.chat({"model": "mockrouter/fuzz", "messages": [{"role": "user", "content": "x"}]})
     assert fuzzed.status_code == 200 and "x-mockrouter-seed" in fuzzed.headers
-    assert "hypothesis" in fuzz.imported()
+    imported = server.imported()
+    assert {"faker", "hypothesis"} <= imported
+    assert sorted(imported.intersection({"jsonschema", "re2", "httpx", "redis", "websockets"})) == []
 
 
 def test_a_websocket_upgrade_is_answered_as_http_without_a_websocket_library(serving: Callable[..., Serving]) -> None:

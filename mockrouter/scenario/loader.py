@@ -140,11 +140,19 @@ class _Builder:
     """Turns one schema-valid document into a :class:`Scenario`, collecting located errors."""
 
     def __init__(
-        self, lines: dict[PathKey, int], doc_line: int, file: str, touched: frozenset[PathKey] = frozenset()
+        self,
+        lines: dict[PathKey, int],
+        doc_line: int,
+        file: str,
+        touched: frozenset[PathKey] = frozenset(),
+        *,
+        builtin: bool = False,
     ) -> None:
         self.lines = lines
         self.doc_line = doc_line
         self.file = file
+        #: The built-in library: its faker calls are not tried at load (see ``compile_template``).
+        self.builtin = builtin
         #: Steps that lost a part to schema errors (see ``_prune``): never clean.
         self.touched = touched
         self.errors: list[ScenarioError] = []
@@ -158,7 +166,7 @@ class _Builder:
 
     def template(self, source: str, path: PathKey) -> Template:
         try:
-            return compile_template(source)
+            return compile_template(source, try_faker=not self.builtin)
         except ScenarioError as exc:
             self.errors.append(
                 exc.located(file=self.file, line=line_of(self.lines, path, self.doc_line), field=json_path(path))
@@ -519,7 +527,7 @@ def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool =
             )
             continue
         try:
-            loaded = _build_one(data, lines, doc_line, file, names)
+            loaded = _build_one(data, lines, doc_line, file, names, builtin)
         except RecursionError:
             loaded = Loaded(errors=[ScenarioError("scenario nested too deeply", file=file, line=doc_line)])
         for scenario in loaded.scenarios:
@@ -530,7 +538,7 @@ def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool =
 
 
 def _build_one(
-    data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int]
+    data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int], builtin: bool
 ) -> Loaded:
     raw_errors = _scenario_schema().errors(data)
     errors: list[ScenarioError] = []
@@ -545,7 +553,7 @@ def _build_one(
     out = Loaded(errors=errors)
     if pruned is None:
         return out
-    builder = _Builder(lines, doc_line, file, frozenset(touched))
+    builder = _Builder(lines, doc_line, file, frozenset(touched), builtin=builtin)
     scenario = builder.scenario(pruned)
     out.errors += builder.errors
     name = pruned.get("name")

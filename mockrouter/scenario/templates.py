@@ -441,9 +441,13 @@ class Template:
         return f"Template({self.source!r})"
 
 
-def compile_template(source: str) -> Template:
+def compile_template(source: str, *, try_faker: bool = True) -> Template:
     """Parse ``source`` once; raise :class:`TemplateError` for anything outside the language,
-    or for faker calls that would make more than :data:`TEMPLATE_BUDGET` characters."""
+    or for faker calls that would make more than :data:`TEMPLATE_BUDGET` characters.
+
+    ``try_faker=False`` takes faker calls as written (the provider, its arguments, their cost
+    unchecked) without importing faker: only for the built-in library, which the tests load
+    with every check (``test_loader``), so ``serve`` need not import faker until ``lorem`` answers."""
     parts: list[str | Evaluator] = []
     needs_faker = False
     faker_chars = 0
@@ -459,7 +463,7 @@ def compile_template(source: str) -> Template:
         end = source.find(_CLOSE, start + 2)
         if end < 0:
             raise TemplateError(f"unclosed '{{{{' at column {start + 1} in {_short(repr(source))}")
-        parser = _Parser(source[start + 2 : end], source)
+        parser = _Parser(source[start + 2 : end], source, try_faker)
         evaluator, uses_faker = parser.parse()
         needs_faker = needs_faker or uses_faker
         faker_chars += parser.faker_chars
@@ -523,9 +527,10 @@ def _json(value: Any) -> str:
 
 
 class _Parser:
-    def __init__(self, expr: str, source: str) -> None:
+    def __init__(self, expr: str, source: str, try_faker: bool = True) -> None:
         self.expr = expr
         self.source = source
+        self.try_faker = try_faker
         self.tokens: list[tuple[str, str, int]] = []
         pos = 0
         stripped = expr.rstrip()
@@ -634,7 +639,7 @@ class _Parser:
     def faker_call(self) -> Evaluator:
         self.take("op", ".")
         _, method, method_at = self.take("name")
-        if method.startswith("_") or method not in faker_methods():
+        if method.startswith("_") or (self.try_faker and method not in faker_methods()):
             hint = "" if method.startswith("_") else _did_you_mean(method, faker_methods(), "faker.")
             self.fail(f"faker.{_short(method, 60)} is not an allowed Faker provider{hint}", grammar=not hint)
         self.take("op", "(")
@@ -651,8 +656,9 @@ class _Parser:
         shown = "faker." + _short(self.expr[method_at : closed_at + 1], 80)
         frozen, named = tuple(args), dict(kwargs)
         try:
-            _check_arguments(method, args, kwargs)
-            self.faker_chars += _try_call(method, frozen, named, shown)
+            if self.try_faker:
+                _check_arguments(method, args, kwargs)
+                self.faker_chars += _try_call(method, frozen, named, shown)
         except _Refused as exc:
             self.fail(str(exc), grammar=False)
         self.uses_faker = True
