@@ -283,3 +283,36 @@ def test_a_client_that_stops_reading_still_gets_everything(timed_server, api_key
         entry = admin.get("/__mockrouter/requests", params={"key": api_key}).json()["data"][-1]
     assert entry["bytes_sent"] == len(body) and entry["chunks_sent"] == 50
     assert not entry["client_disconnected"]
+
+
+SURFACE_REQUESTS = {
+    "chat": ("/chat/completions", {"messages": [{"role": "user", "content": "remade"}]}),
+    "text": ("/completions", {"prompt": "remade"}),
+    "messages": ("/messages", {"max_tokens": 100, "messages": [{"role": "user", "content": "remade"}]}),
+    "responses": ("/responses", {"input": "remade"}),
+}
+
+
+@pytest.mark.parametrize("surface", sorted(SURFACE_REQUESTS))
+def test_the_journal_shows_the_paced_answer_byte_for_byte(timed_server, api_key, surface):
+    """A paced stream keeps no copy of what it wrote: the journal makes it again when shown.
+    On every surface, with keep-alives, it is byte for byte what the client got."""
+    with httpx.Client(base_url=timed_server.url) as admin:
+        added = admin.post(
+            "/__mockrouter/scenarios",
+            params={"key": api_key},
+            content="name: remade\nmatch: {last_user: remade}\nsteps:\n"
+            "  - content: one two three four five six seven\n    stream: {chunk_tokens: 2, keepalive: 2}\n"
+            "    timing: {ttft_ms: 30, interval_ms: 5, jitter_ms: 3}\n",
+        )
+        assert added.status_code == 201, added.text
+    path, body = SURFACE_REQUESTS[surface]
+    with httpx.Client(base_url=timed_server.base_url, headers={"authorization": f"Bearer {api_key}"}) as http:
+        got = http.post(path, json={"model": "x/y", "stream": True, **body})
+    assert got.status_code == 200, got.text
+    with httpx.Client(base_url=timed_server.url) as admin:
+        newest = admin.get("/__mockrouter/requests", params={"key": api_key}).json()["data"][-1]
+        detail = admin.get(f"/__mockrouter/requests/{newest['id']}").json()
+    assert detail["answer"].encode() == got.content
+    assert detail["bytes_sent"] == len(got.content) and detail["answer_cut"] is False
+    assert sum(size for _, size, _ in detail["timeline"]) == len(got.content)

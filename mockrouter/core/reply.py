@@ -7,7 +7,7 @@ events (for SSE), or into an :class:`HttpError`. A dialect turns either into byt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,17 +194,24 @@ class Reply:
 
     def events(self) -> list[Event]:
         """The reply as abstract stream events (built only for streamed answers)."""
-        events: list[Event] = [Role()]
-        events += [ReasoningPiece(p) for p in self.reasoning_pieces]
-        events += [ContentPiece(p) for p in self.content_pieces]
-        events += [RefusalPiece(p) for p in self.refusal_pieces]
+        return list(self.iter_events())
+
+    def iter_events(self) -> Iterator[Event]:
+        """:meth:`events` one at a time (a paced stream holds one event, not the list)."""
+        yield Role()
+        for p in self.reasoning_pieces:
+            yield ReasoningPiece(p)
+        for p in self.content_pieces:
+            yield ContentPiece(p)
+        for p in self.refusal_pieces:
+            yield RefusalPiece(p)
         for index, call in enumerate(self.tool_calls):
-            events.append(ToolCallFragment(index=index, arguments="", id=call.id, name=call.name))
+            yield ToolCallFragment(index=index, arguments="", id=call.id, name=call.name)
             pieces = call.pieces if call.pieces is not None else cut(call.arguments, self.chunk_tokens)
-            events += [ToolCallFragment(index=index, arguments=p) for p in pieces]
-        events.append(Finish(self.finish_reason))
-        events.append(UsageReport(self.usage))
-        return events
+            for p in pieces:
+                yield ToolCallFragment(index=index, arguments=p)
+        yield Finish(self.finish_reason)
+        yield UsageReport(self.usage)
 
     def expected(self) -> dict[str, Any]:
         """The message a correct client assembles from this reply (kept in the journal)."""

@@ -14,7 +14,9 @@ import asyncio
 import hashlib
 import random
 import time
+from collections.abc import Coroutine
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from ..core.catalog import SCENARIO_MODEL_PREFIX
@@ -25,13 +27,13 @@ from ..scenario.engine import Selection
 from ..scenario.matcher import RequestFacts
 from ..scenario.model import Scenario
 from ..scenario.render import RenderInput, render
-from ..state.journal import ANSWER_CAP, JournalEntry
+from ..state.journal import ANSWER_CAP, JournalEntry, packed
 from ..state.keys import credit_error, credit_need
 from ..state.store import Begin
 from ..state.store import state_key as state_key_of
 from ..wire.asgi import Receive, Scope, Send, send_response
-from ..wire.dialects.base import JSON, Dialect
-from ..wire.sse import NO_PACING, Delivery, Pacing, write_broken_json, write_stream
+from ..wire.dialects.base import JSON, Dialect, Encoder, Identity
+from ..wire.sse import NO_PACING, Delivery, Pacing, stream_body, write_broken_json, write_stream
 from . import body as bodies
 from . import proxy
 from .runtime import RATE_WINDOW_S, RequestContext, Runtime
@@ -45,32 +47,17 @@ SURFACES = {"/chat/completions": CHAT, "/completions": TEXT, "/messages": MESSAG
 
 
 async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, surface: str) -> None:
-    """Answer one request of an engine route; the journal gets its entry whatever happens."""
+    """Answer one request of an engine route; the journal gets its entry whatever happens.
+
+    The work before the answer's first byte returns the sending as a coroutine, awaited here:
+    what only that work needed (the parsed body, its chat view, the request's facts, the
+    selection) is let go before a paced stream holds the request open for seconds."""
     entry = ctx.entry
     try:
         try:
-            raw = await bodies.read_body(receive, app.config.max_body)
-            try:
-                body, problem = bodies.parse_json(raw, ctx.headers, entry), None
-            except RequestError as exc:  # recorded; answered after the auth check
-                body, problem = {}, exc
-            key = ctx.key if ctx.key and app.state.keyring is None else await app.authenticate(ctx)
-            if problem is not None:
-                raise problem
-            mode = app.record_mode(key)
-            if mode == "record" and not _names_a_scenario(body, ctx.headers):
-                await proxy.forward(app, receive, send, ctx, raw, body, surface)
-                return
-            if surface == CHAT:
-                view = body
-                _validate(app, ctx.dialect, body)
-            elif surface == TEXT:  # legacy /completions: the prompt becomes the user message
-                _check_prompt(app, body)
-                view = chat_view(TEXT, body)
-                _validate(app, ctx.dialect, view)
-            else:
-                view = _surface_view(app, surface, body)
-            await _answer(app, receive, send, ctx, raw, body, view, key, surface, mode)
+            sending = await _prepare(app, receive, send, ctx, surface)
+            if sending is not None:
+                await sending
         except RequestError as exc:
             await app.send_error(send, ctx, exc)
         except StoreUnavailable as exc:
@@ -84,6 +71,34 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
     finally:
         entry.finish(ctx.started)
         app.store.journal_add(entry)
+
+
+async def _prepare(
+    app: Runtime, receive: Receive, send: Send, ctx: RequestContext, surface: str
+) -> Coroutine[Any, Any, None] | None:
+    """Read, check and answer the request up to its answer's bytes: those are returned, to send."""
+    raw = await bodies.read_body(receive, app.config.max_body)
+    try:
+        body, problem = bodies.parse_json(raw, ctx.headers, ctx.entry), None
+    except RequestError as exc:  # recorded; answered after the auth check
+        body, problem = {}, exc
+    key = ctx.key if ctx.key and app.state.keyring is None else await app.authenticate(ctx)
+    if problem is not None:
+        raise problem
+    mode = app.record_mode(key)
+    if mode == "record" and not _names_a_scenario(body, ctx.headers):
+        await proxy.forward(app, receive, send, ctx, raw, body, surface)
+        return None
+    if surface == CHAT:
+        view = body
+        _validate(app, ctx.dialect, body)
+    elif surface == TEXT:  # legacy /completions: the prompt becomes the user message
+        _check_prompt(app, body)
+        view = chat_view(TEXT, body)
+        _validate(app, ctx.dialect, view)
+    else:
+        view = _surface_view(app, surface, body)
+    return await _answer(app, receive, send, ctx, raw, body, view, key, surface, mode)
 
 
 def _validate(app: Runtime, dialect: Dialect, body: dict[str, Any]) -> None:
@@ -152,10 +167,10 @@ async def _answer(
     key: str,
     surface: str,
     mode: str | None = None,
-) -> None:
+) -> Coroutine[Any, Any, None] | None:
     """Answer a valid request; ``request`` is the body as sent, ``body`` its chat view.
     ``mode`` (record and replay): ``auto`` forwards a request no scenario matches upstream,
-    ``replay`` refuses it."""
+    ``replay`` refuses it. A reply is returned as its sending (a coroutine), not sent."""
     entry = ctx.entry
     dialect = ctx.dialect
     headers = ctx.headers
@@ -189,7 +204,7 @@ async def _answer(
     if began.refused and account is not None:  # a keyring key: 402 before anything is generated
         refused = credit_error(account, began.spent, body, facts.model, app.catalog, dialect.insufficient_credits)
         await app.send_error(send, ctx, refused or dialect.insufficient_credits(None, None))
-        return
+        return None
     served = began.served
     if began.scoped != app.scoped_version:  # another process changed the scoped scenarios
         await app.sync_scoped(began.scoped)
@@ -220,10 +235,10 @@ async def _answer(
             await app.send_error(send, ctx, error)
         else:
             await proxy.forward(app, receive, send, ctx, raw, request, surface)
-        return
+        return None
     if selection.step.fuzz:
         await _send_fuzz(app, send, ctx, request, facts.stream, seq, raw, surface)
-        return
+        return None
     result = render(selection.step, _input(app, selection, facts, seq, rng), app.catalog)
     if isinstance(result, HttpError) and len(chain) > 1:  # the next model of the fallback list
         tried = [facts.model]
@@ -246,10 +261,10 @@ async def _answer(
         if step.timing.latency_ms and app.config.speed:
             await asyncio.sleep(step.timing.latency_ms * app.config.speed / 1000)
         await app.send_error(send, ctx, result)
-        return
+        return None
     if preferred is not None:  # a copy: a static reply is shared
         result = replace(result, provider=preferred)
-    await _send_reply(app, receive, send, ctx, result, request, facts.stream, rng, created, surface)
+    return _send_reply(app, receive, send, ctx, result, request, facts.stream, rng, created, surface)
 
 
 async def _choose(
@@ -296,12 +311,19 @@ def _input(app: Runtime, selection: Selection, facts: RequestFacts, seq: int, rn
     return RenderInput(facts, seq, rng, app.faker if selection.step.needs_faker else None)
 
 
+def _remade(encoder: Encoder, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
+    """The whole body of a stream without a fault, made again (the journal's ``answer_from``)."""
+    return stream_body(encoder.stream(reply, identity, request), reply)
+
+
 def _keep_delivery(entry: JournalEntry, delivery: Delivery) -> None:
     """Journal what a stream's writer sent, for the inspector: the answer's first bytes, each
     write's time (rounded when read) and where a fault fired."""
-    entry.keep_answer(delivery.pieces, delivery.bytes_sent)
-    flat = delivery.writes.tolist()
-    entry.timeline = [flat[i : i + 3] for i in range(0, len(flat), 3)]
+    if delivery.pieces is not None:
+        entry.keep_answer(delivery.pieces, delivery.bytes_sent)
+    else:
+        entry.answer_cut = delivery.bytes_sent > ANSWER_CAP
+    entry.timeline = packed(delivery.writes.tolist())  # flat: the journal shows it in threes
     entry.fault_at_ms = delivery.fault_at_ms
     entry.fault_after_chunks = delivery.fault_after_chunks
 
@@ -387,6 +409,8 @@ async def _send_reply(
             entry.disconnected_after_ms = delivery.disconnected_after_ms
             entry.fault = delivery.fault
             _keep_delivery(entry, delivery)
+            if delivery.pieces is None:  # paced, no fault: remade when shown (a reference, not 10 kB)
+                entry.answer_from = partial(_remade, encoder, reply, identity, request)
         return
     fault = reply.fault
     if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:

@@ -121,8 +121,12 @@ class JournalEntry:
     models_tried: Any = None
     api_type: str | None = None
     #: The response body as sent (its first ``ANSWER_CAP`` bytes), and its writes as
-    #: ``[ms since the request began, bytes, chunks sent so far]`` (the inspector's timeline).
+    #: ``[ms since the request began, bytes, chunks sent so far]`` (the inspector's timeline;
+    #: kept packed and flat, three numbers per write, by the writer).
     answer: bytes | None = None
+    #: Instead of ``answer``, what makes the whole body again (a paced stream's, without a
+    #: fault: the same bytes each time); shown cut at ``bytes_sent`` and ``ANSWER_CAP``.
+    answer_from: Callable[[], bytes] | None = None
     timeline: Any = None
     fault_at_ms: float | None = None
     fault_after_chunks: int | None = None
@@ -137,6 +141,12 @@ class JournalEntry:
             self.answer_cut = True
 
     answer_cut: bool = False
+
+    def sent_answer(self) -> bytes | None:
+        """The first ``ANSWER_CAP`` bytes of the answer as sent: kept, or made again."""
+        if self.answer is not None or self.answer_from is None:
+            return self.answer
+        return self.answer_from()[: min(self.bytes_sent, ANSWER_CAP)]
 
     def finish(self, started: float) -> None:
         """Record the request's duration (from ``started``, a ``time.perf_counter()`` reading)."""
@@ -157,8 +167,9 @@ class JournalEntry:
             value = getattr(self, name)
             if name in PACKED and type(value) is bytes:
                 value = orjson.loads(value)
-                if name == "timeline":
-                    value = [[round(ms, 3), int(size), int(chunks)] for ms, size, chunks in value]
+                if name == "timeline":  # kept flat (ms, bytes, chunks, ms, ...): shown as one list per write
+                    flat = value
+                    value = [[round(flat[i], 3), int(flat[i + 1]), int(flat[i + 2])] for i in range(0, len(flat), 3)]
             elif name in TIMINGS and value is not None:
                 value = round(value, 3)
             if value is None and name in OPTIONAL:
@@ -167,7 +178,8 @@ class JournalEntry:
         out["headers"] = self.headers if self.headers is not None else shown_headers(self.raw_headers)
         out["body"] = self.request_body()
         out["body_cut"] = None
-        out["answer"] = None if self.answer is None else self.answer.decode("utf-8", errors="replace")
+        answer = self.sent_answer()
+        out["answer"] = None if answer is None else answer.decode("utf-8", errors="replace")
         if self.timeline is None and self.answer is not None:  # one write: when it ended, all of it
             at = self.ttft_ms if self.ttft_ms is not None else self.duration_ms
             out["timeline"] = [[round(at or 0.0, 3), self.bytes_sent, self.chunks_sent]]
@@ -181,7 +193,7 @@ class JournalEntry:
         before it is parsed, so a listing never parses a large one."""
         raw = self.raw_body
         if self.answer is not None or self.timeline is not None:  # the detail shows them
-            return replace(self, answer=None, timeline=None).listed(cap)
+            return replace(self, answer=None, answer_from=None, timeline=None).listed(cap)
         if raw is None and self.body is not _UNSET:
             raw = self.body.encode() if isinstance(self.body, str) else _json_text(self.body)
         if raw is None or len(raw) <= cap:
@@ -222,7 +234,7 @@ def is_fuzz(entry: dict[str, Any]) -> bool:
 _SHOWN = tuple(
     f.name
     for f in fields(JournalEntry)
-    if f.name not in ("id", "raw_headers", "key", "raw_body", "body", "headers", "answer")
+    if f.name not in ("id", "raw_headers", "key", "raw_body", "body", "headers", "answer", "answer_from")
 )
 
 
@@ -452,7 +464,9 @@ def iso_time(ts: float) -> str:
 
 #: Fields written as they are (strings, numbers, booleans, None), in this order.
 _PLAIN = tuple(
-    f.name for f in fields(JournalEntry) if f.name not in (*PACKED, "raw_headers", "raw_body", "body", "answer")
+    f.name
+    for f in fields(JournalEntry)
+    if f.name not in (*PACKED, "raw_headers", "raw_body", "body", "answer", "answer_from")
 )
 _plain_values = operator.attrgetter(*_PLAIN)
 _packed_values = operator.attrgetter(*PACKED)
@@ -469,7 +483,8 @@ def encode_entry(entry: JournalEntry) -> bytes:
     headers = b"\n".join(k + b":" + v for k, v in entry.raw_headers).decode("latin-1")
     raw_body = None if entry.raw_body is None else entry.raw_body.decode("utf-8")  # it parsed as JSON
     body = entry.body if entry.body is not _UNSET else _NO_BODY
-    answer = None if entry.answer is None else entry.answer.decode("latin-1")  # any bytes, exactly
+    sent = entry.sent_answer()
+    answer = None if sent is None else sent.decode("latin-1")  # any bytes, exactly
     return orjson.dumps(
         (
             _plain_values(entry),

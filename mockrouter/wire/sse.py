@@ -35,7 +35,9 @@ DRIBBLE_INTERVAL_MS = 10.0
 class Delivery:
     """What the writer sent (copied into the journal entry): counts, and for the inspector's
     timeline each body write (``writes``: ms since ``origin``, bytes, chunks sent so far) and
-    the pieces written (references, not copies)."""
+    the pieces written (references, not copies). A paced stream without a fault keeps no
+    pieces (``pieces`` None): what it sent is :func:`stream_body` cut at ``bytes_sent``, so
+    the journal remakes it when shown rather than holding it."""
 
     bytes_sent: int = 0
     chunks_sent: int = 0
@@ -51,7 +53,7 @@ class Delivery:
     #: Flat, three numbers per write (ms, bytes, chunks sent after it): an ``array`` of
     #: doubles, not a list per write (that was ~7 kB per open 50-chunk stream).
     writes: array[float] = field(default_factory=lambda: array("d"))
-    pieces: list[bytes] = field(default_factory=list)
+    pieces: list[bytes] | None = None
 
 
 class Pacing:
@@ -134,7 +136,7 @@ class _Stream:
     ) -> None:
         self.send = send
         self.encoder = encoder
-        self.events = iter(reply.events())
+        self.events = reply.iter_events()
         self.pacing = pacing
         self.delivery = delivery
         self.pacer = pacer
@@ -236,7 +238,8 @@ class _Stream:
         if data:
             delivery.bytes_sent += len(data)
             delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
-            delivery.pieces.append(data)
+            if delivery.pieces is not None:
+                delivery.pieces.append(data)
         if not more:
             self.closed = True
         if drive(self.send({"type": "http.response.body", "body": data, "more_body": more}), self.written) is PENDING:
@@ -266,7 +269,7 @@ class _Stream:
     def watched(self, message: Any, exc: BaseException | None) -> None:
         """``receive`` answered: the client left (or, after the response, uvicorn says so)."""
         if exc is None and message.get("type") != "http.disconnect":
-            self.watch()  # more of the request body: read on
+            self.pacer.loop.call_soon(self.watch)  # more of the request body: read on (next turn)
             return
         if self.closed:
             return
@@ -298,7 +301,8 @@ class _Stream:
         delivery.bytes_sent += len(data)
         if data:
             delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
-            delivery.pieces.append(data)
+            if delivery.pieces is not None:
+                delivery.pieces.append(data)
         return not self.gone
 
     async def pause(self, seconds: float) -> bool:
@@ -357,17 +361,18 @@ async def write_stream(
     if fault is None and not pacing.active:
         started = time.perf_counter()
         origin = delivery.origin or started
-        frames = [b for event in reply.events() if (b := encoder.encode(event)) is not None]
-        body = encoder.keepalive * reply.keepalive + b"".join(frames) + encoder.done
+        body, chunks = _body(encoder, reply)
         await send(start)
         await send({"type": "http.response.body", "body": body})
         delivery.bytes_sent = len(body)
-        delivery.chunks_sent = len(frames)
+        delivery.chunks_sent = chunks
         delivery.ttft_ms = (time.perf_counter() - started) * 1000
-        delivery.writes.extend(((time.perf_counter() - origin) * 1000, len(body), len(frames)))
-        delivery.pieces.append(body)
+        delivery.writes.extend(((time.perf_counter() - origin) * 1000, len(body), chunks))
+        delivery.pieces = [body]
         return
 
+    if fault is not None:  # what a fault leaves sent is kept as written
+        delivery.pieces = []
     stream = _Stream(send, encoder, reply, pacing, delivery, pacer)
     try:
         await send(start)
@@ -382,6 +387,17 @@ async def write_stream(
         if stream.gone:
             delivery.client_disconnected = True
             delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
+
+
+def stream_body(encoder: StreamEncoder, reply: Reply) -> bytes:
+    """The whole body of ``reply``'s stream without a fault, as ``encoder`` (a fresh one)
+    writes it: the keep-alives, every chunk, the end."""
+    return _body(encoder, reply)[0]
+
+
+def _body(encoder: StreamEncoder, reply: Reply) -> tuple[bytes, int]:
+    frames = [b for event in reply.iter_events() if (b := encoder.encode(event)) is not None]
+    return encoder.keepalive * reply.keepalive + b"".join(frames) + encoder.done, len(frames)
 
 
 async def _fire(
