@@ -783,3 +783,29 @@ def test_each_builtin_loads_alone_from_its_own_file() -> None:
     assert "echo" in library
     for name in library:
         assert [s.name for s in load_builtin(name)] == [name]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "key", "kind"),
+    [
+        ("match:\n  header:\n    1: x\n", 3, "match.header", "1", "a number"),
+        ("match:\n  body:\n    on: x\n", 3, "match.body", "on", "a boolean"),
+        ("match:\n  body:\n    2024-01-01: x\n", 3, "match.body", "2024-01-01", "date"),
+        (
+            "steps:\n  - error: {status: 500, message: m, headers: {1.5: x}}\n",
+            2,
+            "steps[0].error.headers",
+            "1.5",
+            "a number",
+        ),
+    ],
+)
+def test_a_key_yaml_does_not_read_as_text_is_a_located_error(
+    text: str, line: int, field: str, key: str, kind: str
+) -> None:
+    """YAML reads ``on:`` as true and ``200:`` as a number; a scenario's keys are text (this
+    crashed the loader where a mapping takes any key: header names, body paths, headers)."""
+    errors = errors_of("name: keyed\n" + text + ("steps:\n  - content: hi\n" if "steps" not in text else ""))
+    assert [(e.line, e.field, e.message) for e in errors] == [
+        (line + 1, field, f"the key {key} is not text to YAML (it reads {key} as {kind}): quote it")
+    ]

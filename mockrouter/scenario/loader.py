@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,7 +31,7 @@ from ..core.reply import Fault, HttpError, Timing
 from ..core.resources import scenarios_dir, schemas_dir
 from ..core.schemas import Schema
 from ..core.tokens import group, tokenize
-from ..errors import RegexError, ScenarioError, ScenarioErrors
+from ..errors import RegexError, ScenarioError, ScenarioErrors, printable
 from .matcher import conditions
 from .model import (
     Chaos,
@@ -537,9 +537,45 @@ def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool =
     return out
 
 
+def _mappings_with_keys_not_text(value: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, dict[Any, Any]]]:
+    """The mappings (and their paths) with a key YAML did not read as text: ``on:``/``yes:``
+    are booleans to it, ``200:`` a number; a scenario is JSON data, whose keys are strings."""
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            yield path, value
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield from _mappings_with_keys_not_text(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _mappings_with_keys_not_text(item, (*path, i))
+
+
+def _keys_not_text(data: Any, lines: dict[PathKey, int], doc_line: int, file: str) -> list[ScenarioError]:
+    """One error per key YAML did not read as text, at its line, showing it as written."""
+    errors = []
+    for path, mapping in _mappings_with_keys_not_text(data):
+        # The lines are keyed by each key as written: the ones the mapping has not got are these.
+        written = [p for p in lines if len(p) == len(path) + 1 and p[:-1] == path and p[-1] not in mapping]
+        odd = [key for key in mapping if not isinstance(key, str)]
+        for i, key in enumerate(odd):
+            at = written[i] if len(written) == len(odd) else path
+            text = printable(str(at[-1]))[:40] if at is not path else orjson.dumps(str(key)).decode()
+            errors.append(
+                ScenarioError(
+                    f"the key {text} is not text to YAML (it reads {text} as {_kind(key)}): quote it",
+                    file=file,
+                    line=line_of(lines, at, doc_line),
+                    field=json_path(path) or None,
+                )
+            )
+    return errors
+
+
 def _build_one(
     data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int], builtin: bool
 ) -> Loaded:
+    odd = _keys_not_text(data, lines, doc_line, file)
     raw_errors = _scenario_schema().errors(data)
     errors: list[ScenarioError] = []
     pruned: dict[str, Any] | None = data
@@ -550,8 +586,8 @@ def _build_one(
         errors = [describe(best_match(e.context) if e.context else e, lines, doc_line, file) for e in raw_errors]
         pruning = _prune(data, raw_errors)
         pruned, touched = pruning if pruning is not None else (None, set())
-    out = Loaded(errors=errors)
-    if pruned is None:
+    out = Loaded(errors=odd + errors)
+    if pruned is None or odd:  # the builder takes every key for text: nothing is built then
         return out
     builder = _Builder(lines, doc_line, file, frozenset(touched), builtin=builtin)
     scenario = builder.scenario(pruned)
