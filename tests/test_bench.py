@@ -80,3 +80,11 @@ def test_bench_paced_smoke() -> None:
     assert "idle RSS (MiB): raw ASGI" in out, out
     assert "PROBLEMS" not in out, out  # every stream had its 50 events and [DONE]
     assert out.rstrip().endswith("quick run: nothing judged"), out
+
+
+def test_bench_stream_memory_smoke() -> None:
+    """bench/stream_memory.py, ten slow streams: the breakdown by line is printed, and
+    mockrouter's writer shows in it."""
+    out = _bench("stream_memory.py", "--streams", "10", "--warmup", "1", "--speed", "3", "--top", "40")
+    assert "bytes per stream in all" in out, out
+    assert "mockrouter/wire/" in out, out
