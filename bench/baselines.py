@@ -101,4 +101,5 @@ if __name__ == "__main__":
         log_level="warning",
         loop="uvloop",
         http="httptools",
+        ws="none",  # as mockrouter's uvicorn_config: no WebSocket library in the process
     )

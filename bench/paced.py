@@ -3,9 +3,9 @@ concurrent streams, against the same paced stream from raw ASGI and bare Starlet
 the same run (the machine is shared and noisy: only ratios are judged).
 
 Servers, each a uvicorn process pinned to CPU 0, with the uvicorn options mockrouter's
-``uvicorn_config`` uses (uvloop, httptools, access log off, lifespan on, no proxy headers,
-backlog 2048; the baselines get uvicorn's plain httptools protocol, mockrouter its own
-coalescing one):
+``uvicorn_config`` uses (uvloop, httptools, no WebSocket support, access log off, lifespan on,
+no proxy headers, backlog 2048; the baselines get uvicorn's plain httptools protocol,
+mockrouter its own coalescing one):
 
 1. **raw ASGI** (the stack's limit): 50 data events of a ~250-byte chat chunk, ``await
    asyncio.sleep(0.02)`` between them, then ``data: [DONE]`` at once;
@@ -147,6 +147,7 @@ def serve_baseline(kind: str, port: int) -> None:
         proxy_headers=False,
         loop="uvloop",
         http="httptools",
+        ws="none",  # as uvicorn_config: no WebSocket library imported (its idle RSS would count)
     )
 
 

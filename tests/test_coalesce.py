@@ -1,5 +1,5 @@
-"""One write per loop turn: the transport wrapper on a real event loop, and the real server
-answering in one segment while scripted waits still reach the client on time."""
+"""A response's head leaves with its body: the transport wrapper on a real event loop, and the
+real server answering in one segment while scripted waits still reach the client on time."""
 
 from __future__ import annotations
 
@@ -51,24 +51,25 @@ class RecordingTransport(asyncio.Transport):
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
 
 
-def test_writes_of_one_turn_leave_together_and_a_wait_flushes_first() -> None:
-    async def scenario() -> tuple[list[bytes], list[bytes]]:
+def test_a_head_leaves_with_the_write_after_it_and_other_writes_at_once() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes], list[bytes]]:
         inner = RecordingTransport()
         transport = CoalescingTransport(inner, asyncio.get_running_loop())
-        transport.write(b"head ")
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert inner.writes == [] and transport.get_write_buffer_size() == 19  # held for its body
         transport.write(b"body")
-        assert inner.writes == [] and transport.get_write_buffer_size() == 9
-        await asyncio.sleep(0.01)  # the turn ends: one write of both
-        first = list(inner.writes)
-        transport.write(b"chunk 1")
-        await asyncio.sleep(0.01)
+        answered = list(inner.writes)  # one write, at once: not at the end of the turn
+        transport.write(b"chunk 1")  # no head waiting: straight out
         transport.write(b"chunk 2")
-        await asyncio.sleep(0)
-        return first, inner.writes
+        chunks = list(inner.writes)
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")  # a head with nothing after it this turn
+        await asyncio.sleep(0)  # leaves at the end of the turn
+        return answered, chunks, inner.writes
 
-    first, writes = asyncio.run(scenario())
-    assert first == [b"head body"]
-    assert writes == [b"head body", b"chunk 1", b"chunk 2"]
+    answered, chunks, writes = asyncio.run(scenario())
+    assert answered == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+    assert chunks == [*answered, b"chunk 1", b"chunk 2"]
+    assert writes == [*chunks, b"HTTP/1.1 200 OK\r\n\r\n"]
 
 
 def test_close_flushes_and_abort_drops() -> None:
@@ -76,16 +77,16 @@ def test_close_flushes_and_abort_drops() -> None:
         loop = asyncio.get_running_loop()
         closed, aborted = RecordingTransport(), RecordingTransport()
         a, b = CoalescingTransport(closed, loop), CoalescingTransport(aborted, loop)
-        a.write(b"half a body")
+        a.write(b"HTTP/1.1 200 OK\r\n\r\n")  # a head waiting for its body
         a.close()
-        b.write(b"never sent")
+        b.write(b"HTTP/1.1 200 OK\r\n\r\n")
         b.abort()
         await asyncio.sleep(0)  # the scheduled flushes find nothing left to write
         assert a.get_extra_info("peername") == ("127.0.0.1", 1)  # everything else is the real transport's
         return closed, aborted
 
     closed, aborted = asyncio.run(scenario())
-    assert closed.writes == [b"half a body"] and closed.closed
+    assert closed.writes == [b"HTTP/1.1 200 OK\r\n\r\n"] and closed.closed
     assert aborted.writes == [] and aborted.aborted
 
 

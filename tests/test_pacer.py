@@ -168,6 +168,30 @@ def test_pacer_steps_every_stream_at_its_deadlines(streams: list[tuple[list[floa
             assert ticker.failed is None
 
 
+def test_catch_up_steps_only_what_is_overdue_and_the_timer_goes_on() -> None:
+    """While the loop is busy (a burst of requests), ``catch_up`` steps the streams overdue by
+    more than ``LATE`` at once, leaves the others, and the pacer's one timer still steps every
+    later deadline once."""
+
+    async def main() -> tuple[Ticker, Ticker, int, int]:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer(loop)
+        soon, later = Ticker(loop, [0.001, 0.010, 0.010], None), Ticker(loop, [0.050], None)
+        soon.start(pacer)
+        later.start(pacer)
+        time.sleep(0.005)  # the loop is busy: soon's first deadline passes by more than LATE
+        pacer.catch_up()
+        stepped_soon, stepped_later = len(soon.stepped), len(later.stepped)
+        await asyncio.wait_for(asyncio.gather(soon.finished, later.finished), 2)
+        return soon, later, stepped_soon, stepped_later
+
+    soon, later, stepped_soon, stepped_later = asyncio.run(main())
+    assert (stepped_soon, stepped_later) == (1, 0)
+    assert len(soon.stepped) == 3 and len(later.stepped) == 1
+    for ticker in (soon, later):
+        assert all(at >= due - SLACK - 1e-9 for due, at in zip(ticker.deadlines, ticker.stepped, strict=True))
+
+
 # ---------------------------------------------------------------------------- through a real server
 
 

@@ -53,6 +53,7 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
     what only that work needed (the parsed body, its chat view, the request's facts, the
     selection) is let go before a paced stream holds the request open for seconds."""
     entry = ctx.entry
+    app.pacer.catch_up()  # a burst of requests is taken on in one pass of the loop: paced chunks due go first
     try:
         try:
             sending = await _prepare(app, receive, send, ctx, surface)

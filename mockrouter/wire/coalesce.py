@@ -1,17 +1,18 @@
-"""One socket write per response: uvicorn's HTTP protocols with writes coalesced per loop turn.
+"""One socket write per response: uvicorn's HTTP protocols with a response's head held for its body.
 
 uvicorn writes a response's head when the app sends ``http.response.start`` and its body
 when the app sends ``http.response.body``: two ``send()`` system calls, two TCP segments and
-two wake-ups of the client for every JSON answer, and one per chunk of a stream. On
-loopback each of those calls runs the receiving side's TCP stack too, so they cost the
-server more than the rest of uvicorn's work on a request.
+two wake-ups of the client for every JSON answer. On loopback each of those calls runs the
+receiving side's TCP stack too, so they cost the server more than the rest of uvicorn's work
+on a request.
 
-:class:`CoalescingTransport` keeps the writes made during one turn of the event loop and
-hands them to the real transport together at the end of that turn (``call_soon``). What
-an app sends without yielding to the loop leaves in one system call; anything it sends
-after an ``await`` that waits (a scripted delay, a stall) is flushed before the wait ends,
-so timing on the wire is unchanged. Closing flushes first, so a deliberately truncated
-body still reaches the client before the connection drops.
+:class:`CoalescingTransport` holds a response's head (a write that starts ``HTTP/``) until the
+next write, and sends both in one call, at once; a head with nothing after it in the same loop
+turn (a stream waiting for its first chunk) leaves at the end of that turn. Every other write
+goes straight to the socket: a paced stream's chunk leaves the moment it is written, even
+while the loop is busy taking on a burst of requests (holding writes to the end of the turn
+delayed them by the whole burst). Closing flushes first, so a deliberately truncated body
+still reaches the client before the connection drops.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import Any
 
 
 class CoalescingTransport:
-    """A transport that gathers the writes of one loop turn into one write of the real one."""
+    """A transport that sends a response's head together with the write after it."""
 
-    __slots__ = ("_loop", "_pending", "_transport", "get_extra_info", "is_closing", "pause_reading", "resume_reading")
+    __slots__ = ("_head", "_loop", "_transport", "get_extra_info", "is_closing", "pause_reading", "resume_reading")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] | None = None
+        self._head: bytes | None = None
         # What uvicorn calls on every request: the transport's own methods, no Python call between.
         self.is_closing = transport.is_closing
         self.get_extra_info = transport.get_extra_info
@@ -36,28 +37,31 @@ class CoalescingTransport:
         self.resume_reading = transport.resume_reading
 
     def write(self, data: bytes) -> None:
-        pending = self._pending
-        if pending is None:
-            self._pending = [data]
+        head = self._head
+        if head is not None:  # the head waiting: it leaves with this write, now
+            self._head = None
+            if not self._transport.is_closing():
+                self._transport.write(head + data)
+        elif data[:5] == b"HTTP/":  # a response's head: held for its body, or to the end of the turn
+            self._head = data
             self._loop.call_soon(self.flush)
         else:
-            pending.append(data)
+            self._transport.write(data)
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
             self.write(data)
 
     def flush(self) -> None:
-        pending = self._pending
-        if pending is None:
+        head = self._head
+        if head is None:
             return
-        self._pending = None
-        if self._transport.is_closing():
-            return
-        self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        self._head = None
+        if not self._transport.is_closing():
+            self._transport.write(head)
 
     def get_write_buffer_size(self) -> int:
-        waiting = sum(map(len, self._pending)) if self._pending else 0
+        waiting = len(self._head) if self._head is not None else 0
         return self._transport.get_write_buffer_size() + waiting
 
     def close(self) -> None:
@@ -65,7 +69,7 @@ class CoalescingTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending = None
+        self._head = None
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:  # the rest of the transport interface

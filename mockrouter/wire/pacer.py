@@ -30,6 +30,11 @@ __all__ = ["PENDING", "SLACK", "Paced", "Pacer", "drive"]
 SLACK = 0.0005
 
 
+#: How late the most overdue stream must be before :meth:`Pacer.catch_up` steps the due ones
+#: (seconds): a little lateness lets a burst of requests be taken on in one go.
+LATE = 0.002
+
+
 class Paced(Protocol):
     """What the pacer schedules: something stepped at its deadlines."""
 
@@ -102,6 +107,16 @@ class Pacer:
         heapq.heappush(self._heap, (due, next(self._order), stream))
         if self._timer is None or due < self._at:
             self._arm(due)
+
+    def catch_up(self) -> None:
+        """Step the streams already due, now: for code that keeps the loop busy (a burst of
+        requests is taken on in one pass of the loop, and its timer waits for all of them)."""
+        heap = self._heap
+        if heap and heap[0][0] <= self._loop.time() - LATE:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._tick()
 
     def _arm(self, due: float) -> None:
         if self._timer is not None:

@@ -179,11 +179,11 @@ class _Stream:
     # -- the pacer's side ------------------------------------------------------------------
 
     def begin(self, keepalives: int) -> None:
-        """Start the body: now, or at the pacer's ticks (keep-alives spread over the time to
-        the first token, then the chunks, due from the first)."""
+        """Start the body: now (a first chunk due at once leaves with the head), or at the
+        pacer's ticks (keep-alives spread over the time to the first token, then the chunks,
+        due from the first)."""
         pacing = self.pacing
-        loop = self.pacer.loop
-        now = loop.time()
+        now = self.pacer.loop.time()
         self.chunk_due = now + pacing.ttft
         if keepalives:
             self.keepalives = keepalives
