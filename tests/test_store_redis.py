@@ -304,17 +304,19 @@ def test_each_host_runs_two_workers_on_the_shared_store(cluster: Cluster) -> Non
     for host in cluster.hosts:
         assert f", store {cluster.store}" in host.served.banner.splitlines()[0], host.served.banner
         assert ", 2 workers" in host.served.banner.splitlines()[0], host.served.banner
-        with ThreadPoolExecutor(8) as pool:
-            answers = [pool.submit(host.health) for _ in range(32)]
         pids = set()
-        for future in answers:
-            answer = future.result()
-            assert answer.status_code == 200, answer.text
-            body = answer.json()
-            assert body["status"] == "ok"
-            assert body["store"]["url"] == cluster.store
-            pids.add(body["store"]["worker"])
-        assert len(pids) == 2, f"32 fresh connections reached {len(pids)} worker(s) of {host.url}: {pids}"
+        with ThreadPoolExecutor(8) as pool:  # which worker accepts a connection is the kernel's choice
+            for _ in range(10):
+                for future in [pool.submit(host.health) for _ in range(32)]:
+                    answer = future.result()
+                    assert answer.status_code == 200, answer.text
+                    body = answer.json()
+                    assert body["status"] == "ok"
+                    assert body["store"]["url"] == cluster.store
+                    pids.add(body["store"]["worker"])
+                if len(pids) == 2:
+                    break
+        assert len(pids) == 2, f"320 fresh connections reached {len(pids)} worker(s) of {host.url}: {pids}"
         assert host.served.process.pid not in pids
         seen.append(pids)
     assert not seen[0] & seen[1]
@@ -704,8 +706,11 @@ def text_of(entry: dict[str, Any]) -> str | None:
 
 
 def outage(host: Host, redis: RedisProcess, before_key: str, during_key: str) -> None:
-    with ThreadPoolExecutor(8) as pool:
-        assert all(f.result().status_code == 200 for f in [pool.submit(host.health) for _ in range(24)])
+    with ThreadPoolExecutor(8) as pool:  # which worker accepts a connection is the kernel's choice: ask until both did
+        for _ in range(20):
+            assert all(f.result().status_code == 200 for f in [pool.submit(host.health) for _ in range(24)])
+            if len(host.workers) == 2:
+                break
     assert len(host.workers) == 2, host.workers
     before, during = Chat(host, before_key), Chat(host, during_key)
     try:
