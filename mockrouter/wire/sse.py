@@ -147,7 +147,7 @@ class _Stream:
         self.frame = self.next_frame()
         self.keepalives = 0  # keep-alives still to send before the first chunk
         self.gap = 0.0  # between them
-        self.chunk_due = 0.0  # when the first chunk is due (loop time), then when the last was
+        self.chunk_due = 0.0  # when the next chunk is due (loop time)
         self.due: Any = None  # what to do once a write that had to wait is done: a deadline, or _END
         self.gone = False  # the client left
         self.ended = False  # the pacer is done with it (complete, failed, or handed back for its fault)
@@ -197,6 +197,9 @@ class _Stream:
                 self.pacer.add(self, due)
 
     def step(self, now: float) -> float | None:
+        """Write what is due at loop time ``now`` (a keep-alive, or the next chunk and any due
+        with it, or the end); the next deadline, or None (done, handed back, or waiting on a
+        write)."""
         if self.ended or self.gone:
             return None
         if self.keepalives:
