@@ -191,10 +191,22 @@ class Reply:
     memo: dict[Any, Any] | None = None
     #: ``journaled_expected()``, once made.
     _journaled: bytes | None = field(default=None, repr=False, compare=False)
+    #: A static reply's ``events()``, once made (shared by every stream of it, read-only).
+    _events: list[Event] | None = field(default=None, repr=False, compare=False)
 
     def events(self) -> list[Event]:
         """The reply as abstract stream events (built only for streamed answers)."""
         return list(self.iter_events())
+
+    def stream_events(self) -> Iterator[Event]:
+        """The events one at a time, as a stream reads them: a static reply (``memo`` set)
+        makes its list once and every stream of it iterates that; any other makes each event
+        as it is read."""
+        if self.memo is None:
+            return self.iter_events()
+        if self._events is None:
+            self._events = self.events()
+        return iter(self._events)
 
     def iter_events(self) -> Iterator[Event]:
         """:meth:`events` one at a time (a paced stream holds one event, not the list)."""

@@ -136,7 +136,7 @@ class _Stream:
     ) -> None:
         self.send = send
         self.encoder = encoder
-        self.events = reply.iter_events()
+        self.events = reply.stream_events()
         self.pacing = pacing
         self.delivery = delivery
         self.pacer = pacer
@@ -399,7 +399,7 @@ def stream_body(encoder: StreamEncoder, reply: Reply) -> bytes:
 
 
 def _body(encoder: StreamEncoder, reply: Reply) -> tuple[bytes, int]:
-    frames = [b for event in reply.iter_events() if (b := encoder.encode(event)) is not None]
+    frames = [b for event in reply.stream_events() if (b := encoder.encode(event)) is not None]
     return encoder.keepalive * reply.keepalive + b"".join(frames) + encoder.done, len(frames)
 
 
