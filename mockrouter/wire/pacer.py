@@ -12,6 +12,10 @@ Writing from a timer callback means calling the ASGI ``send`` without awaiting i
 waits on is done (what a Task does, without the Task). uvicorn's ``send`` returns without
 waiting unless the socket's buffer is full; then the stream waits, off the heap, until the
 write is done.
+
+A burst of requests is taken on in one pass of the loop, and the timer waits for all of it;
+so each request first calls :meth:`Pacer.catch_up`, which steps the streams overdue by more
+than :data:`LATE`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from types import CoroutineType
 from typing import Any, Protocol
 
-__all__ = ["PENDING", "SLACK", "Paced", "Pacer", "drive"]
+__all__ = ["LATE", "PENDING", "SLACK", "Paced", "Pacer", "drive"]
 
 #: Streams due this close after a tick are stepped in it (seconds): the loop's timers have
 #: millisecond resolution, so waiting for a deadline half a millisecond away buys nothing.
