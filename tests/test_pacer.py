@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import socket
 import time
@@ -340,3 +341,35 @@ def test_the_journal_shows_the_paced_answer_byte_for_byte(timed_server, api_key,
     assert detail["answer"].encode() == got.content
     assert detail["bytes_sent"] == len(got.content) and detail["answer_cut"] is False
     assert sum(size for _, size, _ in detail["timeline"]) == len(got.content)
+
+
+def test_seeded_jitter_paces_a_stream_the_same_way_each_time(make_server):
+    """``jitter_ms`` is drawn from the request's seeded generator as the pacer steps the stream:
+    two servers with the same ``--seed`` give one request the same gaps (as the journal's
+    timeline measures them), and the gaps do vary."""
+    scenario = (
+        "name: jittery\nmatch: {last_user: jitter}\nsteps:\n"
+        "  - content: a b c d e f g h i j\n    timing: {interval_ms: 40, jitter_ms: 30}\n"
+    )
+
+    def gaps(server) -> list[float]:
+        with httpx.Client(base_url=server.url) as admin:
+            added = admin.post("/__mockrouter/scenarios", params={"key": "sk-jitter"}, content=scenario)
+            assert added.status_code == 201, added.text
+        with httpx.Client(base_url=server.base_url, headers={"authorization": "Bearer sk-jitter"}) as http:
+            got = http.post(
+                "/chat/completions",
+                json={"model": "x/y", "stream": True, "messages": [{"role": "user", "content": "jitter"}]},
+            )
+        assert got.status_code == 200, got.text
+        with httpx.Client(base_url=server.url) as admin:
+            newest = admin.get("/__mockrouter/requests", params={"key": "sk-jitter"}).json()["data"][-1]
+            timeline = admin.get(f"/__mockrouter/requests/{newest['id']}").json()["timeline"]
+        times = [at for at, _, _ in timeline[:-1]]  # the chunks (the last write is [DONE], at once after them)
+        return [b - a for a, b in itertools.pairwise(times)]
+
+    first, second = gaps(make_server(speed=1.0, seed=20)), gaps(make_server(speed=1.0, seed=20))
+    assert len(first) == len(second) >= 9
+    assert max(first) - min(first) > 10  # 40 +- 30 ms: drawn, not fixed
+    differences = sorted(abs(a - b) for a, b in zip(first, second, strict=True))
+    assert differences[len(differences) // 2] < 5, (first, second)  # the same draws (timer noise aside)

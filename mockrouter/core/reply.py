@@ -196,20 +196,19 @@ class Reply:
 
     def events(self) -> list[Event]:
         """The reply as abstract stream events (built only for streamed answers)."""
-        return list(self.iter_events())
+        return list(self._each_event())
 
     def stream_events(self) -> Iterator[Event]:
         """The events one at a time, as a stream reads them: a static reply (``memo`` set)
         makes its list once and every stream of it iterates that; any other makes each event
         as it is read."""
         if self.memo is None:
-            return self.iter_events()
+            return self._each_event()
         if self._events is None:
             self._events = self.events()
         return iter(self._events)
 
-    def iter_events(self) -> Iterator[Event]:
-        """:meth:`events` one at a time (a paced stream holds one event, not the list)."""
+    def _each_event(self) -> Iterator[Event]:
         yield Role()
         for p in self.reasoning_pieces:
             yield ReasoningPiece(p)

@@ -317,12 +317,27 @@ def _remade(encoder: Encoder, reply: Reply, identity: Identity, request: dict[st
     return stream_body(encoder.stream(reply, identity, request), reply)
 
 
-def _keep_delivery(entry: JournalEntry, delivery: Delivery) -> None:
-    """Journal what a stream's writer sent, for the inspector: the answer's first bytes, each
-    write's time (rounded when read) and where a fault fired."""
+def _journal_delivery(
+    entry: JournalEntry,
+    delivery: Delivery,
+    encoder: Encoder,
+    reply: Reply,
+    identity: Identity,
+    request: dict[str, Any],
+) -> None:
+    """Journal what a stream's writer sent: counts, TTFT, the client leaving, the fault, and for
+    the inspector the answer's first bytes (kept, or for a paced stream without a fault made
+    again when shown: a reference, not ~10 kB), each write's time and where a fault fired."""
+    entry.bytes_sent = delivery.bytes_sent
+    entry.chunks_sent = delivery.chunks_sent
+    entry.ttft_ms = delivery.ttft_ms
+    entry.client_disconnected = delivery.client_disconnected
+    entry.disconnected_after_ms = delivery.disconnected_after_ms
+    entry.fault = delivery.fault
     if delivery.pieces is not None:
         entry.keep_answer(delivery.pieces, delivery.bytes_sent)
     else:
+        entry.answer_from = partial(_remade, encoder, reply, identity, request)
         entry.answer_cut = delivery.bytes_sent > ANSWER_CAP
     entry.timeline = packed(delivery.writes.tolist())  # flat: the journal shows it in threes
     entry.fault_at_ms = delivery.fault_at_ms
@@ -403,15 +418,7 @@ async def _send_reply(
                 app.pacer, speed=app.config.speed,
             )  # fmt: skip
         finally:
-            entry.bytes_sent = delivery.bytes_sent
-            entry.chunks_sent = delivery.chunks_sent
-            entry.ttft_ms = delivery.ttft_ms
-            entry.client_disconnected = delivery.client_disconnected
-            entry.disconnected_after_ms = delivery.disconnected_after_ms
-            entry.fault = delivery.fault
-            _keep_delivery(entry, delivery)
-            if delivery.pieces is None:  # paced, no fault: remade when shown (a reference, not 10 kB)
-                entry.answer_from = partial(_remade, encoder, reply, identity, request)
+            _journal_delivery(entry, delivery, encoder, reply, identity, request)
         return
     fault = reply.fault
     if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:

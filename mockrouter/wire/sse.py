@@ -3,7 +3,9 @@ timing (scaled by ``--speed``) and faults, and records what was actually sent; a
 faults of a non-streaming answer (``write_broken_json``).
 
 A stream with no delays and no fault is joined into one write (the common CI case, and the
-fastest); everything else goes event by event, watching for the client leaving.
+fastest). Any other is a :class:`_Stream` the loop's :class:`~mockrouter.wire.pacer.Pacer`
+steps, each chunk encoded and written when it is due; a fault is fired by the request's
+coroutine once the pacer hands the stream back.
 """
 
 from __future__ import annotations
@@ -237,18 +239,22 @@ class _Stream:
     def write(self, data: bytes, then: Any, *, more: bool = True) -> bool:
         """Send ``data`` from the pacer's tick; False when the stream must wait for it (the
         socket's buffer is full: it goes on with ``then`` once the write is done)."""
-        delivery = self.delivery
-        if data:
-            delivery.bytes_sent += len(data)
-            delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
-            if delivery.pieces is not None:
-                delivery.pieces.append(data)
+        self.sent(data)
         if not more:
             self.closed = True
         if drive(self.send({"type": "http.response.body", "body": data, "more_body": more}), self.written) is PENDING:
             self.due = then
             return False
         return True
+
+    def sent(self, data: bytes) -> None:
+        """Count ``data`` as written: bytes, the timeline, the pieces a fault stream keeps."""
+        if data:
+            delivery = self.delivery
+            delivery.bytes_sent += len(data)
+            delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
+            if delivery.pieces is not None:
+                delivery.pieces.append(data)
 
     def written(self, _: Any, exc: BaseException | None) -> None:
         """A write that had to wait is done."""
@@ -300,12 +306,7 @@ class _Stream:
         if not more:
             self.closed = True
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
-        delivery = self.delivery
-        delivery.bytes_sent += len(data)
-        if data:
-            delivery.writes.extend(((time.perf_counter() - self.origin) * 1000, len(data), delivery.chunks_sent))
-            if delivery.pieces is not None:
-                delivery.pieces.append(data)
+        self.sent(data)
         return not self.gone
 
     async def pause(self, seconds: float) -> bool:
