@@ -121,7 +121,7 @@ def test_streams_cover_the_adversarial_features() -> None:
     """Across a modest run, each advertised oddity shows up at least once."""
     seen: set[str] = set()
 
-    @settings(FAST, max_examples=100)
+    @settings(FAST, max_examples=100, derandomize=True)  # a fixed seed: coverage is not luck
     @given(chat_streams(dialect="anyrouter"))
     def collect(stream: ChatStream) -> None:
         text = stream.sse

@@ -138,7 +138,7 @@ def test_every_messages_stream_validates_and_assembles(dialect: str) -> None:
 def test_messages_streams_cover_the_adversarial_features() -> None:
     seen: set[str] = set()
 
-    @settings(FAST, max_examples=150)
+    @settings(FAST, max_examples=150, derandomize=True)  # a fixed seed: coverage is not luck
     @given(messages_streams())
     def collect(stream: MessagesStream) -> None:
         kinds = {block["type"] for block in stream.expected["content"]}
@@ -247,7 +247,7 @@ def test_every_responses_stream_validates_and_assembles(dialect: str) -> None:
 def test_responses_streams_cover_the_adversarial_features() -> None:
     seen: set[str] = set()
 
-    @settings(FAST, max_examples=100)
+    @settings(FAST, max_examples=100, derandomize=True)  # a fixed seed: coverage is not luck
     @given(responses_streams(max_tool_calls=4))
     def collect(stream: ResponsesStream) -> None:
         output = stream.expected["output"]
