@@ -3,6 +3,7 @@ request bodies cut in the list but whole in ``GET requests/{id}`` (``mockrouter/
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,7 +36,11 @@ def busy(make_server: Callable[..., BackgroundServer]) -> tuple[BackgroundServer
     send_many(server, key, MANY // 2)
     send_many(server, other, 3)
     send_many(server, key, MANY - MANY // 2)
-    entries = server.app.state.journal.query(key=key)
+    # The server journals a request just after its last byte is written; its thread may not
+    # have got there when this one reads the reply and asks.
+    deadline = time.monotonic() + 10
+    while len(entries := server.app.state.journal.query(key=key)) < MANY and time.monotonic() < deadline:
+        time.sleep(0.01)
     return server, key, [e["id"] for e in entries]
 
 

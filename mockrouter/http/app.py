@@ -122,6 +122,41 @@ class MockrouterApp(Runtime):
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = self._context(scope)
+        entry = ctx.entry
+        is_admin = ctx.path.startswith(ADMIN_PREFIX)
+        raw_headers = entry.raw_headers
+        if sum(map(len, chain.from_iterable(raw_headers))) > self.config.max_header:  # uvicorn sets no limit
+            entry.raw_headers = ()
+            entry.headers = {n: v[:MAX_JOURNALED_HEADER] for n, v in shown_headers(raw_headers).items()}
+            message = f"Request headers are larger than {self.config.max_header} bytes."
+            error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
+            await self.send_error(send, ctx, error)
+            if not is_admin:
+                entry.finish(ctx.started)
+                self.store.journal_add(entry)
+            return
+        state = self.state
+        if is_admin:
+            await self._dispatch(scope, receive, send, ctx, is_admin)
+            return
+        state.started()
+        try:
+            surface = self.engine_routes.get(ctx.path)
+            if surface is not None and ctx.method == "POST":
+                await chat.answer(self, scope, receive, send, ctx, surface)
+                return
+            try:
+                await self._dispatch(scope, receive, send, ctx, is_admin)
+            finally:
+                entry.finish(ctx.started)
+                self.store.journal_add(entry)
+        finally:
+            state.ended()
+
+    def _context(self, scope: Scope) -> RequestContext:
+        """The request's context and journal entry, from its scope. (Made apart from ``_http``,
+        whose frame lives as long as the request: it holds the context, not its makings.)"""
         path: str = scope["path"]
         method: str = scope["method"]
         headers = header_dict(scope)
@@ -152,32 +187,7 @@ class MockrouterApp(Runtime):
             ctx.surface = entry.surface = surface
         elif path in self.anthropic_paths:
             ctx.surface = "messages"
-        if sum(map(len, chain.from_iterable(raw_headers))) > self.config.max_header:  # uvicorn sets no limit
-            entry.raw_headers = ()
-            entry.headers = {n: v[:MAX_JOURNALED_HEADER] for n, v in shown_headers(raw_headers).items()}
-            message = f"Request headers are larger than {self.config.max_header} bytes."
-            error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
-            await self.send_error(send, ctx, error)
-            if not is_admin:
-                entry.finish(ctx.started)
-                self.store.journal_add(entry)
-            return
-        state = self.state
-        if is_admin:
-            await self._dispatch(scope, receive, send, ctx, is_admin)
-            return
-        state.started()
-        try:
-            if surface is not None and method == "POST":
-                await chat.answer(self, scope, receive, send, ctx, surface)
-                return
-            try:
-                await self._dispatch(scope, receive, send, ctx, is_admin)
-            finally:
-                entry.finish(ctx.started)
-                self.store.journal_add(entry)
-        finally:
-            state.ended()
+        return ctx
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, is_admin: bool) -> None:
         if ctx.path in self.engine_routes:  # any method but POST (POST went to the pipeline)

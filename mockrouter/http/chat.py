@@ -51,13 +51,15 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
 
     The work before the answer's first byte returns the sending as a coroutine, awaited here:
     what only that work needed (the parsed body, its chat view, the request's facts, the
-    selection) is let go before a paced stream holds the request open for seconds."""
+    selection, the header dict) is let go before a paced stream holds the request open for
+    seconds."""
     entry = ctx.entry
     app.pacer.catch_up()  # a burst of requests is taken on in one pass of the loop: paced chunks due go first
     try:
         try:
             sending = await _prepare(app, receive, send, ctx, surface)
             if sending is not None:
+                ctx.headers = {}  # read: a stream held open does not keep them (the journal has them raw)
                 await sending
         except RequestError as exc:
             await app.send_error(send, ctx, exc)
@@ -313,7 +315,8 @@ def _input(app: Runtime, selection: Selection, facts: RequestFacts, seq: int, rn
 
 
 def _remade(encoder: Encoder, reply: Reply, identity: Identity, request: dict[str, Any]) -> bytes:
-    """The whole body of a stream without a fault, made again (the journal's ``answer_from``)."""
+    """The whole body of a stream without a fault, made again from the request body the
+    journal keeps (the journal's ``answer_from``)."""
     return stream_body(encoder.stream(reply, identity, request), reply)
 
 
@@ -323,7 +326,6 @@ def _journal_delivery(
     encoder: Encoder,
     reply: Reply,
     identity: Identity,
-    request: dict[str, Any],
 ) -> None:
     """Journal what a stream's writer sent: counts, TTFT, the client leaving, the fault, and for
     the inspector the answer's first bytes (kept, or for a paced stream without a fault made
@@ -337,7 +339,7 @@ def _journal_delivery(
     if delivery.pieces is not None:
         entry.keep_answer(delivery.pieces, delivery.bytes_sent)
     else:
-        entry.answer_from = partial(_remade, encoder, reply, identity, request)
+        entry.answer_from = partial(_remade, encoder, reply, identity)
         entry.answer_cut = delivery.bytes_sent > ANSWER_CAP
     entry.timeline = packed(delivery.writes.tolist())  # flat: the journal shows it in threes
     entry.fault_at_ms = delivery.fault_at_ms
@@ -412,13 +414,14 @@ async def _send_reply(
         await asyncio.sleep(pacing.latency)
     if stream:
         delivery = Delivery(origin=ctx.started)
+        events = encoder.stream(reply, identity, request)
+        del request  # an open stream does not hold the parsed request: the journal keeps its bytes
         try:
             await write_stream(
-                send, receive, encoder.stream(reply, identity, request), reply, headers, pacing, delivery,
-                app.pacer, speed=app.config.speed,
-            )  # fmt: skip
+                send, receive, events, reply, headers, pacing, delivery, app.pacer, speed=app.config.speed
+            )
         finally:
-            _journal_delivery(entry, delivery, encoder, reply, identity, request)
+            _journal_delivery(entry, delivery, encoder, reply, identity)
         return
     fault = reply.fault
     if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:

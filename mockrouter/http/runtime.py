@@ -55,6 +55,8 @@ class RequestContext:
 
     method: str
     path: str
+    #: By lower-case name; emptied once an engine request's answer is prepared (its sending
+    #: needs none, and a paced stream is held open for seconds).
     headers: dict[str, str]
     dialect: Dialect
     key: str | None

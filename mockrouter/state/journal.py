@@ -124,9 +124,10 @@ class JournalEntry:
     #: ``[ms since the request began, bytes, chunks sent so far]`` (the inspector's timeline;
     #: kept packed and flat, three numbers per write, by the writer).
     answer: bytes | None = None
-    #: Instead of ``answer``, what makes the whole body again (a paced stream's, without a
-    #: fault: the same bytes each time); shown cut at ``bytes_sent`` and ``ANSWER_CAP``.
-    answer_from: Callable[[], bytes] | None = None
+    #: Instead of ``answer``, what makes the whole body again from the request body (a paced
+    #: stream's, without a fault: the same bytes each time, so the stream need not keep the
+    #: parsed request while it is open); shown cut at ``bytes_sent`` and ``ANSWER_CAP``.
+    answer_from: Callable[[Any], bytes] | None = None
     timeline: Any = None
     fault_at_ms: float | None = None
     fault_after_chunks: int | None = None
@@ -146,7 +147,7 @@ class JournalEntry:
         """The first ``ANSWER_CAP`` bytes of the answer as sent: kept, or made again."""
         if self.answer is not None or self.answer_from is None:
             return self.answer
-        return self.answer_from()[: min(self.bytes_sent, ANSWER_CAP)]
+        return self.answer_from(self.request_body())[: min(self.bytes_sent, ANSWER_CAP)]
 
     def finish(self, started: float) -> None:
         """Record the request's duration (from ``started``, a ``time.perf_counter()`` reading)."""
