@@ -68,6 +68,8 @@ class StreamEncoder(ABC):
     """Turns the events of one reply into SSE events (bytes), one call per event. Made per
     streamed reply, so it may keep state (open blocks, sequence numbers)."""
 
+    __slots__ = ()  # a subclass may slot its state: one is held by every open stream
+
     @abstractmethod
     def encode(self, event: Event) -> bytes | None:
         """The bytes of one event (one or more SSE events: the writer counts them as one

@@ -180,9 +180,14 @@ _ID_HEAD = b'{"id":"mockrouter-compiled-id"'
 _CREATED_MARK = b',"created":4102444801'
 
 
+_CHOICE_OPEN = b',"choices":[{"index":0,"delta":'
+
+
 class ChatStream(StreamEncoder):
     """A streamed chat completion: one ``chat.completion.chunk`` per event. The deltas are
     methods, so a dialect overrides only the ones its wire spells differently."""
+
+    __slots__ = ("dialect", "encoder", "keepalive", "open", "reply", "send_usage")
 
     #: What ends a chunk whose choice has not finished.
     close = b',"finish_reason":null}]}\n\n'
@@ -202,8 +207,12 @@ class ChatStream(StreamEncoder):
                 "provider": reply.provider,
             }
         )
-        self.head = b"data: " + head[:-1]  # the envelope without its closing brace
-        self.open = self.head + b',"choices":[{"index":0,"delta":'
+        self.open = b"data: " + head[:-1] + _CHOICE_OPEN  # every delta chunk starts so
+
+    @property
+    def head(self) -> bytes:
+        """``data: `` and the envelope without its closing brace (the last chunks' start)."""
+        return self.open[: -len(_CHOICE_OPEN)]
 
     def encode(self, event: Event) -> bytes | None:
         if isinstance(event, ContentPiece):

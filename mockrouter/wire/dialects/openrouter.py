@@ -329,9 +329,14 @@ class OpenRouterStream(ChatStream):
     """OpenRouter's chunks: ``role`` repeated in every content delta, ``native_finish_reason``
     on every choice, and a usage chunk that repeats the final choice (or has none)."""
 
+    __slots__ = ("final_choice",)
+
     close = b',"finish_reason":null,"native_finish_reason":null}]}\n\n'
     encoder: OpenRouterChat
-    final_choice = b""
+
+    def __init__(self, encoder: OpenRouterChat, reply: Reply, identity: Identity, usage: bool) -> None:
+        super().__init__(encoder, reply, identity, usage)
+        self.final_choice = b""
 
     def content_delta(self, text: bytes) -> bytes:
         return b'{"role":"assistant","content":' + text + b"}"
