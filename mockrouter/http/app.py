@@ -75,16 +75,46 @@ class MockrouterApp(Runtime):
     # -- ASGI ------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        try:  # (one frame for the whole request: a paced stream holds it open for seconds)
+            ctx = self._context(scope)
+            entry = ctx.entry
+            is_admin = ctx.path.startswith(ADMIN_PREFIX)
+            raw_headers = entry.raw_headers
+            if sum(map(len, chain.from_iterable(raw_headers))) > self.config.max_header:  # uvicorn sets no limit
+                entry.raw_headers = ()
+                entry.headers = {n: v[:MAX_JOURNALED_HEADER] for n, v in shown_headers(raw_headers).items()}
+                message = f"Request headers are larger than {self.config.max_header} bytes."
+                error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
+                await self.send_error(send, ctx, error)
+                if not is_admin:
+                    entry.finish(ctx.started)
+                    self.store.journal_add(entry)
+                return
+            if is_admin:
+                await self._dispatch(scope, receive, send, ctx, is_admin)
+                return
+            state = self.state
+            state.started()
             try:
-                await self._http(scope, receive, send)
-            except (DeliberateDisconnect, ClientGone, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # a bug: keep it for the test that caused it, answer 500
-                await self._internal_error(scope, send, exc)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+                surface = self.engine_routes.get(ctx.path)
+                if surface is not None and ctx.method == "POST":
+                    await chat.answer(self, scope, receive, send, ctx, surface)
+                    return
+                try:
+                    await self._dispatch(scope, receive, send, ctx, is_admin)
+                finally:
+                    entry.finish(ctx.started)
+                    self.store.journal_add(entry)
+            finally:
+                state.ended()
+        except (DeliberateDisconnect, ClientGone, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a bug: keep it for the test that caused it, answer 500
+            await self._internal_error(scope, send, exc)
 
     async def _internal_error(self, scope: Scope, send: Send, exc: Exception) -> None:
         headers = header_dict(scope)
@@ -121,42 +151,10 @@ class MockrouterApp(Runtime):
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = self._context(scope)
-        entry = ctx.entry
-        is_admin = ctx.path.startswith(ADMIN_PREFIX)
-        raw_headers = entry.raw_headers
-        if sum(map(len, chain.from_iterable(raw_headers))) > self.config.max_header:  # uvicorn sets no limit
-            entry.raw_headers = ()
-            entry.headers = {n: v[:MAX_JOURNALED_HEADER] for n, v in shown_headers(raw_headers).items()}
-            message = f"Request headers are larger than {self.config.max_header} bytes."
-            error = HttpError(431, message, type="request_too_large", code="request_header_fields_too_large")
-            await self.send_error(send, ctx, error)
-            if not is_admin:
-                entry.finish(ctx.started)
-                self.store.journal_add(entry)
-            return
-        state = self.state
-        if is_admin:
-            await self._dispatch(scope, receive, send, ctx, is_admin)
-            return
-        state.started()
-        try:
-            surface = self.engine_routes.get(ctx.path)
-            if surface is not None and ctx.method == "POST":
-                await chat.answer(self, scope, receive, send, ctx, surface)
-                return
-            try:
-                await self._dispatch(scope, receive, send, ctx, is_admin)
-            finally:
-                entry.finish(ctx.started)
-                self.store.journal_add(entry)
-        finally:
-            state.ended()
-
     def _context(self, scope: Scope) -> RequestContext:
-        """The request's context and journal entry, from its scope. (Made apart from ``_http``,
-        whose frame lives as long as the request: it holds the context, not its makings.)"""
+        """The request's context and journal entry, from its scope. (Made apart from
+        ``__call__``, whose frame lives as long as the request: it holds the context, not its
+        makings.)"""
         path: str = scope["path"]
         method: str = scope["method"]
         headers = header_dict(scope)

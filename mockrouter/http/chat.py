@@ -42,6 +42,10 @@ __all__ = ["SEEDED_EPOCH", "SURFACES", "answer", "request_rng"]
 
 #: ``created`` of seeded responses: a fixed epoch plus a seeded offset (within one year).
 SEEDED_EPOCH = 1_767_225_600
+#: What the work before an answer returns to :func:`answer`: the next step, to await (a
+#: reply's sending, then a stream's writer), which returns the one after it, or None. Each
+#: step's locals are let go before the next, which may hold a paced stream open for seconds.
+Step = Coroutine[Any, Any, "Step | None"]
 #: The engine routes (relative to the API prefix) and the surface each answers.
 SURFACES = {"/chat/completions": CHAT, "/completions": TEXT, "/messages": MESSAGES, "/responses": RESPONSES}
 
@@ -49,18 +53,20 @@ SURFACES = {"/chat/completions": CHAT, "/completions": TEXT, "/messages": MESSAG
 async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, surface: str) -> None:
     """Answer one request of an engine route; the journal gets its entry whatever happens.
 
-    The work before the answer's first byte returns the sending as a coroutine, awaited here:
-    what only that work needed (the parsed body, its chat view, the request's facts, the
-    selection, the header dict) is let go before a paced stream holds the request open for
+    The work before the answer's first byte returns the sending as a :data:`Step`, awaited
+    here, and the sending returns a stream's writer the same way: what only the steps before
+    needed (the parsed body, its chat view, the request's facts, the selection, the header
+    dict, the response's headers) is let go before a paced stream holds the request open for
     seconds."""
     entry = ctx.entry
     app.pacer.catch_up()  # a burst of requests is taken on in one pass of the loop: paced chunks due go first
     try:
         try:
-            sending = await _prepare(app, receive, send, ctx, surface)
-            if sending is not None:
+            step = await _prepare(app, receive, send, ctx, surface)
+            if step is not None:
                 ctx.headers = {}  # read: a stream held open does not keep them (the journal has them raw)
-                await sending
+            while step is not None:
+                step = await step
         except RequestError as exc:
             await app.send_error(send, ctx, exc)
         except StoreUnavailable as exc:
@@ -76,10 +82,8 @@ async def answer(app: Runtime, scope: Scope, receive: Receive, send: Send, ctx: 
         app.store.journal_add(entry)
 
 
-async def _prepare(
-    app: Runtime, receive: Receive, send: Send, ctx: RequestContext, surface: str
-) -> Coroutine[Any, Any, None] | None:
-    """Read, check and answer the request up to its answer's bytes: those are returned, to send."""
+async def _prepare(app: Runtime, receive: Receive, send: Send, ctx: RequestContext, surface: str) -> Step | None:
+    """Read, check and answer the request up to its answer's bytes: their sending is returned."""
     raw = await bodies.read_body(receive, app.config.max_body)
     try:
         body, problem = bodies.parse_json(raw, ctx.headers, ctx.entry), None
@@ -170,7 +174,7 @@ async def _answer(
     key: str,
     surface: str,
     mode: str | None = None,
-) -> Coroutine[Any, Any, None] | None:
+) -> Step | None:
     """Answer a valid request; ``request`` is the body as sent, ``body`` its chat view.
     ``mode`` (record and replay): ``auto`` forwards a request no scenario matches upstream,
     ``replay`` refuses it. A reply is returned as its sending (a coroutine), not sent."""
@@ -321,11 +325,7 @@ def _remade(encoder: Encoder, reply: Reply, identity: Identity, request: dict[st
 
 
 def _journal_delivery(
-    entry: JournalEntry,
-    delivery: Delivery,
-    encoder: Encoder,
-    reply: Reply,
-    identity: Identity,
+    entry: JournalEntry, encoder: Encoder, reply: Reply, identity: Identity, delivery: Delivery
 ) -> None:
     """Journal what a stream's writer sent: counts, TTFT, the client leaving, the fault, and for
     the inspector the answer's first bytes (kept, or for a paced stream without a fault made
@@ -387,7 +387,9 @@ async def _send_reply(
     rng: random.Random,
     created: int,
     surface: str,
-) -> None:
+) -> Step | None:
+    """Journal the reply, charge for it, and send it: a JSON body now; a stream is returned
+    (its writer, to await) and journaled by the writer when it is over."""
     entry = ctx.entry
     dialect = ctx.dialect
     encoder = dialect.encoders[surface]
@@ -404,7 +406,7 @@ async def _send_reply(
         charged = await app.store.charge(ctx.key or "", reply.usage.counts()["cost"] or 0, ctx.account.credits)
         if not charged:
             await app.send_error(send, ctx, dialect.insufficient_credits(None, None))
-            return
+            return None
     headers = dialect.headers(identity, ctx.rate or await app.rate_info(ctx))
     extra = encoder.headers(identity)
     if extra:
@@ -412,22 +414,24 @@ async def _send_reply(
     pacing = NO_PACING if reply.timing.is_zero else Pacing(reply.timing, app.config.speed, rng)
     if pacing.latency:
         await asyncio.sleep(pacing.latency)
-    if stream:
-        delivery = Delivery(origin=ctx.started)
-        events = encoder.stream(reply, identity, request)
-        del request  # an open stream does not hold the parsed request: the journal keeps its bytes
-        try:
-            await write_stream(
-                send, receive, events, reply, headers, pacing, delivery, app.pacer, speed=app.config.speed
-            )
-        finally:
-            _journal_delivery(entry, delivery, encoder, reply, identity)
-        return
+    if stream:  # returned, not awaited: an open stream holds the writer's state, not this frame's
+        return write_stream(
+            send,
+            receive,
+            encoder.stream(reply, identity, request),  # (not the parsed request: the journal keeps its bytes)
+            reply,
+            headers,
+            pacing,
+            Delivery(origin=ctx.started),
+            app.pacer,
+            speed=app.config.speed,
+            then=partial(_journal_delivery, entry, encoder, reply, identity),
+        )
     fault = reply.fault
     if fault is not None and fault.kind == "error" and encoder.fault_as_status and fault.error is not None:
         entry.fault = fault.kind
         await app.send_error(send, ctx, fault.error)
-        return
+        return None
     payload = encoder.body(reply, identity, request)
     if fault is not None:
         entry.fault = fault.kind
@@ -440,7 +444,7 @@ async def _send_reply(
                 if delivery.client_disconnected:
                     entry.client_disconnected = True
                 entry.keep_answer([payload[: delivery.bytes_sent]], delivery.bytes_sent)
-            return
+            return None
     await send_response(send, 200, payload, JSON, headers)
     entry.bytes_sent = size = len(payload)
     entry.ttft_ms = (time.perf_counter() - ctx.started) * 1000
@@ -448,6 +452,7 @@ async def _send_reply(
         entry.answer = payload
     else:
         entry.answer, entry.answer_cut = payload[:ANSWER_CAP], True
+    return None
 
 
 async def _send_fuzz(

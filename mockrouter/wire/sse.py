@@ -347,8 +347,10 @@ async def write_stream(
     pacer: Pacer,
     *,
     speed: float,
+    then: Callable[[Delivery], None] | None = None,
 ) -> None:
-    """Send the whole SSE response for ``reply``.
+    """Send the whole SSE response for ``reply``; ``then(delivery)`` once it is over (sent,
+    broken by its fault, or left by the client).
 
     A stream with no delay and no fault leaves in one write. Any other is stepped by
     ``pacer`` (the loop's one scheduler of paced writes) while this coroutine waits for its
@@ -356,41 +358,49 @@ async def write_stream(
     at times counted from the first chunk, not from the write before: a chunk sent late is
     followed by a shorter gap (never under half the scripted one), so a stream does not
     drift longer under load."""
-    start = {
+    try:
+        fault = reply.fault
+        if fault is None and not pacing.active:
+            started = time.perf_counter()
+            origin = delivery.origin or started
+            body, chunks = _body(encoder, reply)
+            await send(_start(headers))
+            await send({"type": "http.response.body", "body": body})
+            delivery.bytes_sent = len(body)
+            delivery.chunks_sent = chunks
+            delivery.ttft_ms = (time.perf_counter() - started) * 1000
+            delivery.writes.extend(((time.perf_counter() - origin) * 1000, len(body), chunks))
+            delivery.pieces = [body]
+            return
+
+        if fault is not None:  # what a fault leaves sent is kept as written
+            delivery.pieces = []
+        stream = _Stream(send, encoder, reply, pacing, delivery, pacer)
+        try:
+            await send(_start(headers))
+            del headers  # sent: an open stream does not hold them
+            stream.watch(receive)
+            stream.begin(reply.keepalive)
+            outcome = await stream.waiter
+            if outcome is _FAULT and fault is not None:
+                delivery.fault_at_ms = (time.perf_counter() - stream.origin) * 1000
+                await _fire(fault, stream.rest(), stream.emit, stream.pause, encoder, delivery, speed)
+        finally:
+            stream.ended = stream.closed = True
+            if stream.gone:
+                delivery.client_disconnected = True
+                delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
+    finally:
+        if then is not None:
+            then(delivery)
+
+
+def _start(headers: Headers) -> dict[str, Any]:
+    return {
         "type": "http.response.start",
         "status": 200,
         "headers": [(b"content-type", SSE), (b"cache-control", b"no-cache"), *headers],
     }
-    fault = reply.fault
-    if fault is None and not pacing.active:
-        started = time.perf_counter()
-        origin = delivery.origin or started
-        body, chunks = _body(encoder, reply)
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
-        delivery.bytes_sent = len(body)
-        delivery.chunks_sent = chunks
-        delivery.ttft_ms = (time.perf_counter() - started) * 1000
-        delivery.writes.extend(((time.perf_counter() - origin) * 1000, len(body), chunks))
-        delivery.pieces = [body]
-        return
-
-    if fault is not None:  # what a fault leaves sent is kept as written
-        delivery.pieces = []
-    stream = _Stream(send, encoder, reply, pacing, delivery, pacer)
-    try:
-        await send(start)
-        stream.watch(receive)
-        stream.begin(reply.keepalive)
-        outcome = await stream.waiter
-        if outcome is _FAULT and fault is not None:
-            delivery.fault_at_ms = (time.perf_counter() - stream.origin) * 1000
-            await _fire(fault, stream.rest(), stream.emit, stream.pause, encoder, delivery, speed)
-    finally:
-        stream.ended = stream.closed = True
-        if stream.gone:
-            delivery.client_disconnected = True
-            delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
 
 
 def stream_body(encoder: StreamEncoder, reply: Reply) -> bytes:
