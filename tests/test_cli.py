@@ -445,3 +445,13 @@ def test_serve_rejects_a_bad_speed() -> None:
         "mockrouter serve: error: argument --speed: expected a number >= 0 (0 skips every delay, 1 is real time),"
         " got '-1' (see 'mockrouter serve --help')\n"
     )
+
+
+@pytest.mark.parametrize("speed", [-1.0, float("nan"), float("inf")])
+def test_a_config_refuses_a_speed_that_is_no_delay_factor(speed: float) -> None:
+    """What the flag refuses, a Config made in code refuses too (a NaN delay is no deadline)."""
+    from mockrouter.core.config import Config
+    from mockrouter.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--speed must be a number >= 0$"):
+        Config(speed=speed)

@@ -809,3 +809,56 @@ def test_a_key_yaml_does_not_read_as_text_is_a_located_error(
     assert [(e.line, e.field, e.message) for e in errors] == [
         (line + 1, field, f"the key {key} is not text to YAML (it reads {key} as {kind}): quote it")
     ]
+
+
+#: A step whose every timing field is a number on a line of its own (the line after ``timing:``
+#: is line 5); ``intervals_ms`` holds two.
+_TIMED = """\
+name: timed
+steps:
+  - content: "a b c"
+    timing:
+      latency_ms: 1
+      ttft_ms: 2
+      interval_ms: 3
+      jitter_ms: 1
+      tokens_per_s: 50
+      intervals_ms:
+        - 4
+        - 5
+"""
+_NUMBERS = [
+    (5, "steps[0].timing.latency_ms"),
+    (6, "steps[0].timing.ttft_ms"),
+    (7, "steps[0].timing.interval_ms"),
+    (8, "steps[0].timing.jitter_ms"),
+    (9, "steps[0].timing.tokens_per_s"),
+    (11, "steps[0].timing.intervals_ms[0]"),
+    (12, "steps[0].timing.intervals_ms[1]"),
+]
+
+
+@given(
+    st.sets(st.sampled_from(range(len(_NUMBERS))), min_size=1),
+    st.sampled_from([".nan", ".NaN", ".inf", ".Inf", "-.inf", "+.inf"]),
+)
+def test_a_number_that_is_not_finite_is_a_located_error(which: set[int], spelling: str) -> None:
+    """YAML reads ``.nan`` and ``.inf`` as numbers the schema's ``minimum`` lets through; a NaN
+    delay is no deadline (it stopped every paced stream of the server). Each is an error at its
+    line and field, and nothing of the scenario is built."""
+    lines = _TIMED.splitlines()
+    for i in which:
+        line = _NUMBERS[i][0]
+        lines[line - 1] = lines[line - 1].rsplit(" ", 1)[0] + " " + spelling
+    errors = errors_of("\n".join(lines) + "\n")
+    shown = "nan" if "n" in spelling.lower().replace("inf", "") else ("-inf" if spelling[0] == "-" else "inf")
+    assert [(e.line, e.field, e.message) for e in errors] == [
+        (_NUMBERS[i][0], _NUMBERS[i][1], f"{shown} is not a finite number (JSON has no NaN or infinity)")
+        for i in sorted(which)
+    ]
+
+
+def test_the_timed_step_above_loads_as_written() -> None:
+    [scenario] = load_text(_TIMED, "t.yaml")
+    timing = scenario.steps[0].timing
+    assert (timing.ttft_ms, timing.interval_ms, timing.intervals_ms) == (2, 3, (4, 5))

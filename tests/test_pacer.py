@@ -17,6 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mockrouter.core.config import Config
+from mockrouter.http.server import BackgroundServer
 from mockrouter.wire.pacer import PENDING, SLACK, Pacer, drive
 
 # ---------------------------------------------------------------------------- drive
@@ -373,3 +375,107 @@ def test_seeded_jitter_paces_a_stream_the_same_way_each_time(make_server):
     assert max(first) - min(first) > 10  # 40 +- 30 ms: drawn, not fixed
     differences = sorted(abs(a - b) for a, b in zip(first, second, strict=True))
     assert differences[len(differences) // 2] < 5, (first, second)  # the same draws (timer noise aside)
+
+
+def _timeline_of_newest(server, key: str) -> tuple[dict, list[list[float]]]:
+    with httpx.Client(base_url=server.url) as admin:
+        newest = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"][-1]
+        detail = admin.get(f"/__mockrouter/requests/{newest['id']}").json()
+    return detail, detail["timeline"]
+
+
+@pytest.mark.parametrize("speed", [0.5, 2.0])
+def test_speed_scales_a_paced_stream(make_server, speed: float) -> None:
+    """``--speed`` multiplies every scripted delay of a paced stream: its TTFT and each gap (as
+    the journal's timeline measures them)."""
+    server = make_server(speed=speed)
+    with httpx.Client(base_url=server.url) as admin:
+        added = admin.post(
+            "/__mockrouter/scenarios",
+            params={"key": "sk-speed"},
+            content="name: sped\nmatch: {last_user: sped}\nsteps:\n"
+            "  - content: a b c d e f g h\n    timing: {ttft_ms: 60, interval_ms: 30}\n",
+        )
+        assert added.status_code == 201, added.text
+    with httpx.Client(base_url=server.base_url, headers={"authorization": "Bearer sk-speed"}) as http:
+        got = http.post(
+            "/chat/completions",
+            json={"model": "x/y", "stream": True, "messages": [{"role": "user", "content": "sped"}]},
+        )
+    assert got.status_code == 200, got.text
+    detail, timeline = _timeline_of_newest(server, "sk-speed")
+    times = [at for at, _, _ in timeline[:-1]]  # the chunks ([DONE] leaves with the last)
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    assert len(gaps) >= 8
+    assert 30 * speed * 0.7 < gaps[len(gaps) // 2] < 30 * speed * 1.5, gaps
+    assert 60 * speed * 0.9 < detail["ttft_ms"] < 60 * speed + 100, detail["ttft_ms"]
+
+
+@pytest.fixture(scope="module")
+def h11_server():
+    """uvicorn's pure-Python HTTP protocol (``serve`` uses httptools): the pacer drives its
+    ``send`` and ``receive`` as well."""
+    server = BackgroundServer(Config(port=0, speed=1.0), http="h11").start()
+    yield server
+    server.stop()
+
+
+def test_paced_streams_keepalives_and_a_stall_on_h11(h11_server) -> None:
+    key = "sk-h11"
+    with httpx.Client(base_url=h11_server.url) as admin:
+        added = admin.post(
+            "/__mockrouter/scenarios",
+            params={"key": key},
+            content="name: h11-paced\nmatch: {last_user: paced}\nsteps:\n"
+            "  - content: one two three four five\n    stream: {keepalive: 3}\n"
+            "    timing: {ttft_ms: 60, interval_ms: 10}\n"
+            "---\nname: h11-stall\nmatch: {last_user: stall}\nsteps:\n"
+            "  - content: one two three four five\n    timing: {interval_ms: 5}\n"
+            "    fault: {kind: stall, after_chunks: 2, ms: 150, keepalive_ms: 40}\n",
+        )
+        assert added.status_code == 201, added.text
+    with httpx.Client(base_url=h11_server.base_url, headers={"authorization": f"Bearer {key}"}, timeout=10) as http:
+        paced = http.post("/chat/completions", json={"model": "x/y", "stream": True, "messages": [
+            {"role": "user", "content": "paced"}]})  # fmt: skip
+        stalled = http.post("/chat/completions", json={"model": "x/y", "stream": True, "messages": [
+            {"role": "user", "content": "stall"}]})  # fmt: skip
+    assert paced.status_code == 200 and stalled.status_code == 200
+    assert paced.text.count(": keep-alive") == 3
+    assert "".join(contents(paced.content)) == "one two three four five"
+    assert stalled.text.count(": keep-alive") >= 2  # every 40 ms through a 150 ms stall
+    assert "".join(contents(stalled.content)) == "one two three four five"
+    with httpx.Client(base_url=h11_server.url) as admin:
+        entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
+    assert [e["bytes_sent"] for e in entries] == [len(paced.content), len(stalled.content)]
+    assert entries[1]["fault"] == "stall" and entries[1]["fault_after_chunks"] == 2
+    assert entries[0]["ttft_ms"] >= 60
+
+
+def test_a_client_that_leaves_a_paced_stream_on_h11_is_journaled_as_gone(h11_server) -> None:
+    key = "sk-h11-gone"
+    with httpx.Client(base_url=h11_server.url) as admin:
+        added = admin.post(
+            "/__mockrouter/scenarios",
+            params={"key": key},
+            content="name: h11-gone\nmatch: {last_user: leave}\nsteps:\n  - content: a b c d e f g h i j k l\n"
+            "    timing: {interval_ms: 50}\n",
+        )
+        assert added.status_code == 201, added.text
+    with socket.create_connection(("127.0.0.1", h11_server.port)) as sock:
+        sock.sendall(request_bytes(h11_server.port, key, "leave"))
+        got = b""
+        while got.count(b"data: ") < 2:
+            got += sock.recv(65536)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with httpx.Client(base_url=h11_server.url) as admin:
+            entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
+        if entries:
+            break
+        time.sleep(0.05)
+    [entry] = entries
+    assert entry["client_disconnected"] is True, {
+        k: entry[k] for k in ("scenario", "chunks_sent", "duration_ms", "status", "fault")
+    }
+    assert 2 <= entry["chunks_sent"] < 14  # gone long before its 13 chunks and 600 ms were up
+    assert entry["duration_ms"] < 600

@@ -76,8 +76,8 @@ class Config:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError("--port must be from 0 to 65535 (0: any free port)")
-        if self.speed < 0:
-            raise ConfigError("--speed must be >= 0")
+        if not 0 <= self.speed < float("inf"):  # (NaN too: a NaN delay would stop every paced stream)
+            raise ConfigError("--speed must be a number >= 0")
         if self.usage_chunk not in ("repeat", "empty"):
             raise ConfigError("--usage-chunk must be 'repeat' or 'empty'")
         if self.journal_size < 1:

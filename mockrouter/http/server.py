@@ -383,7 +383,9 @@ def _freeze_heap() -> None:
 class BackgroundServer:
     """A real server on a free loopback port, in a thread. Use as a context manager."""
 
-    def __init__(self, config: Config | None = None, app: MockrouterApp | None = None) -> None:
+    def __init__(self, config: Config | None = None, app: MockrouterApp | None = None, **uvicorn_options: Any) -> None:
+        """``uvicorn_options`` go over mockrouter's uvicorn settings (``http="h11"``: uvicorn's
+        pure-Python HTTP protocol instead of httptools)."""
         self.config = config or Config(port=0)
         self.app = app or MockrouterApp(self.config)
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only then (else ~40 ms per response from delayed ACKs)
@@ -391,7 +393,7 @@ class BackgroundServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        self._server = Server(uvicorn_config(self.app, self.config, port=self.port))
+        self._server = Server(uvicorn_config(self.app, self.config, **{**uvicorn_options, "port": self.port}))
         self._thread = threading.Thread(target=self._run, name=f"mockrouter:{self.port}", daemon=True)
         self.error: BaseException | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -572,10 +573,34 @@ def _keys_not_text(data: Any, lines: dict[PathKey, int], doc_line: int, file: st
     return errors
 
 
+def _numbers_not_finite(value: Any, path: PathKey = ()) -> Iterator[PathKey]:
+    """The paths of the numbers that are not finite (YAML's ``.nan``, ``.inf``): JSON has none,
+    and a NaN delay is no deadline at all."""
+    if type(value) is float and not math.isfinite(value):
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield from _numbers_not_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _numbers_not_finite(item, (*path, i))
+
+
 def _build_one(
     data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int], builtin: bool
 ) -> Loaded:
     odd = _keys_not_text(data, lines, doc_line, file)
+    not_finite = [
+        ScenarioError(
+            f"{_at(data, path)} is not a finite number (JSON has no NaN or infinity)",
+            file=file,
+            line=line_of(lines, path, doc_line),
+            field=json_path(path),
+        )
+        for path in _numbers_not_finite(data)
+    ]
+    odd += not_finite
     raw_errors = _scenario_schema().errors(data)
     errors: list[ScenarioError] = []
     pruned: dict[str, Any] | None = data
@@ -584,10 +609,12 @@ def _build_one(
         from jsonschema.exceptions import best_match
 
         errors = [describe(best_match(e.context) if e.context else e, lines, doc_line, file) for e in raw_errors]
+        said = {e.field for e in not_finite}  # (-.inf under a minimum: the one error is that it is not finite)
+        errors = [e for e in errors if e.field not in said]
         pruning = _prune(data, raw_errors)
         pruned, touched = pruning if pruning is not None else (None, set())
     out = Loaded(errors=odd + errors)
-    if pruned is None or odd:  # the builder takes every key for text: nothing is built then
+    if pruned is None or odd:  # the builder takes every key for text and every number as finite
         return out
     builder = _Builder(lines, doc_line, file, frozenset(touched), builtin=builtin)
     scenario = builder.scenario(pruned)
