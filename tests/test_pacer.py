@@ -451,31 +451,53 @@ def test_paced_streams_keepalives_and_a_stall_on_h11(h11_server) -> None:
     assert entries[0]["ttft_ms"] >= 60
 
 
-def test_a_client_that_leaves_a_paced_stream_on_h11_is_journaled_as_gone(h11_server) -> None:
-    key = "sk-h11-gone"
-    with httpx.Client(base_url=h11_server.url) as admin:
+@pytest.fixture(scope="module")
+def plain_server():
+    """uvicorn's own httptools protocol, not mockrouter's (``serve`` adds the close watch and
+    coalescing; an app mounted in another server has neither): a stream learns that its client
+    left by awaiting ``receive``."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    server = BackgroundServer(Config(port=0, speed=1.0), http=HttpToolsProtocol).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("which", ["h11_server", "timed_server", "plain_server"])
+@pytest.mark.parametrize("fault", ["", "    fault: {kind: stall, after_chunks: 2}\n"])
+def test_a_client_that_leaves_a_paced_stream_is_journaled_as_gone(request, which: str, fault: str) -> None:
+    """On h11 and httptools (mockrouter's protocols: the connection's close watch) and on
+    uvicorn's plain httptools (``receive`` answers ``http.disconnect``), a client that leaves
+    after two chunks ends its stream at once, even one stalled until the client leaves, and the
+    journal says it left."""
+    server = request.getfixturevalue(which)
+    key = f"sk-gone-{which}-{len(fault)}"
+    with httpx.Client(base_url=server.url) as admin:
         added = admin.post(
             "/__mockrouter/scenarios",
             params={"key": key},
-            content="name: h11-gone\nmatch: {last_user: leave}\nsteps:\n  - content: a b c d e f g h i j k l\n"
-            "    timing: {interval_ms: 50}\n",
+            content="name: gone\nmatch: {last_user: leave}\nsteps:\n  - content: a b c d e f g h i j k l\n"
+            "    timing: {interval_ms: 50}\n" + fault,
         )
         assert added.status_code == 201, added.text
-    with socket.create_connection(("127.0.0.1", h11_server.port)) as sock:
-        sock.sendall(request_bytes(h11_server.port, key, "leave"))
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(request_bytes(server.port, key, "leave"))
         got = b""
         while got.count(b"data: ") < 2:
             got += sock.recv(65536)
-    deadline = time.monotonic() + 10
+        if fault:
+            time.sleep(0.2)  # the stall has begun (its third chunk was due 50 ms after the second)
+    left = time.monotonic()
+    deadline = left + 10
     while time.monotonic() < deadline:
-        with httpx.Client(base_url=h11_server.url) as admin:
+        with httpx.Client(base_url=server.url) as admin:
             entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
         if entries:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
+    journaled = time.monotonic() - left
     [entry] = entries
-    assert entry["client_disconnected"] is True, {
-        k: entry[k] for k in ("scenario", "chunks_sent", "duration_ms", "status", "fault")
-    }
+    assert entry["client_disconnected"] is True, entry
     assert 2 <= entry["chunks_sent"] < 14  # gone long before its 13 chunks and 600 ms were up
-    assert entry["duration_ms"] < 600
+    assert entry["duration_ms"] < 600 and journaled < 0.5
+    assert entry["fault"] == ("stall" if fault else None)

@@ -25,6 +25,7 @@ from ..errors import ClientGone, DeliberateDisconnect, RequestError, StoreUnavai
 from ..scenario.model import Scenario
 from ..state.journal import JournalEntry, shown_headers
 from ..wire.asgi import Receive, Scope, Send, header_dict, send_response
+from ..wire.coalesce import close_watch
 from ..wire.dialects.base import JSON
 from . import admin, chat, inspector, proxy, router_api
 from .runtime import Handler, RequestContext, Runtime, parse_bearer
@@ -181,6 +182,7 @@ class MockrouterApp(Runtime):
             entry.test = headers.get("x-mockrouter-test") or None
         client = scope.get("client")
         ctx = RequestContext(method, path, headers, dialect, key, entry, client[0] if client else "")
+        ctx.close_watch = close_watch(scope)
         if surface is not None:
             ctx.surface = entry.surface = surface
         elif path in self.anthropic_paths:

@@ -425,6 +425,7 @@ async def _send_reply(
             Delivery(origin=ctx.started),
             app.pacer,
             speed=app.config.speed,
+            close_watch=ctx.close_watch,
             then=partial(_journal_delivery, entry, encoder, reply, identity),
         )
     fault = reply.fault

@@ -13,23 +13,49 @@ goes straight to the socket: a paced stream's chunk leaves the moment it is writ
 while the loop is busy taking on a burst of requests (holding writes to the end of the turn
 delayed them by the whole burst). Closing flushes first, so a deliberately truncated body
 still reaches the client before the connection drops.
+
+The same protocols tell a request when its connection is lost: each request's scope gets the
+key :data:`CLOSE_WATCH` (as Starlette adds ``app`` and ``router``): the connection's transport,
+whose ``watch(callback)`` has ``callback()`` called once when the connection is lost
+(``watch(None)`` forgets it). A paced stream learns so that its client left without keeping a
+``receive()`` pending for seconds (a coroutine, an event's waiter and a future: ~1 kB per
+open stream); :func:`close_watch` is how the app asks for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from typing import Any
+
+__all__ = ["CLOSE_WATCH", "CoalescingTransport", "close_watch", "coalescing"]
+
+#: The scope key of the connection's transport, to watch for its close (see the module's docstring).
+CLOSE_WATCH = "mockrouter.close_watch"
+
+Watch = Callable[[Callable[[], None] | None], None]
 
 
 class CoalescingTransport:
     """A transport that sends a response's head together with the write after it."""
 
-    __slots__ = ("_head", "_loop", "_transport", "get_extra_info", "is_closing", "pause_reading", "resume_reading")
+    __slots__ = (
+        "_head",
+        "_loop",
+        "_on_lost",
+        "_transport",
+        "get_extra_info",
+        "is_closing",
+        "pause_reading",
+        "resume_reading",
+    )
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._head: bytes | None = None
+        self._on_lost: Callable[[], None] | None = None
         # What uvicorn calls on every request: the transport's own methods, no Python call between.
         self.is_closing = transport.is_closing
         self.get_extra_info = transport.get_extra_info
@@ -75,13 +101,42 @@ class CoalescingTransport:
     def __getattr__(self, name: str) -> Any:  # the rest of the transport interface
         return getattr(self._transport, name)
 
+    def watch(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` once the connection is lost (None: forget the one given before)."""
+        self._on_lost = callback
+
+    def lost(self) -> None:
+        """The connection is lost: tell the one watching, once."""
+        callback, self._on_lost = self._on_lost, None
+        if callback is not None:
+            callback()
+
 
 def coalescing(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
     """``protocol`` (one of uvicorn's HTTP protocol classes) writing through a :class:`CoalescingTransport`."""
 
     class Coalescing(protocol):  # type: ignore[valid-type,misc]
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+            wrapper = self._wrapper = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
+            super().connection_made(wrapper)
+            self.app = partial(_with_close_watch, self.app, wrapper)  # type: ignore[has-type]
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            self._wrapper.lost()
 
     Coalescing.__name__ = Coalescing.__qualname__ = "Coalescing" + protocol.__name__
     return Coalescing
+
+
+def _with_close_watch(app: Any, transport: CoalescingTransport, scope: Any, receive: Any, send: Any) -> Any:
+    """Call ``app`` with the connection's transport in ``scope`` (a plain function returning
+    the app's coroutine: no frame of its own while the request runs)."""
+    scope[CLOSE_WATCH] = transport
+    return app(scope, receive, send)
+
+
+def close_watch(scope: Any) -> Watch | None:
+    """How to learn that the connection ``scope`` came on is lost, if its server says."""
+    transport = scope.get(CLOSE_WATCH)
+    return transport.watch if transport is not None else None

@@ -21,6 +21,7 @@ from typing import Any
 from ..core.reply import Fault, Reply, Timing
 from ..errors import DeliberateDisconnect
 from .asgi import Headers, Receive, Send, send_response
+from .coalesce import Watch
 from .dialects.base import JSON, SSE, StreamEncoder
 from .pacer import PENDING, Pacer, drive
 
@@ -280,6 +281,10 @@ class _Stream:
         if exc is None and message.get("type") != "http.disconnect":
             self.pacer.loop.call_soon(self.watch)  # more of the request body: read on (next turn)
             return
+        self.lost()
+
+    def lost(self) -> None:
+        """The client left: the pacer stops stepping this stream; a fault's pause wakes."""
         if self.closed:
             return
         self.gone = True
@@ -347,10 +352,13 @@ async def write_stream(
     pacer: Pacer,
     *,
     speed: float,
+    close_watch: Watch | None = None,
     then: Callable[[Delivery], None] | None = None,
 ) -> None:
     """Send the whole SSE response for ``reply``; ``then(delivery)`` once it is over (sent,
-    broken by its fault, or left by the client).
+    broken by its fault, or left by the client). The client leaving is learnt from
+    ``close_watch`` (``wire.coalesce``) when the server gives one, else by awaiting
+    ``receive``'s ``http.disconnect``.
 
     A stream with no delay and no fault leaves in one write. Any other is stepped by
     ``pacer`` (the loop's one scheduler of paced writes) while this coroutine waits for its
@@ -379,7 +387,10 @@ async def write_stream(
         try:
             await send(_start(headers))
             del headers  # sent: an open stream does not hold them
-            stream.watch(receive)
+            if close_watch is not None:
+                close_watch(stream.lost)
+            else:
+                stream.watch(receive)
             stream.begin(reply.keepalive)
             outcome = await stream.waiter
             if outcome is _FAULT and fault is not None:
@@ -387,6 +398,8 @@ async def write_stream(
                 await _fire(fault, stream.rest(), stream.emit, stream.pause, encoder, delivery, speed)
         finally:
             stream.ended = stream.closed = True
+            if close_watch is not None:
+                close_watch(None)
             if stream.gone:
                 delivery.client_disconnected = True
                 delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
