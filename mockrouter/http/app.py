@@ -166,7 +166,7 @@ class MockrouterApp(Runtime):
         if key is None and "x-api-key" in headers and (surface == "messages" or path in self.anthropic_paths):
             key = headers["x-api-key"].strip() or None  # how Anthropic's SDKs send the key
         query = scope.get("query_string", b"").decode("latin-1")
-        raw_headers = tuple(scope["headers"])
+        raw_headers = scope["headers"]  # the server's own list (not a copy: an open stream holds it)
         entry = JournalEntry(
             "" if is_admin else self.store.next_id(),
             method,

@@ -20,7 +20,7 @@ import itertools
 import operator
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -76,7 +76,7 @@ class JournalEntry:
     query: str
     #: The request headers as the server got them (ASGI's byte pairs); shown decoded and
     #: redacted (:func:`shown_headers`), made when the journal is read.
-    raw_headers: tuple[tuple[bytes, bytes], ...]
+    raw_headers: Sequence[tuple[bytes, bytes]]
     #: The raw API key (never shown: ``key_hint`` is).
     key: str | None
     dialect: str
@@ -452,7 +452,7 @@ def redact(headers: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def shown_headers(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+def shown_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     """Request headers as an entry shows them: decoded (latin-1, as HTTP/1.1 defines them), secrets redacted."""
     return redact({k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers})
 
