@@ -345,6 +345,25 @@ def test_the_journal_shows_the_paced_answer_byte_for_byte(timed_server, api_key,
     assert sum(size for _, size, _ in detail["timeline"]) == len(got.content)
 
 
+def paced_gaps(server, key: str, scenario: str, user: str) -> tuple[dict, list[float]]:
+    """Add ``scenario`` for ``key``, stream one chat answer for ``user``: its journal entry and
+    the gaps between its chunks, as the journal's timeline measures them."""
+    with httpx.Client(base_url=server.url) as admin:
+        added = admin.post("/__mockrouter/scenarios", params={"key": key}, content=scenario)
+        assert added.status_code == 201, added.text
+    with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {key}"}) as http:
+        got = http.post(
+            "/chat/completions",
+            json={"model": "x/y", "stream": True, "messages": [{"role": "user", "content": user}]},
+        )
+    assert got.status_code == 200, got.text
+    with httpx.Client(base_url=server.url) as admin:
+        newest = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"][-1]
+        detail = admin.get(f"/__mockrouter/requests/{newest['id']}").json()
+    times = [at for at, _, _ in detail["timeline"][:-1]]  # the chunks (the last write is [DONE], at once after them)
+    return detail, [b - a for a, b in itertools.pairwise(times)]
+
+
 def test_seeded_jitter_paces_a_stream_the_same_way_each_time(make_server):
     """``jitter_ms`` is drawn from the request's seeded generator as the pacer steps the stream:
     two servers with the same ``--seed`` give one request the same gaps (as the journal's
@@ -353,59 +372,22 @@ def test_seeded_jitter_paces_a_stream_the_same_way_each_time(make_server):
         "name: jittery\nmatch: {last_user: jitter}\nsteps:\n"
         "  - content: a b c d e f g h i j\n    timing: {interval_ms: 40, jitter_ms: 30}\n"
     )
-
-    def gaps(server) -> list[float]:
-        with httpx.Client(base_url=server.url) as admin:
-            added = admin.post("/__mockrouter/scenarios", params={"key": "sk-jitter"}, content=scenario)
-            assert added.status_code == 201, added.text
-        with httpx.Client(base_url=server.base_url, headers={"authorization": "Bearer sk-jitter"}) as http:
-            got = http.post(
-                "/chat/completions",
-                json={"model": "x/y", "stream": True, "messages": [{"role": "user", "content": "jitter"}]},
-            )
-        assert got.status_code == 200, got.text
-        with httpx.Client(base_url=server.url) as admin:
-            newest = admin.get("/__mockrouter/requests", params={"key": "sk-jitter"}).json()["data"][-1]
-            timeline = admin.get(f"/__mockrouter/requests/{newest['id']}").json()["timeline"]
-        times = [at for at, _, _ in timeline[:-1]]  # the chunks (the last write is [DONE], at once after them)
-        return [b - a for a, b in itertools.pairwise(times)]
-
-    first, second = gaps(make_server(speed=1.0, seed=20)), gaps(make_server(speed=1.0, seed=20))
+    _, first = paced_gaps(make_server(speed=1.0, seed=20), "sk-jitter", scenario, "jitter")
+    _, second = paced_gaps(make_server(speed=1.0, seed=20), "sk-jitter", scenario, "jitter")
     assert len(first) == len(second) >= 9
     assert max(first) - min(first) > 10  # 40 +- 30 ms: drawn, not fixed
     differences = sorted(abs(a - b) for a, b in zip(first, second, strict=True))
     assert differences[len(differences) // 2] < 5, (first, second)  # the same draws (timer noise aside)
 
 
-def _timeline_of_newest(server, key: str) -> tuple[dict, list[list[float]]]:
-    with httpx.Client(base_url=server.url) as admin:
-        newest = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"][-1]
-        detail = admin.get(f"/__mockrouter/requests/{newest['id']}").json()
-    return detail, detail["timeline"]
-
-
 @pytest.mark.parametrize("speed", [0.5, 2.0])
 def test_speed_scales_a_paced_stream(make_server, speed: float) -> None:
     """``--speed`` multiplies every scripted delay of a paced stream: its TTFT and each gap (as
     the journal's timeline measures them)."""
-    server = make_server(speed=speed)
-    with httpx.Client(base_url=server.url) as admin:
-        added = admin.post(
-            "/__mockrouter/scenarios",
-            params={"key": "sk-speed"},
-            content="name: sped\nmatch: {last_user: sped}\nsteps:\n"
-            "  - content: a b c d e f g h\n    timing: {ttft_ms: 60, interval_ms: 30}\n",
-        )
-        assert added.status_code == 201, added.text
-    with httpx.Client(base_url=server.base_url, headers={"authorization": "Bearer sk-speed"}) as http:
-        got = http.post(
-            "/chat/completions",
-            json={"model": "x/y", "stream": True, "messages": [{"role": "user", "content": "sped"}]},
-        )
-    assert got.status_code == 200, got.text
-    detail, timeline = _timeline_of_newest(server, "sk-speed")
-    times = [at for at, _, _ in timeline[:-1]]  # the chunks ([DONE] leaves with the last)
-    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    scenario = "name: sped\nmatch: {last_user: sped}\nsteps:\n  - content: a b c d e f g h\n"
+    scenario += "    timing: {ttft_ms: 60, interval_ms: 30}\n"
+    detail, gaps = paced_gaps(make_server(speed=speed), "sk-speed", scenario, "sped")
+    gaps.sort()
     assert len(gaps) >= 8
     assert 30 * speed * 0.7 < gaps[len(gaps) // 2] < 30 * speed * 1.5, gaps
     assert 60 * speed * 0.9 < detail["ttft_ms"] < 60 * speed + 100, detail["ttft_ms"]

@@ -33,7 +33,7 @@ from ..state.journal import Journal, JournalEntry
 from ..state.keys import KeySpec, load_keys
 from ..state.store import State
 from ..wire.asgi import Headers, Send, send_response
-from ..wire.coalesce import Watch
+from ..wire.coalesce import CloseWatch
 from ..wire.dialects import DIALECTS
 from ..wire.dialects.base import JSON, Dialect, RateInfo
 from ..wire.pacer import Pacer
@@ -72,7 +72,7 @@ class RequestContext:
     #: The rate window this request was counted in (``Runtime.rate_info``), once it was.
     rate: RateInfo | None = None
     #: How to learn that the connection is lost, when the server says (``wire.coalesce``).
-    close_watch: Watch | None = None
+    close_watch: CloseWatch | None = None
 
 
 Handler = Callable[["Runtime", Request, RequestContext], Awaitable[Response]]

@@ -21,7 +21,7 @@ from typing import Any
 from ..core.reply import Fault, Reply, Timing
 from ..errors import DeliberateDisconnect
 from .asgi import Headers, Receive, Send, send_response
-from .coalesce import Watch
+from .coalesce import CloseWatch
 from .dialects.base import JSON, SSE, StreamEncoder
 from .pacer import PENDING, Pacer, drive
 
@@ -352,7 +352,7 @@ async def write_stream(
     pacer: Pacer,
     *,
     speed: float,
-    close_watch: Watch | None = None,
+    close_watch: CloseWatch | None = None,
     then: Callable[[Delivery], None] | None = None,
 ) -> None:
     """Send the whole SSE response for ``reply``; ``then(delivery)`` once it is over (sent,
@@ -388,7 +388,7 @@ async def write_stream(
             await send(_start(headers))
             del headers  # sent: an open stream does not hold them
             if close_watch is not None:
-                close_watch(stream.lost)
+                close_watch.watch(stream.lost)
             else:
                 stream.watch(receive)
             stream.begin(reply.keepalive)
@@ -399,7 +399,7 @@ async def write_stream(
         finally:
             stream.ended = stream.closed = True
             if close_watch is not None:
-                close_watch(None)
+                close_watch.watch(None)
             if stream.gone:
                 delivery.client_disconnected = True
                 delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
