@@ -483,3 +483,33 @@ def test_a_client_that_leaves_a_paced_stream_is_journaled_as_gone(request, which
     assert 2 <= entry["chunks_sent"] < 14  # gone long before its 13 chunks and 600 ms were up
     assert entry["duration_ms"] < 600 and journaled < 0.5
     assert entry["fault"] == ("stall" if fault else None)
+
+
+@pytest.mark.parametrize("which", ["h11_server", "timed_server", "plain_server"])
+def test_a_client_gone_before_its_stream_starts_ends_it_at_once(request, which: str) -> None:
+    """The client leaves while the answer waits out its latency: the stream, once it starts,
+    finds it gone (the close watch says so at once, as ``receive`` does), sends nothing paced,
+    and the journal says the client left."""
+    server = request.getfixturevalue(which)
+    key = f"sk-early-{which}"
+    with httpx.Client(base_url=server.url) as admin:
+        added = admin.post(
+            "/__mockrouter/scenarios",
+            params={"key": key},
+            content="name: early\nmatch: {last_user: early}\nsteps:\n  - content: a b c d e f g h i j k l\n"
+            "    timing: {latency_ms: 300, interval_ms: 100}\n",
+        )
+        assert added.status_code == 201, added.text
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(request_bytes(server.port, key, "early"))
+        time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with httpx.Client(base_url=server.url) as admin:
+            entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
+        if entries:
+            break
+        time.sleep(0.02)
+    [entry] = entries
+    assert entry["client_disconnected"] is True, entry
+    assert entry["chunks_sent"] <= 1 and entry["duration_ms"] < 1000  # not its 13 chunks, 1.5 s

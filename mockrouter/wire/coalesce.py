@@ -17,9 +17,10 @@ still reaches the client before the connection drops.
 The same protocols tell a request when its connection is lost: each request's scope gets the
 key :data:`CLOSE_WATCH` (as Starlette adds ``app`` and ``router``): the connection's transport,
 a :class:`CloseWatch`: ``watch(callback)`` has ``callback()`` called once when the connection
-is lost (``watch(None)`` forgets it). A paced stream learns so that its client left without keeping a
-``receive()`` pending for seconds (a coroutine, an event's waiter and a future: ~1 kB per
-open stream); :func:`close_watch` is how the app asks for it.
+is lost, or at once if it is already (``watch(None)`` forgets it). A paced stream learns so
+that its client left without keeping a ``receive()`` pending for seconds (a coroutine, an
+event's waiter and a future: ~1 kB per open stream); :func:`close_watch` is how the app asks
+for it.
 """
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ __all__ = ["CLOSE_WATCH", "CloseWatch", "CoalescingTransport", "close_watch", "c
 CLOSE_WATCH = "mockrouter.close_watch"
 
 
+#: ``CoalescingTransport._on_lost`` once the connection is lost.
+_LOST: Any = object()
+
+
 class CloseWatch(Protocol):
     """What tells a request that its connection is lost."""
 
     def watch(self, callback: Callable[[], None] | None) -> None:
-        """Call ``callback`` once the connection is lost (None: forget the one given before)."""
+        """Call ``callback`` once the connection is lost, at once if it is already (None:
+        forget the one given before)."""
 
 
 class CoalescingTransport:
@@ -108,13 +114,18 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
     def watch(self, callback: Callable[[], None] | None) -> None:
-        """Call ``callback`` once the connection is lost (None: forget the one given before)."""
+        """Call ``callback`` once the connection is lost, at once if it is already (None:
+        forget the one given before)."""
+        if self._on_lost is _LOST:
+            if callback is not None:
+                callback()
+            return
         self._on_lost = callback
 
     def lost(self) -> None:
         """The connection is lost: tell the one watching, once."""
-        callback, self._on_lost = self._on_lost, None
-        if callback is not None:
+        callback, self._on_lost = self._on_lost, _LOST
+        if callback is not None and callback is not _LOST:
             callback()
 
 
