@@ -209,7 +209,7 @@ def test_closing_a_flowing_stream_is_abandoned(timed_server, api_key):
 
 
 def test_timing_out_on_a_stall_is_not_abandoned(timed_server, api_key):
-    timeout = httpx.Timeout(5, read=1.5)
+    timeout = openai.Timeout(5, read=1.5)  # the SDK's own (its HTTP library is httpx2 since openai 3.6x)
     client = openai.OpenAI(base_url=timed_server.base_url, api_key=api_key, max_retries=0, timeout=timeout)
     with client, pytest.raises(openai.APITimeoutError):
         for _ in client.chat.completions.create(model="mockrouter/stall", messages=USER, stream=True):

@@ -121,7 +121,7 @@ def test_dribble_still_assembles(client, add_scenarios, http):
 def test_stall_until_client_gives_up(timed_server, api_key, add_scenarios_on):
     add_scenarios_on(timed_server, api_key, fault_scenario("stall", 2))
     client = openai.OpenAI(
-        base_url=timed_server.base_url, api_key=api_key, max_retries=0, timeout=httpx.Timeout(5, read=1.5)
+        base_url=timed_server.base_url, api_key=api_key, max_retries=0, timeout=openai.Timeout(5, read=1.5)
     )
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):

@@ -68,7 +68,8 @@ class Pacing:
     __slots__ = ("gaps", "interval", "intervals", "jitter", "latency", "next", "rng", "scale", "ttft")
 
     def __init__(self, timing: Timing, speed: float, rng: random.Random) -> None:
-        self.rng = rng
+        # Only jitter draws from it: a seeded request's generator (2.5 kB) is not held else.
+        self.rng = rng if timing.jitter_ms else None
         self.scale = speed / 1000
         self.latency = timing.latency_ms * self.scale
         self.ttft = timing.ttft_ms * self.scale
@@ -95,9 +96,10 @@ class Pacing:
             if index < len(intervals):
                 self.next = index + 1
                 return intervals[index] * self.scale
-        if not self.jitter:
+        rng = self.rng
+        if not self.jitter or rng is None:  # (no jitter_ms, or --speed 0)
             return self.interval
-        return max(0.0, self.interval + self.rng.uniform(-self.jitter, self.jitter))
+        return max(0.0, self.interval + rng.uniform(-self.jitter, self.jitter))
 
 
 #: The pacing of an answer with no scripted delays (the common case; shared, it holds no state).
