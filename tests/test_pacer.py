@@ -345,12 +345,27 @@ def test_the_journal_shows_the_paced_answer_byte_for_byte(timed_server, api_key,
     assert sum(size for _, size, _ in detail["timeline"]) == len(got.content)
 
 
+def add_scenario(server, key: str, text: str) -> None:
+    with httpx.Client(base_url=server.url) as admin:
+        added = admin.post("/__mockrouter/scenarios", params={"key": key}, content=text)
+        assert added.status_code == 201, added.text
+
+
+def journaled(server, key: str) -> list[dict]:
+    """The key's journal entries, once there is one (a stream is journaled when it ends)."""
+    deadline = time.monotonic() + 10
+    while True:
+        with httpx.Client(base_url=server.url) as admin:
+            entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
+        if entries or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.02)
+
+
 def paced_gaps(server, key: str, scenario: str, user: str) -> tuple[dict, list[float]]:
     """Add ``scenario`` for ``key``, stream one chat answer for ``user``: its journal entry and
     the gaps between its chunks, as the journal's timeline measures them."""
-    with httpx.Client(base_url=server.url) as admin:
-        added = admin.post("/__mockrouter/scenarios", params={"key": key}, content=scenario)
-        assert added.status_code == 201, added.text
+    add_scenario(server, key, scenario)
     with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {key}"}) as http:
         got = http.post(
             "/chat/completions",
@@ -404,18 +419,16 @@ def h11_server():
 
 def test_paced_streams_keepalives_and_a_stall_on_h11(h11_server) -> None:
     key = "sk-h11"
-    with httpx.Client(base_url=h11_server.url) as admin:
-        added = admin.post(
-            "/__mockrouter/scenarios",
-            params={"key": key},
-            content="name: h11-paced\nmatch: {last_user: paced}\nsteps:\n"
-            "  - content: one two three four five\n    stream: {keepalive: 3}\n"
-            "    timing: {ttft_ms: 60, interval_ms: 10}\n"
-            "---\nname: h11-stall\nmatch: {last_user: stall}\nsteps:\n"
-            "  - content: one two three four five\n    timing: {interval_ms: 5}\n"
-            "    fault: {kind: stall, after_chunks: 2, ms: 150, keepalive_ms: 40}\n",
-        )
-        assert added.status_code == 201, added.text
+    add_scenario(
+        h11_server,
+        key,
+        "name: h11-paced\nmatch: {last_user: paced}\nsteps:\n"
+        "  - content: one two three four five\n    stream: {keepalive: 3}\n"
+        "    timing: {ttft_ms: 60, interval_ms: 10}\n"
+        "---\nname: h11-stall\nmatch: {last_user: stall}\nsteps:\n"
+        "  - content: one two three four five\n    timing: {interval_ms: 5}\n"
+        "    fault: {kind: stall, after_chunks: 2, ms: 150, keepalive_ms: 40}\n",
+    )
     with httpx.Client(base_url=h11_server.base_url, headers={"authorization": f"Bearer {key}"}, timeout=10) as http:
         paced = http.post("/chat/completions", json={"model": "x/y", "stream": True, "messages": [
             {"role": "user", "content": "paced"}]})  # fmt: skip
@@ -454,14 +467,8 @@ def test_a_client_that_leaves_a_paced_stream_is_journaled_as_gone(request, which
     journal says it left."""
     server = request.getfixturevalue(which)
     key = f"sk-gone-{which}-{len(fault)}"
-    with httpx.Client(base_url=server.url) as admin:
-        added = admin.post(
-            "/__mockrouter/scenarios",
-            params={"key": key},
-            content="name: gone\nmatch: {last_user: leave}\nsteps:\n  - content: a b c d e f g h i j k l\n"
-            "    timing: {interval_ms: 50}\n" + fault,
-        )
-        assert added.status_code == 201, added.text
+    scenario = "name: gone\nmatch: {last_user: leave}\nsteps:\n  - content: a b c d e f g h i j k l\n"
+    add_scenario(server, key, scenario + "    timing: {interval_ms: 50}\n" + fault)
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(request_bytes(server.port, key, "leave"))
         got = b""
@@ -470,18 +477,10 @@ def test_a_client_that_leaves_a_paced_stream_is_journaled_as_gone(request, which
         if fault:
             time.sleep(0.2)  # the stall has begun (its third chunk was due 50 ms after the second)
     left = time.monotonic()
-    deadline = left + 10
-    while time.monotonic() < deadline:
-        with httpx.Client(base_url=server.url) as admin:
-            entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
-        if entries:
-            break
-        time.sleep(0.02)
-    journaled = time.monotonic() - left
-    [entry] = entries
+    [entry] = journaled(server, key)
     assert entry["client_disconnected"] is True, entry
     assert 2 <= entry["chunks_sent"] < 14  # gone long before its 13 chunks and 600 ms were up
-    assert entry["duration_ms"] < 600 and journaled < 0.5
+    assert entry["duration_ms"] < 600 and time.monotonic() - left < 0.5
     assert entry["fault"] == ("stall" if fault else None)
 
 
@@ -492,24 +491,11 @@ def test_a_client_gone_before_its_stream_starts_ends_it_at_once(request, which: 
     and the journal says the client left."""
     server = request.getfixturevalue(which)
     key = f"sk-early-{which}"
-    with httpx.Client(base_url=server.url) as admin:
-        added = admin.post(
-            "/__mockrouter/scenarios",
-            params={"key": key},
-            content="name: early\nmatch: {last_user: early}\nsteps:\n  - content: a b c d e f g h i j k l\n"
-            "    timing: {latency_ms: 300, interval_ms: 100}\n",
-        )
-        assert added.status_code == 201, added.text
+    scenario = "name: early\nmatch: {last_user: early}\nsteps:\n  - content: a b c d e f g h i j k l\n"
+    add_scenario(server, key, scenario + "    timing: {latency_ms: 300, interval_ms: 100}\n")
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(request_bytes(server.port, key, "early"))
         time.sleep(0.1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with httpx.Client(base_url=server.url) as admin:
-            entries = admin.get("/__mockrouter/requests", params={"key": key}).json()["data"]
-        if entries:
-            break
-        time.sleep(0.02)
-    [entry] = entries
+    [entry] = journaled(server, key)
     assert entry["client_disconnected"] is True, entry
     assert entry["chunks_sent"] <= 1 and entry["duration_ms"] < 1000  # not its 13 chunks, 1.5 s
