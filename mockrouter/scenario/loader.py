@@ -538,27 +538,41 @@ def _build(docs: list[Document], file: str, builtin: bool, *, skip_empty: bool =
     return out
 
 
-def _mappings_with_keys_not_text(value: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, dict[Any, Any]]]:
-    """The mappings (and their paths) with a key YAML did not read as text: ``on:``/``yes:``
-    are booleans to it, ``200:`` a number; a scenario is JSON data, whose keys are strings."""
+def _nodes(value: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, Any]]:
+    """Every value of a document with its path (below keys that are text: no other key has one)."""
+    yield path, value
     if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            yield path, value
         for key, item in value.items():
             if isinstance(key, str):
-                yield from _mappings_with_keys_not_text(item, (*path, key))
+                yield from _nodes(item, (*path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _mappings_with_keys_not_text(item, (*path, i))
+            yield from _nodes(item, (*path, i))
 
 
-def _keys_not_text(data: Any, lines: dict[PathKey, int], doc_line: int, file: str) -> list[ScenarioError]:
-    """One error per key YAML did not read as text, at its line, showing it as written."""
-    errors = []
-    for path, mapping in _mappings_with_keys_not_text(data):
+def _not_json_data(
+    data: Any, lines: dict[PathKey, int], doc_line: int, file: str
+) -> tuple[list[ScenarioError], list[ScenarioError]]:
+    """What YAML read that JSON data has not, at its line: the keys YAML did not read as text
+    (``on:``/``yes:`` are booleans to it, ``200:`` a number), shown as written; the numbers
+    that are not finite (``.nan``, ``.inf``: a NaN delay is no deadline at all)."""
+    errors: list[ScenarioError] = []
+    not_finite: list[ScenarioError] = []
+    for path, value in _nodes(data):
+        if type(value) is float and not math.isfinite(value):
+            not_finite.append(
+                ScenarioError(
+                    f"{value} is not a finite number (JSON has no NaN or infinity)",
+                    file=file,
+                    line=line_of(lines, path, doc_line),
+                    field=json_path(path),
+                )
+            )
+        if not isinstance(value, dict) or all(isinstance(key, str) for key in value):
+            continue
         # The lines are keyed by each key as written: the ones the mapping has not got are these.
-        written = [p for p in lines if len(p) == len(path) + 1 and p[:-1] == path and p[-1] not in mapping]
-        odd = [key for key in mapping if not isinstance(key, str)]
+        written = [p for p in lines if len(p) == len(path) + 1 and p[:-1] == path and p[-1] not in value]
+        odd = [key for key in value if not isinstance(key, str)]
         for i, key in enumerate(odd):
             at = written[i] if len(written) == len(odd) else path
             text = printable(str(at[-1]))[:40] if at is not path else orjson.dumps(str(key)).decode()
@@ -570,36 +584,13 @@ def _keys_not_text(data: Any, lines: dict[PathKey, int], doc_line: int, file: st
                     field=json_path(path) or None,
                 )
             )
-    return errors
-
-
-def _numbers_not_finite(value: Any, path: PathKey = ()) -> Iterator[PathKey]:
-    """The paths of the numbers that are not finite (YAML's ``.nan``, ``.inf``): JSON has none,
-    and a NaN delay is no deadline at all."""
-    if type(value) is float and not math.isfinite(value):
-        yield path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield from _numbers_not_finite(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _numbers_not_finite(item, (*path, i))
+    return errors, not_finite
 
 
 def _build_one(
     data: dict[str, Any], lines: dict[PathKey, int], doc_line: int, file: str, names: dict[str, int], builtin: bool
 ) -> Loaded:
-    odd = _keys_not_text(data, lines, doc_line, file)
-    not_finite = [
-        ScenarioError(
-            f"{_at(data, path)} is not a finite number (JSON has no NaN or infinity)",
-            file=file,
-            line=line_of(lines, path, doc_line),
-            field=json_path(path),
-        )
-        for path in _numbers_not_finite(data)
-    ]
+    odd, not_finite = _not_json_data(data, lines, doc_line, file)
     odd += not_finite
     raw_errors = _scenario_schema().errors(data)
     errors: list[ScenarioError] = []

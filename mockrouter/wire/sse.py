@@ -354,8 +354,8 @@ async def write_stream(
     pacer: Pacer,
     *,
     speed: float,
-    close_watch: CloseWatch | None = None,
-    then: Callable[[Delivery], None] | None = None,
+    close_watch: CloseWatch | None,
+    then: Callable[[Delivery], None],
 ) -> None:
     """Send the whole SSE response for ``reply``; ``then(delivery)`` once it is over (sent,
     broken by its fault, or left by the client). The client leaving is learnt from
@@ -406,8 +406,7 @@ async def write_stream(
                 delivery.client_disconnected = True
                 delivery.disconnected_after_ms = (time.perf_counter() - stream.started) * 1000
     finally:
-        if then is not None:
-            then(delivery)
+        then(delivery)
 
 
 def _start(headers: Headers) -> dict[str, Any]:
